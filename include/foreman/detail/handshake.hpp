@@ -1,0 +1,70 @@
+#pragma once
+/// @file handshake.hpp
+/// The collective check made when a pool is built: every rank must run the same protocol
+/// version with the same Task and Result types on the same kind of machine. Two different
+/// programs under one `mpirun` fail here, on every rank, instead of exchanging garbage.
+
+#include <foreman/detail/type_name.hpp>
+#include <foreman/detail/wire.hpp>
+#include <foreman/errors.hpp>
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace foreman {
+namespace detail {
+
+struct hello {
+  std::uint64_t magic;
+  std::uint64_t protocol;
+  std::uint64_t task_type;
+  std::uint64_t result_type;
+  std::uint64_t abi; // pointer and long size, endianness: raw bytes must mean the same on every rank
+};
+
+inline std::uint64_t abi_word() {
+  const std::uint16_t probe = 1;
+  const auto little = static_cast<std::uint64_t>(*reinterpret_cast<const unsigned char*>(&probe));
+  return little | sizeof(void*) << 8 | sizeof(long) << 16 | sizeof(long double) << 24;
+}
+
+template <class Task, class Result>
+void handshake(MPI_Comm comm) {
+  constexpr std::uint64_t magic = 0x6e616d65726f66ull; // "foreman"
+  const hello mine{magic, protocol_version, fingerprint(typeid(Task).name()), fingerprint(typeid(Result).name()),
+                   abi_word()};
+  int size = 0, rank = 0;
+  MPI_Comm_size(comm, &size);
+  MPI_Comm_rank(comm, &rank);
+  std::vector<hello> all(static_cast<std::size_t>(size));
+  MPI_Allgather(&mine, sizeof(hello), MPI_BYTE, all.data(), sizeof(hello), MPI_BYTE, comm);
+
+  const hello& master = all.front();
+  std::string disagree;
+  std::string what;
+  for (int r = 1; r < size; ++r) {
+    const hello& other = all[static_cast<std::size_t>(r)];
+    std::string reason;
+    if (other.magic != master.magic || other.protocol != master.protocol)
+      reason = "foreman protocol version";
+    else if (other.task_type != master.task_type || other.result_type != master.result_type)
+      reason = "Task/Result types";
+    else if (other.abi != master.abi)
+      reason = "machine word layout";
+    if (reason.empty()) continue;
+    disagree += (disagree.empty() ? "" : ", ") + std::to_string(r);
+    if (what.find(reason) == std::string::npos) what += (what.empty() ? "" : " and ") + reason;
+  }
+  if (disagree.empty()) return;
+  throw handshake_error("handshake failed: rank(s) " + disagree + " disagree with the master (rank 0) on the " +
+                        what + "; this rank (" + std::to_string(rank) + ") uses Task = " + type_name<Task>() +
+                        ", Result = " + type_name<Result>() + ", protocol " + std::to_string(protocol_version) +
+                        ". Every rank must construct master_worker with the same types: are two different "
+                        "programs running under one mpirun?");
+}
+
+} // namespace detail
+} // namespace foreman

@@ -1,0 +1,121 @@
+#pragma once
+/// @file worker_loop.hpp
+/// The worker's loop: receive a chunk of tasks from the master, run the user's function on
+/// each, send back one reply per chunk, until the master ends the run or closes the pool.
+
+#include <foreman/detail/idle.hpp>
+#include <foreman/detail/invoke.hpp>
+#include <foreman/detail/master_loop.hpp>
+#include <foreman/detail/wire.hpp>
+#include <foreman/errors.hpp>
+
+#include <mpi.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace foreman {
+namespace detail {
+
+/// What ended a worker's loop.
+enum class worker_exit { run_ended, pool_closed };
+
+template <class Task, class Result, class Fn>
+class worker_loop {
+public:
+  worker_loop(MPI_Comm comm, std::uint32_t run, Fn& fn) : comm_(comm), run_(run), fn_(fn) {}
+
+  worker_exit run() {
+    idle_backoff idle;
+    for (;;) {
+      int found = 0;
+      MPI_Message message;
+      MPI_Status status;
+      // Any tag from the master: MPI's non-overtaking order keeps end_run behind the run's tasks.
+      MPI_Improbe(0, MPI_ANY_TAG, comm_, &found, &message, &status);
+      if (!found) {
+        idle.pause();
+        continue;
+      }
+      idle.reset();
+      receive_matched(message, status, request_);
+      switch (static_cast<tag>(status.MPI_TAG)) {
+      case tag::tasks:
+        serve();
+        break;
+      case tag::end_run:
+        check_run(decoder(request_.data(), request_.size()).get<std::uint32_t>());
+        finish();
+        return worker_exit::run_ended;
+      case tag::shutdown:
+        finish();
+        return worker_exit::pool_closed;
+      default:
+        throw error("protocol error: unexpected message tag " + std::to_string(status.MPI_TAG) + " from the master");
+      }
+    }
+  }
+
+private:
+  struct reply_slot {
+    std::vector<char> bytes;
+    MPI_Request request = MPI_REQUEST_NULL;
+  };
+
+  void check_run(std::uint32_t master_run) const {
+    if (master_run != run_)
+      throw error("the master is in its run " + std::to_string(master_run) + " but this worker in its run " +
+                  std::to_string(run_) + ": every rank must call run() the same number of times");
+  }
+
+  void serve() {
+    decoder in(request_.data(), request_.size());
+    check_run(in.get<std::uint32_t>());
+    const auto count = in.get<std::uint32_t>();
+
+    // Two reply buffers: one may still be in transit while the next is filled.
+    reply_slot& slot = slots_[next_slot_];
+    next_slot_ = 1 - next_slot_;
+    MPI_Wait(&slot.request, MPI_STATUS_IGNORE);
+    slot.bytes.clear();
+    encoder out(slot.bytes);
+    out.put(run_);
+    out.put(count);
+    for (std::uint32_t k = 0; k < count; ++k) {
+      const auto index = in.get<std::uint64_t>();
+      in.get(task_);
+      invoke_task<Result>(fn_, std::as_const(task_), result_);
+      out.put(index);
+      if (result_.value) {
+        out.put(item_status::ok);
+        out.put(result_.seconds);
+        out.put(*result_.value);
+      } else {
+        out.put(item_status::failed);
+        out.put(result_.seconds);
+        out.put(result_.error_type);
+        out.put(result_.error_message);
+      }
+    }
+    slot.request = post_send(slot.bytes, 0, tag::results, comm_);
+  }
+
+  void finish() {
+    for (auto& slot : slots_) MPI_Wait(&slot.request, MPI_STATUS_IGNORE);
+  }
+
+  MPI_Comm comm_;
+  std::uint32_t run_;
+  Fn& fn_;
+  std::vector<char> request_;
+  std::array<reply_slot, 2> slots_;
+  std::size_t next_slot_ = 0;
+  Task task_{};
+  invocation<Result> result_;
+};
+
+} // namespace detail
+} // namespace foreman

@@ -1,0 +1,66 @@
+#pragma once
+/// @file errors.hpp
+/// The exception hierarchy of foreman. Every exception foreman throws derives from
+/// foreman::error, and every message begins with "foreman: ".
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace foreman {
+
+/// Root of every exception foreman throws. The message always starts with `"foreman: "`.
+class error : public std::runtime_error {
+public:
+  /// @param what_arg the message without the `"foreman: "` prefix, which is added here.
+  explicit error(const std::string& what_arg) : std::runtime_error("foreman: " + what_arg) {}
+};
+
+/// The ranks of one pool disagree on the protocol version or on the Task/Result types:
+/// typically two different programs started under one `mpirun`. Thrown on every rank.
+class handshake_error : public error {
+public:
+  using error::error;
+};
+
+/// One task that threw instead of returning a Result.
+struct task_failure {
+  std::size_t index = 0; ///< position of the task in the list passed to run()
+  int worker = 0;        ///< rank (in the pool's communicator) that ran it; 0 when run locally
+  std::string type;      ///< demangled type name of the exception, e.g. "std::out_of_range"
+  std::string message;   ///< what() of the exception
+
+  /// "task 7 failed on worker 2: std::out_of_range: vector::at"
+  std::string describe() const {
+    return "task " + std::to_string(index) + " failed on worker " + std::to_string(worker) +
+           ": " + type + ": " + message;
+  }
+};
+
+/// Thrown by master_worker::run() on the master when one or more tasks threw. Every other
+/// task has completed when it is thrown; failures() lists each failed task in index order.
+class task_error : public error {
+public:
+  explicit task_error(std::vector<task_failure> failures)
+      : error(summary(failures)), failures_(std::move(failures)) {}
+
+  /// The failed tasks, sorted by task index.
+  const std::vector<task_failure>& failures() const noexcept { return failures_; }
+
+private:
+  static std::string summary(const std::vector<task_failure>& failures) {
+    if (failures.size() == 1) return failures.front().describe();
+    std::string text = std::to_string(failures.size()) + " tasks failed";
+    constexpr std::size_t listed = 10;
+    for (std::size_t i = 0; i < failures.size() && i < listed; ++i)
+      text += (i == 0 ? ": " : "; ") + failures[i].describe();
+    if (failures.size() > listed)
+      text += "; ... and " + std::to_string(failures.size() - listed) + " more";
+    return text;
+  }
+
+  std::vector<task_failure> failures_;
+};
+
+} // namespace foreman

@@ -1,0 +1,263 @@
+#pragma once
+/// @file master_worker.hpp
+/// The facade: a pool of MPI ranks where rank 0 hands out tasks and the others run them.
+
+#include <foreman/detail/handshake.hpp>
+#include <foreman/detail/invoke.hpp>
+#include <foreman/detail/master_loop.hpp>
+#include <foreman/detail/worker_loop.hpp>
+#include <foreman/errors.hpp>
+#include <foreman/options.hpp>
+#include <foreman/outcome.hpp>
+#include <foreman/serialization.hpp>
+
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/environment.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace foreman {
+
+namespace detail {
+template <class Fn, class Task, class Result, class = void>
+struct returns_result : std::false_type {};
+template <class Fn, class Task, class Result>
+struct returns_result<Fn, Task, Result, std::enable_if_t<std::is_invocable_v<Fn&, const Task&>>>
+    : std::is_convertible<std::invoke_result_t<Fn&, const Task&>, Result> {};
+
+template <class F, class Result>
+inline constexpr bool is_value_callback_v = std::is_invocable_v<F&, std::size_t, int, const Result&>;
+template <class F, class Result>
+inline constexpr bool is_outcome_callback_v = std::is_invocable_v<F&, std::size_t, int, const outcome<Result>&>;
+
+struct no_callback {
+  template <class... Args>
+  void operator()(Args&&...) const noexcept {}
+};
+} // namespace detail
+
+/// A pool of MPI ranks in which rank 0 (the master) hands out tasks and every other rank (a
+/// worker) runs a function on them. Construct it on every rank of a communicator and call
+/// run() on every rank; the master receives the results in task order.
+///
+/// The pool works on its own duplicate of the communicator, so its messages never mix with
+/// the caller's or another pool's. It may serve any number of run() calls in a row.
+/// Without workers (a communicator of size 1, e.g. a program started without mpirun) the
+/// master runs every task itself.
+///
+/// @code
+/// boost::mpi::environment env(argc, argv);
+/// foreman::master_worker<int, long> pool;
+/// std::vector<long> squares = pool.run(std::vector<int>{1, 2, 3}, [](int x) { return long(x) * x; });
+/// if (pool.is_master()) for (long s : squares) std::cout << s << '\n';
+/// @endcode
+///
+/// @tparam Task   what a worker receives; serializable (see is_serializable) and default constructible
+/// @tparam Result what a worker returns; serializable and default constructible
+template <class Task, class Result>
+class master_worker {
+  static_assert(is_serializable_v<Task>,
+                "foreman: Task must be serializable with Boost.Serialization: give it a serialize(Archive&, "
+                "unsigned) member or a free serialize() overload, or make it trivially copyable");
+  static_assert(is_serializable_v<Result>,
+                "foreman: Result must be serializable with Boost.Serialization: give it a serialize(Archive&, "
+                "unsigned) member or a free serialize() overload, or make it trivially copyable");
+  static_assert(std::is_default_constructible_v<Task> && std::is_default_constructible_v<Result>,
+                "foreman: Task and Result must be default constructible: workers deserialize into a "
+                "default-constructed object");
+  static constexpr bool types_ok_ = is_serializable_v<Task> && is_serializable_v<Result> &&
+                                    std::is_default_constructible_v<Task> && std::is_default_constructible_v<Result>;
+
+public:
+  using task_type = Task;
+  using result_type = Result;
+
+  /// Builds the pool; collective over `comm`. Checks that every rank uses the same Task and
+  /// Result types and protocol version.
+  /// @param comm the ranks of the pool; its rank 0 becomes the master
+  /// @throws handshake_error on every rank when the ranks disagree
+  explicit master_worker(const boost::mpi::communicator& comm = boost::mpi::communicator())
+      : comm_(comm, boost::mpi::comm_duplicate) {
+    detail::handshake<Task, Result>(comm_);
+  }
+
+  /// Closes the pool (see shutdown()). Never blocks on a worker that is not listening.
+  ~master_worker() {
+    try {
+      shutdown();
+    } catch (...) {
+      // A destructor must not throw; the pool is gone either way.
+    }
+  }
+
+  master_worker(const master_worker&) = delete;
+  master_worker& operator=(const master_worker&) = delete;
+
+  /// True on rank 0 of the communicator, the rank that receives the results.
+  bool is_master() const noexcept { return comm_.rank() == 0; }
+  /// This process's rank in the pool's communicator.
+  int rank() const noexcept { return comm_.rank(); }
+  /// Number of ranks that run tasks: size - 1, or 0 when the master is alone (it then runs
+  /// every task itself).
+  int worker_count() const noexcept { return comm_.size() - 1; }
+  /// The pool's private communicator (a duplicate of the one it was built on).
+  const boost::mpi::communicator& communicator() const noexcept { return comm_; }
+
+  /// Runs `fn` on every task. Called by every rank.
+  ///
+  /// On the master, returns the results in task order: element i is fn(tasks[i]), whatever
+  /// order the tasks completed in. On a worker, serves tasks until the master ends the run and
+  /// returns an empty vector; the tasks a worker passes are ignored.
+  ///
+  /// @param tasks the work, read on the master only
+  /// @param fn    callable as `Result(const Task&)`; may throw
+  /// @param opt   scheduling options, read on the master only
+  /// @throws task_error on the master when any task threw, after every other task completed
+  /// @throws handshake_error, error on protocol violations (e.g. ranks calling run() a
+  ///         different number of times) or after shutdown()
+  template <class Fn>
+  std::vector<Result> run(const std::vector<Task>& tasks, Fn&& fn, const options& opt = {}) {
+    detail::no_callback none;
+    return run(tasks, std::forward<Fn>(fn), none, opt);
+  }
+
+  /// As run(tasks, fn, opt), and calls `on_result` on the master as each task completes, in
+  /// completion order: as `on_result(index, worker, const Result&)` for each success, or as
+  /// `on_result(index, worker, const outcome<Result>&)` for every task, successes and failures.
+  template <class Fn, class OnResult,
+            class = std::enable_if_t<!std::is_convertible_v<OnResult, const options&>>>
+  std::vector<Result> run(const std::vector<Task>& tasks, Fn&& fn, OnResult&& on_result, const options& opt = {}) {
+    std::vector<Result> results;
+    execute(tasks, fn, on_result, opt, results);
+    if (!failures_.empty()) throw task_error(failures_);
+    return results;
+  }
+
+  /// As run(), but never throws task_error: element i holds fn(tasks[i]) or the failure it
+  /// raised. Empty on workers.
+  template <class Fn>
+  std::vector<outcome<Result>> run_outcomes(const std::vector<Task>& tasks, Fn&& fn, const options& opt = {}) {
+    detail::no_callback none;
+    return run_outcomes(tasks, std::forward<Fn>(fn), none, opt);
+  }
+
+  /// As run_outcomes(tasks, fn, opt), with a per-task callback as for run().
+  template <class Fn, class OnResult,
+            class = std::enable_if_t<!std::is_convertible_v<OnResult, const options&>>>
+  std::vector<outcome<Result>> run_outcomes(const std::vector<Task>& tasks, Fn&& fn, OnResult&& on_result,
+                                            const options& opt = {}) {
+    std::vector<Result> results;
+    execute(tasks, fn, on_result, opt, results);
+    std::vector<outcome<Result>> outcomes;
+    if (!is_master()) return outcomes;
+    outcomes.reserve(results.size());
+    for (auto& r : results) outcomes.emplace_back(std::move(r));
+    for (auto& f : failures_) outcomes[f.index] = outcome<Result>(f);
+    return outcomes;
+  }
+
+  /// Where each task of the last run ran and how long it took (on the master; empty on workers).
+  const run_info& last_run() const noexcept { return info_; }
+
+  /// Closes the pool: on the master, tells every worker to leave (a worker waiting in run()
+  /// returns); on any rank, later run() calls throw. Idempotent; never waits long for a worker.
+  void shutdown() {
+    if (closed_) return;
+    closed_ = true;
+    if (!is_master() || boost::mpi::environment::finalized()) return;
+    std::vector<char> empty;
+    std::vector<MPI_Request> requests;
+    for (int w = 1; w < comm_.size(); ++w) requests.push_back(detail::post_send(empty, w, detail::tag::shutdown, comm_));
+    // Empty messages are sent eagerly, so this completes at once unless the transport is broken;
+    // the deadline keeps a destructor from hanging on such a transport.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    int done = 0;
+    while (!done && std::chrono::steady_clock::now() < deadline)
+      MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
+    if (!done)
+      for (auto& r : requests)
+        if (r != MPI_REQUEST_NULL) MPI_Request_free(&r);
+  }
+
+private:
+  template <class Fn, class OnResult>
+  void execute(const std::vector<Task>& tasks, Fn& fn, OnResult& on_result, const options& opt,
+               std::vector<Result>& results) {
+    constexpr bool fn_ok = detail::returns_result<Fn, Task, Result>::value;
+    static_assert(fn_ok, "foreman: fn must be callable as Result(const Task&): it must accept a const Task& and "
+                         "return a value convertible to Result");
+    constexpr bool callback_ok = std::is_same_v<OnResult, detail::no_callback> ||
+                                 detail::is_value_callback_v<OnResult, Result> ||
+                                 detail::is_outcome_callback_v<OnResult, Result>;
+    static_assert(callback_ok, "foreman: on_result must be callable as (std::size_t index, int worker, const "
+                               "Result&) or (std::size_t index, int worker, const foreman::outcome<Result>&)");
+    if constexpr (types_ok_ && fn_ok && callback_ok) {
+      if (closed_) throw error("run() called on a pool after shutdown()");
+      ++run_;
+      failures_.clear();
+      info_ = run_info{};
+      if (!is_master()) {
+        auto adapted = [&fn](const Task& t) -> Result { return fn(t); };
+        if (detail::worker_loop<Task, Result, decltype(adapted)>(comm_, run_, adapted).run() ==
+            detail::worker_exit::pool_closed)
+          closed_ = true;
+        return;
+      }
+      const auto start = std::chrono::steady_clock::now();
+      results.assign(tasks.size(), Result{});
+      info_.tasks.assign(tasks.size(), task_record{});
+      auto on_done = [&](std::size_t index) { notify(on_result, index, results); };
+      if (worker_count() == 0)
+        run_locally(tasks, fn, results, on_done);
+      else
+        detail::master_loop<Task, Result, decltype(on_done)>(comm_, run_, tasks, opt, results, info_, failures_,
+                                                             on_done)
+            .run();
+      std::sort(failures_.begin(), failures_.end(),
+                [](const task_failure& a, const task_failure& b) { return a.index < b.index; });
+      info_.failures = failures_.size();
+      info_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  }
+
+  template <class OnResult>
+  void notify(OnResult& on_result, std::size_t index, const std::vector<Result>& results) {
+    const task_record& record = info_.tasks[index];
+    if constexpr (detail::is_value_callback_v<OnResult, Result>) {
+      if (!record.failed) on_result(index, record.worker, results[index]);
+    } else if constexpr (detail::is_outcome_callback_v<OnResult, Result>) {
+      if (record.failed)
+        on_result(index, record.worker, outcome<Result>(failures_.back()));
+      else
+        on_result(index, record.worker, outcome<Result>(results[index]));
+    }
+  }
+
+  // No workers: the master runs every task itself, with the same error capture as a worker.
+  template <class Fn, class OnDone>
+  void run_locally(const std::vector<Task>& tasks, Fn& fn, std::vector<Result>& results, OnDone& on_done) {
+    detail::invocation<Result> call;
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      detail::invoke_task<Result>(fn, tasks[i], call);
+      info_.tasks[i] = task_record{0, call.seconds, !call.value};
+      if (call.value)
+        results[i] = std::move(*call.value);
+      else
+        failures_.push_back(task_failure{i, 0, call.error_type, call.error_message});
+      on_done(i);
+    }
+  }
+
+  boost::mpi::communicator comm_;
+  std::uint32_t run_ = 0;
+  bool closed_ = false;
+  run_info info_;
+  std::vector<task_failure> failures_;
+};
+
+} // namespace foreman

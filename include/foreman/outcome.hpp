@@ -1,0 +1,59 @@
+#pragma once
+/// @file outcome.hpp
+/// What a run reports besides its results: per-task outcomes and per-task records.
+
+#include <foreman/errors.hpp>
+
+#include <cstddef>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace foreman {
+
+/// The outcome of one task: either its Result or the failure it raised.
+/// Returned by master_worker::run_outcomes(), which never throws task_error.
+template <class Result>
+class outcome {
+public:
+  outcome() = default;
+  explicit outcome(Result value) : value_(std::move(value)) {}
+  explicit outcome(task_failure failure) : failure_(std::move(failure)) {}
+
+  /// True when the task returned a value.
+  bool ok() const noexcept { return !failure_.has_value(); }
+  explicit operator bool() const noexcept { return ok(); }
+
+  /// The task's value. @throws task_error when the task failed.
+  const Result& value() const& {
+    if (failure_) throw task_error({*failure_});
+    return value_;
+  }
+  Result&& value() && {
+    if (failure_) throw task_error({*failure_});
+    return std::move(value_);
+  }
+
+  /// The failure. Precondition: !ok().
+  const task_failure& failure() const { return *failure_; }
+
+private:
+  Result value_{};
+  std::optional<task_failure> failure_;
+};
+
+/// Where and how long one task ran.
+struct task_record {
+  int worker = -1;      ///< rank that ran the task (0 when the master ran it itself), -1 if never run
+  double seconds = 0.0; ///< time spent in the user's function on that rank
+  bool failed = false;  ///< the function threw
+};
+
+/// Facts about the last run, available on the master after run() returns or throws.
+struct run_info {
+  std::vector<task_record> tasks; ///< one record per task, in task order
+  double wall_seconds = 0.0;      ///< duration of run() on the master
+  std::size_t failures = 0;       ///< number of tasks that threw
+};
+
+} // namespace foreman
