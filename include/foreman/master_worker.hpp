@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -129,6 +130,8 @@ public:
   /// As run(tasks, fn, opt), and calls `on_result` on the master as each task completes, in
   /// completion order: as `on_result(index, worker, const Result&)` for each success, or as
   /// `on_result(index, worker, const outcome<Result>&)` for every task, successes and failures.
+  /// If `on_result` throws, it is not called again, the run still completes on every rank, and
+  /// run() then rethrows that exception on the master.
   template <class Fn, class OnResult,
             class = std::enable_if_t<!std::is_convertible_v<OnResult, const options&>>>
   std::vector<Result> run(const std::vector<Task>& tasks, Fn&& fn, OnResult&& on_result, const options& opt = {}) {
@@ -169,7 +172,16 @@ public:
   void shutdown() {
     if (closed_) return;
     closed_ = true;
-    if (!is_master() || boost::mpi::environment::finalized()) return;
+    if (boost::mpi::environment::finalized()) return;
+    if (!is_master()) {
+      // Consume the master's goodbye if it is already here, so no message outlives the pool.
+      int found = 0;
+      MPI_Message message;
+      MPI_Status status;
+      MPI_Improbe(0, static_cast<int>(detail::tag::shutdown), comm_, &found, &message, &status);
+      if (found) MPI_Mrecv(nullptr, 0, MPI_BYTE, &message, MPI_STATUS_IGNORE);
+      return;
+    }
     std::vector<char> empty;
     std::vector<MPI_Request> requests;
     for (int w = 1; w < comm_.size(); ++w) requests.push_back(detail::post_send(empty, w, detail::tag::shutdown, comm_));
@@ -211,7 +223,17 @@ private:
       const auto start = std::chrono::steady_clock::now();
       results.assign(tasks.size(), Result{});
       info_.tasks.assign(tasks.size(), task_record{});
-      auto on_done = [&](std::size_t index) { notify(on_result, index, results); };
+      // A throwing callback must not abandon the workers mid-run: keep the first exception,
+      // finish the run, then rethrow it.
+      std::exception_ptr callback_error;
+      auto on_done = [&](std::size_t index) {
+        if (callback_error) return;
+        try {
+          notify(on_result, index, results);
+        } catch (...) {
+          callback_error = std::current_exception();
+        }
+      };
       if (worker_count() == 0)
         run_locally(tasks, fn, results, on_done);
       else
@@ -222,6 +244,7 @@ private:
                 [](const task_failure& a, const task_failure& b) { return a.index < b.index; });
       info_.failures = failures_.size();
       info_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (callback_error) std::rethrow_exception(callback_error);
     }
   }
 
