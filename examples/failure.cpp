@@ -1,0 +1,112 @@
+// failure: what the master sees when one worker's task goes wrong.
+//
+// The assignment's mpi_fail.py makes worker 2 exit before it sends its result. Its master asks
+// each worker in turn with a blocking comm.recv(source=i), so at worker 2 it waits forever and
+// the whole program hangs (see docs/examples.md). foreman's master instead waits for whichever
+// answer comes next, and a task that throws sends its exception back as the answer.
+//
+//   mpirun -n 4 ./failure throw   # the task for worker 2 throws an exception
+//   mpirun -n 4 ./failure none    # nothing fails
+//   mpirun -n 4 ./failure crash   # worker 2's process dies mid-task  } need task timeouts,
+//   mpirun -n 4 ./failure hang    # worker 2 never answers            } not available yet
+//
+// With `throw` the master prints every other row, then names the failed task, the worker it
+// ran on and the exception's message on stderr, and exits with status 1.
+#include <foreman/foreman.hpp>
+
+#include <fmt/core.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+// One task: "a op b", and whether to fail while computing it.
+struct operation {
+  long long a = 0;
+  char op = '+';
+  long long b = 0;
+  bool fail = false;
+};
+
+using number = std::variant<long long, double>;
+
+int main(int argc, char* argv[]) {
+  boost::mpi::environment env(argc, argv); // starts MPI on this rank
+  const bool is_rank_0 = boost::mpi::communicator().rank() == 0;
+
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode != "throw" && mode != "none" && mode != "crash" && mode != "hang") {
+    if (is_rank_0) fmt::print(stderr, "usage: mpirun -n 4 {} throw|none|crash|hang\n", argv[0]);
+    return 2;
+  }
+  if (mode == "crash" || mode == "hang") {
+    // A dead or silent worker never answers; only a deadline on each task lets the master
+    // notice it. foreman has no task timeouts yet, so these modes would hang like the Python.
+    if (is_rank_0)
+      fmt::print(stderr, "failure: mode '{}' needs foreman's task timeouts, which are not available yet\n", mode);
+    return 2;
+  }
+
+  foreman::master_worker<operation, number> pool;
+
+  // As in mpi_fail.py: worker r computes r*10 op 2, the operator picked by r % 4; the task
+  // meant for worker 2 is the one that fails.
+  const char operators[] = {'+', '-', '/', '*'};
+  std::vector<operation> tasks;
+  for (int r = 1; r <= pool.worker_count(); ++r) tasks.push_back({r * 10LL, operators[r % 4], 2, r == 2});
+
+  auto compute = [&mode](const operation& t) -> number {
+    if (t.fail) {
+      if (mode == "throw")
+        throw std::runtime_error(fmt::format("fatal error while computing {} {} {}", t.a, t.op, t.b));
+      // crash and hang are refused above until foreman has task timeouts.
+      if (mode == "crash") std::_Exit(1); // the process dies without a word
+      if (mode == "hang")                 // the worker never answers
+        for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    }
+    if (t.op == '+') return t.a + t.b;
+    if (t.op == '-') return t.a - t.b;
+    if (t.op == '/') return static_cast<double>(t.a) / static_cast<double>(t.b);
+    return t.a * t.b;
+  };
+
+  foreman::options opt;
+  opt.schedule = foreman::schedule::round_robin; // task i runs on worker i+1
+
+  if (pool.is_master()) {
+    fmt::print("\n{:#^20} | {:#^20} | {:#^15}\n", " PROCESS ID ", " ASSIGNED TASK ", " RESULT ");
+    fmt::print("{:-^61}\n", "");
+  }
+
+  // run_outcomes() does not throw when a task fails: element i holds either the result of
+  // task i or the failure it raised. Every other task still runs to the end.
+  std::vector<foreman::outcome<number>> outcomes = pool.run_outcomes(tasks, compute, opt);
+  if (!pool.is_master()) return 0;
+
+  bool any_failed = false;
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    if (!outcomes[i].ok()) {
+      any_failed = true;
+      continue;
+    }
+    const number& result = outcomes[i].value();
+    const std::string p_id = fmt::format("Worker {}", pool.last_run().tasks[i].worker);
+    const std::string task = fmt::format("{} {} {}", tasks[i].a, tasks[i].op, tasks[i].b);
+    const std::string res = std::holds_alternative<double>(result) ? fmt::format("{:.2f}", std::get<double>(result))
+                                                                   : fmt::format("{}", std::get<long long>(result));
+    fmt::print("{:<20} | {:^20} | {:>15}\n", p_id, task, res);
+  }
+
+  if (any_failed) {
+    std::fflush(stdout); // the rows first, then the error
+    for (const auto& o : outcomes)
+      if (!o.ok()) fmt::print(stderr, "Master: {}\n", o.failure().describe()); // "task 1 failed on worker 2: ..."
+    return 1;
+  }
+  fmt::print("Master: Operation Complete.\n");
+}
