@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The test command of the README:  bash scripts/test.sh
+#
+# 1. installs the Debian/Ubuntu packages that are missing (scripts/install-deps.sh);
+# 2. builds everything in build/ (Release, -Wall -Wextra -Wpedantic -Werror) and runs every test;
+# 3. builds again in build-sanitize/ with AddressSanitizer + UndefinedBehaviorSanitizer and runs
+#    the test suite again (without the packaging tests, which only rebuild the same code).
+# Exits non-zero if any step fails; prints a summary at the end.
+#
+# Environment: FOREMAN_JOBS (build jobs, default: nproc), FOREMAN_CTEST_JOBS (tests run at once,
+# default 2), FOREMAN_PASSES (default "release sanitize"), FOREMAN_SKIP_DEPS=1 (skip step 1).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+jobs=${FOREMAN_JOBS:-$(nproc)}
+passes=" ${FOREMAN_PASSES:-release sanitize} "
+ctest_jobs=${FOREMAN_CTEST_JOBS:-2}
+warnings="-Wall -Wextra -Wpedantic -Werror"
+
+summary=()
+counts=""
+failed=0
+start_all=$SECONDS
+
+note() { printf '\n==== %s\n' "$*"; }
+
+# record <status> <what> <seconds>
+record() {
+  summary+=("$(printf '%-6s %-52s %5ss' "$1" "$2" "$3")")
+  [[ $1 == ok ]] || failed=1
+}
+
+# step <what> <command>...: runs the command, records its outcome, returns its status.
+step() {
+  local what=$1 t0=$SECONDS status=0
+  shift
+  note "$what"
+  "$@" || status=$?
+  if ((status == 0)); then
+    record ok "$what" $((SECONDS - t0))
+  else
+    record FAILED "$what (exit $status)" $((SECONDS - t0))
+  fi
+  if [[ -n $counts ]]; then
+    summary+=("       $counts")
+    counts=""
+  fi
+  return $status
+}
+
+# run_ctest <build dir> [ctest args...]: runs the tests, keeps the log in <build dir>/ctest.log,
+# leaves the pass counts in $counts for step() to record.
+run_ctest() {
+  local dir=$1 log=$1/ctest.log
+  shift
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error --timeout 300 -j "$ctest_jobs" "$@" 2>&1 |
+    tee "$log"
+  local status=${PIPESTATUS[0]}
+  counts=$(grep -E '^[0-9]+% tests passed' "$log" | tail -1 || true)
+  return "$status"
+}
+
+if [[ ${FOREMAN_SKIP_DEPS:-0} != 1 ]]; then
+  step "dependencies (scripts/install-deps.sh)" bash "$root/scripts/install-deps.sh" || {
+    printf '\nCannot install the dependencies; stopping.\n' >&2
+    exit 1
+  }
+fi
+
+# ---- pass 1: Release, warnings as errors, every test -------------------------------------------
+build=$root/build
+if [[ $passes == *" release "* ]] && step "configure build/ (Release, $warnings)" \
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" &&
+  step "build build/" cmake --build "$build" --parallel "$jobs"; then
+  step "test build/ (ctest -j$ctest_jobs)" run_ctest "$build" || true
+fi
+
+# ---- pass 2: AddressSanitizer + UndefinedBehaviorSanitizer --------------------------------------
+if [[ $passes == *" sanitize "* ]]; then
+  sanitize=$root/build-sanitize
+  sanitizer_flags="-fsanitize=address,undefined -fno-omit-frame-pointer"
+  # Leaks inside Open MPI (state MPI_Init never frees) are suppressed, nothing else. The slow
+  # unwinder gives every allocation its whole stack: Open MPI and its libraries are built without
+  # frame pointers, and the fast unwinder would stop inside them before reaching a frame that the
+  # suppressions can recognise.
+  export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:strict_init_order=1:detect_stack_use_after_return=0
+  export LSAN_OPTIONS="suppressions=$root/scripts/sanitizers/lsan-openmpi.supp:print_suppressions=0:fast_unwind_on_malloc=0"
+  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  # Debug keeps assertions; -O1 keeps the sanitized suite fast enough. GCC's -Wmaybe-uninitialized
+  # misfires on sanitizer-instrumented code (e.g. inside libstdc++'s <regex>); pass 1 keeps it.
+  if step "configure build-sanitize/ (Debug -O1, $sanitizer_flags)" \
+    cmake -S "$root" -B "$sanitize" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" \
+    "-DCMAKE_CXX_FLAGS=$warnings -Wno-maybe-uninitialized $sanitizer_flags" \
+    "-DCMAKE_EXE_LINKER_FLAGS=$sanitizer_flags" &&
+    step "build build-sanitize/" cmake --build "$sanitize" --parallel "$jobs"; then
+    step "test build-sanitize/ (ASan+UBSan, without label packaging)" \
+      run_ctest "$sanitize" --label-exclude packaging || true
+  fi
+fi
+
+# ---- summary -------------------------------------------------------------------------------------
+printf '\n==== summary (%ss)\n' $((SECONDS - start_all))
+printf '%s\n' "${summary[@]}"
+if ((failed)); then
+  printf '\nFAILED: see the output of the failed step above (logs: build*/ctest.log)\n'
+  exit 1
+fi
+printf '\nAll steps passed.\n'
