@@ -45,18 +45,18 @@ while read -r -a example; do
   program=${example[0]}
   name=$(basename "$program")
   count=$((count + 1))
-  printf '\n==== %s: %s\n' "$name" "${mpirun[*]} ${example[*]#"$root/"}"
+  printf '\n>>> %s: %s\n' "$name" "${mpirun[*]} ${example[*]#"$root/"}"
   status=0
   timeout 300 "${mpirun[@]}" "${example[@]}" </dev/null || status=$?
   if [[ $name == failure && $status -eq 1 ]]; then
-    printf '==== %s: exit status 1, as intended (a task failed and the master reported it)\n' "$name"
+    printf '>>> %s: exit status 1, as intended (a task failed and the master reported it)\n' "$name"
   elif ((status != 0)); then
-    printf '==== %s: FAILED with exit status %d\n' "$name" "$status"
+    printf '>>> %s: FAILED with exit status %d\n' "$name" "$status"
     failed+=("$name")
   fi
 done <"$list"
 
-printf '\n==== ran %d examples under %s\n' "$count" "${mpirun[*]}"
+printf '\n>>> ran %d examples under %s\n' "$count" "${mpirun[*]}"
 if ((${#failed[@]})); then
   printf 'FAILED: %s\n' "${failed[*]}"
   exit 1
