@@ -46,7 +46,8 @@ int main(int argc, char* argv[]) {
   // Round robin: task i runs on worker 1 + i mod workers (on the master alone without workers).
   foreman::options opt;
   opt.schedule = foreman::schedule::round_robin;
-  std::vector<long> negated = pool.run(tasks, [](int x) { return -long(x); }, opt);
+  std::vector<long> negated = pool.run(
+      tasks, [](int x) { return -long(x); }, opt);
   if (pool.is_master()) {
     const auto& records = pool.last_run().tasks;
     check(records.size() == tasks.size(), "last_run() has one record per task");
