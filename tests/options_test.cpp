@@ -1,0 +1,196 @@
+// Scheduling options: results stay in task order whatever order tasks complete in, for both
+// schedules and any chunk_size / tasks_in_flight; round_robin places task i on worker
+// 1 + i % worker_count(); many tiny tasks.
+
+#include "catch.hpp"
+#include "test_support.hpp"
+
+#include <foreman/foreman.hpp>
+
+#include <boost/mpi/communicator.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace {
+
+using foreman_test::mix;
+using foreman_test::world_rank;
+using foreman_test::world_size;
+
+struct job {
+  std::int64_t id;
+  std::int64_t sleep_us;
+};
+
+struct reply {
+  std::int64_t value;
+  int rank; // world rank of the process that ran the task
+};
+
+std::int64_t value_of(const job& j) { return j.id * j.id - 7 * j.id + static_cast<std::int64_t>(mix(j.id) % 1000); }
+
+reply work(const job& j) {
+  foreman_test::sleep_us(j.sleep_us);
+  return reply{value_of(j), world_rank()};
+}
+
+// Durations that make later tasks overtake earlier ones.
+std::vector<job> shuffled_jobs(std::size_t count, std::int64_t max_sleep_us) {
+  std::vector<job> jobs;
+  for (std::size_t i = 0; i < count; ++i)
+    jobs.push_back(job{static_cast<std::int64_t>(i), static_cast<std::int64_t>(mix(i + 12345) % max_sleep_us)});
+  return jobs;
+}
+
+const char* name(foreman::schedule s) { return s == foreman::schedule::dynamic ? "dynamic" : "round_robin"; }
+
+} // namespace
+
+TEST_CASE("raw job and reply types travel without an archive", "[options]") {
+  STATIC_REQUIRE(foreman::detail::is_bitwise_v<job>);
+  STATIC_REQUIRE(foreman::detail::is_bitwise_v<reply>);
+}
+
+TEST_CASE("results are in task order whatever the completion order, for every schedule and chunking", "[options]") {
+  foreman::master_worker<job, reply> pool;
+  const std::vector<job> jobs = shuffled_jobs(41, 1500);
+  for (auto sched : {foreman::schedule::dynamic, foreman::schedule::round_robin}) {
+    for (std::size_t chunk : {1, 3, 8}) {
+      for (std::size_t in_flight : {1, 2, 4}) {
+        foreman::options opt;
+        opt.schedule = sched;
+        opt.chunk_size = chunk;
+        opt.tasks_in_flight = in_flight;
+        INFO("schedule " << name(sched) << ", chunk_size " << chunk << ", tasks_in_flight " << in_flight);
+        const std::vector<reply> replies = pool.run(jobs, work, opt);
+        if (!pool.is_master()) {
+          CHECK(replies.empty());
+          continue;
+        }
+        REQUIRE(replies.size() == jobs.size());
+        REQUIRE(pool.last_run().tasks.size() == jobs.size());
+        for (std::size_t i = 0; i < jobs.size(); ++i) {
+          INFO("task " << i);
+          CHECK(replies[i].value == value_of(jobs[i]));
+          const int worker = pool.last_run().tasks[i].worker;
+          // The pool is built on the world, so its ranks are world ranks.
+          CHECK(replies[i].rank == worker);
+          if (pool.worker_count() == 0)
+            CHECK(worker == 0);
+          else if (sched == foreman::schedule::round_robin)
+            CHECK(worker == 1 + static_cast<int>(i % static_cast<std::size_t>(pool.worker_count())));
+          else
+            CHECK((worker >= 1 && worker < world_size()));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("a slow first task is overtaken, and its result still lands in slot 0", "[options]") {
+  foreman::master_worker<job, reply> pool;
+  std::vector<job> jobs = shuffled_jobs(24, 300);
+  jobs[0].sleep_us = 150'000;
+  for (auto sched : {foreman::schedule::dynamic, foreman::schedule::round_robin}) {
+    foreman::options opt;
+    opt.schedule = sched;
+    INFO("schedule " << name(sched));
+    std::vector<std::size_t> completion;
+    const auto replies =
+        pool.run(jobs, work, [&](std::size_t index, int, const reply&) { completion.push_back(index); }, opt);
+    if (!pool.is_master()) continue;
+    REQUIRE(replies.size() == jobs.size());
+    for (std::size_t i = 0; i < jobs.size(); ++i) CHECK(replies[i].value == value_of(jobs[i]));
+    REQUIRE(completion.size() == jobs.size());
+    if (pool.worker_count() >= 2) {
+      // The other workers finish all their short tasks while the worker of task 0 sleeps.
+      CHECK(completion.front() != 0);
+      const int slow = pool.last_run().tasks[0].worker;
+      const auto position_of_0 = std::find(completion.begin(), completion.end(), 0) - completion.begin();
+      for (std::size_t i = 1; i < jobs.size(); ++i) {
+        if (pool.last_run().tasks[i].worker == slow) continue;
+        INFO("task " << i << " ran on worker " << pool.last_run().tasks[i].worker);
+        CHECK((std::find(completion.begin(), completion.end(), i) - completion.begin()) < position_of_0);
+      }
+    } else {
+      // One worker (or the master alone) runs tasks in order.
+      CHECK(std::is_sorted(completion.begin(), completion.end()));
+    }
+    CHECK(pool.last_run().tasks[0].seconds >= 0.15);
+  }
+}
+
+TEST_CASE("round_robin places task i on worker 1 + i % worker_count(), chunked or not", "[options]") {
+  foreman::master_worker<int, int> pool;
+  std::vector<int> tasks(23);
+  for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i] = static_cast<int>(i);
+  for (std::size_t chunk : {1, 2, 5, 100}) {
+    foreman::options opt;
+    opt.schedule = foreman::schedule::round_robin;
+    opt.chunk_size = chunk;
+    INFO("chunk_size " << chunk);
+    const std::vector<int> ranks = pool.run(tasks, [](int) { return world_rank(); }, opt);
+    if (!pool.is_master()) continue;
+    REQUIRE(ranks.size() == tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      INFO("task " << i);
+      const int expected = pool.worker_count() == 0 ? 0 : 1 + static_cast<int>(i % static_cast<std::size_t>(pool.worker_count()));
+      CHECK(pool.last_run().tasks[i].worker == expected);
+      CHECK(ranks[i] == expected);
+    }
+  }
+}
+
+TEST_CASE("degenerate option values and fewer tasks than workers", "[options]") {
+  foreman::master_worker<int, std::string> pool;
+  auto fn = [](int x) { return std::to_string(x) + "!"; };
+  for (std::size_t count : {1, 2, 5}) {
+    std::vector<int> tasks;
+    for (std::size_t i = 0; i < count; ++i) tasks.push_back(static_cast<int>(100 + i));
+    for (auto sched : {foreman::schedule::dynamic, foreman::schedule::round_robin}) {
+      foreman::options opt;
+      opt.schedule = sched;
+      opt.chunk_size = 0;      // treated as 1
+      opt.tasks_in_flight = 0; // treated as 1
+      INFO(count << " tasks, schedule " << name(sched));
+      const auto r = pool.run(tasks, fn, opt);
+      opt.chunk_size = 1000;
+      opt.tasks_in_flight = 1000;
+      const auto big = pool.run(tasks, fn, opt);
+      if (!pool.is_master()) continue;
+      REQUIRE(r.size() == count);
+      REQUIRE(big.size() == count);
+      for (std::size_t i = 0; i < count; ++i) {
+        CHECK(r[i] == fn(tasks[i]));
+        CHECK(big[i] == fn(tasks[i]));
+      }
+    }
+  }
+}
+
+TEST_CASE("100000 tiny tasks", "[options]") {
+  foreman::master_worker<std::int32_t, std::int64_t> pool;
+  std::vector<std::int32_t> tasks(100'000);
+  for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i] = static_cast<std::int32_t>(i) - 50'000;
+  auto fn = [](std::int32_t x) { return std::int64_t{x} * x * 3 + x; };
+  foreman::options chunked;
+  chunked.chunk_size = 500;
+  foreman::options round_robin;
+  round_robin.schedule = foreman::schedule::round_robin;
+  round_robin.chunk_size = 64;
+  for (const foreman::options& opt : {foreman::options{}, chunked, round_robin}) {
+    INFO("chunk_size " << opt.chunk_size << ", schedule " << name(opt.schedule));
+    std::size_t calls = 0;
+    const auto r = pool.run(tasks, fn, [&](std::size_t, int, std::int64_t) { ++calls; }, opt);
+    if (!pool.is_master()) continue;
+    REQUIRE(r.size() == tasks.size());
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < tasks.size(); ++i) wrong += r[i] != fn(tasks[i]);
+    CHECK(wrong == 0);
+    CHECK(calls == tasks.size());
+  }
+}

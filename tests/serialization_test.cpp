@@ -1,0 +1,261 @@
+// Types that travel between ranks: a user struct holding string, vector, map, optional, variant
+// and cpp_int; tuple and pair; a trivially copyable struct (raw bytes, no archive); a class with
+// a private serialize(); 64 MiB tasks and results.
+
+#include "catch.hpp"
+#include "test_support.hpp"
+
+#include <foreman/foreman.hpp>
+
+#include <boost/multiprecision/cpp_int.hpp>
+#include <boost/serialization/access.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace {
+
+using boost::multiprecision::cpp_int;
+using foreman_test::mix;
+
+cpp_int factorial(unsigned n) {
+  cpp_int f = 1;
+  for (unsigned k = 2; k <= n; ++k) f *= k;
+  return f;
+}
+
+struct record {
+  std::string name;
+  std::vector<std::int64_t> values;
+  std::map<std::string, int> counts;
+  std::optional<double> weight;
+  std::variant<int, std::string, std::vector<double>> payload;
+  cpp_int big;
+
+  template <class Archive>
+  void serialize(Archive& ar, const unsigned int) {
+    ar & name & values & counts & weight & payload & big;
+  }
+};
+
+record make_record(unsigned n) {
+  record r;
+  r.name = "record #" + std::to_string(n) + std::string(n % 5, '*');
+  for (unsigned k = 0; k < n % 9; ++k) r.values.push_back(static_cast<std::int64_t>(mix(n * 100 + k)));
+  for (unsigned k = 0; k < n % 4; ++k) r.counts["key" + std::to_string(k)] = static_cast<int>(n * k);
+  if (n % 3 != 0) r.weight = n * 0.25;
+  switch (n % 3) {
+  case 0: r.payload = static_cast<int>(n); break;
+  case 1: r.payload = std::string(n, 'v'); break;
+  default: r.payload = std::vector<double>(n % 6, n / 2.0); break;
+  }
+  r.big = factorial(n);
+  return r;
+}
+
+// What a worker does to a record, so the test sees it was read, changed and written back.
+record transform(const record& in) {
+  record out = in;
+  out.name += " (seen)";
+  out.values.push_back(static_cast<std::int64_t>(in.values.size()));
+  out.counts["total"] = static_cast<int>(in.counts.size());
+  if (out.weight) *out.weight *= 2;
+  if (auto* s = std::get_if<std::string>(&out.payload)) *s += "!";
+  out.big *= 2;
+  return out;
+}
+
+void check_equal(const record& got, const record& want) {
+  CHECK(got.name == want.name);
+  CHECK(got.values == want.values);
+  CHECK(got.counts == want.counts);
+  CHECK(got.weight == want.weight);
+  CHECK(got.payload.index() == want.payload.index());
+  CHECK(got.payload == want.payload);
+  CHECK(got.big == want.big);
+}
+
+struct point { // trivially copyable: sent as raw bytes
+  double x;
+  double y;
+  std::int32_t id;
+  char tag;
+};
+
+class secretive { // Boost's idiom: a private serialize() and a friend
+public:
+  secretive() = default;
+  secretive(int a, std::string b) : a_(a), b_(std::move(b)) {}
+  int a() const { return a_; }
+  const std::string& b() const { return b_; }
+
+private:
+  friend class boost::serialization::access;
+  template <class Archive>
+  void serialize(Archive& ar, const unsigned int) {
+    ar & a_ & b_;
+  }
+  int a_ = 0;
+  std::string b_;
+};
+
+} // namespace
+
+TEST_CASE("the type traits accept the types of these tests", "[serialization]") {
+  STATIC_REQUIRE(foreman::is_serializable_v<record>);
+  STATIC_REQUIRE(foreman::is_serializable_v<secretive>);
+  STATIC_REQUIRE(foreman::is_serializable_v<point>);
+  STATIC_REQUIRE(foreman::is_serializable_v<cpp_int>);
+  STATIC_REQUIRE(foreman::is_serializable_v<std::tuple<int, std::string, std::vector<double>>>);
+  STATIC_REQUIRE(foreman::is_serializable_v<std::pair<std::string, cpp_int>>);
+  STATIC_REQUIRE(foreman::is_serializable_v<std::optional<std::map<int, std::string>>>);
+  STATIC_REQUIRE(foreman::detail::is_bitwise_v<point>);
+  STATIC_REQUIRE_FALSE(foreman::detail::is_bitwise_v<record>);
+  STATIC_REQUIRE_FALSE(foreman::detail::is_bitwise_v<std::string>);
+  struct opaque {
+    std::string s;
+  };
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<opaque>);
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::vector<opaque>>);
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::optional<opaque>>);
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<int*>);
+}
+
+TEST_CASE("a struct of string, vector, map, optional, variant and cpp_int survives the round trip", "[serialization]") {
+  foreman::master_worker<record, record> pool;
+  std::vector<record> tasks;
+  for (unsigned n = 0; n < 40; ++n) tasks.push_back(make_record(n));
+  // Both variants of each field occur: empty and full, engaged and not, every alternative.
+  const auto same = pool.run(tasks, [](const record& r) { return r; });
+  const auto changed = pool.run(tasks, transform);
+  if (pool.is_master()) {
+    REQUIRE(same.size() == tasks.size());
+    REQUIRE(changed.size() == tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      INFO("record " << i);
+      check_equal(same[i], tasks[i]);
+      check_equal(changed[i], transform(tasks[i]));
+    }
+    // The factorials are far beyond 64 bits and consistent: n! = n * (n-1)!.
+    CHECK(same[39].big > cpp_int(std::numeric_limits<std::uint64_t>::max()) * std::numeric_limits<std::uint64_t>::max());
+    for (unsigned n = 1; n < 40; ++n) CHECK(same[n].big == same[n - 1].big * n);
+    CHECK(changed[39].big == 2 * same[39].big);
+  }
+}
+
+TEST_CASE("cpp_int results computed on workers", "[serialization]") {
+  foreman::master_worker<unsigned, cpp_int> pool;
+  std::vector<unsigned> tasks;
+  for (unsigned n = 0; n <= 120; n += 3) tasks.push_back(n);
+  const auto r = pool.run(tasks, [](unsigned n) { return factorial(n); });
+  if (pool.is_master()) {
+    REQUIRE(r.size() == tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i) CHECK(r[i] == factorial(tasks[i]));
+    // An independent check of one value: 120! has 199 decimal digits.
+    CHECK(r.back().str().size() == 199);
+  }
+}
+
+TEST_CASE("std::tuple and std::pair, as Task and as Result", "[serialization]") {
+  using task = std::tuple<int, std::string, std::vector<double>>;
+  using result = std::pair<std::string, cpp_int>;
+  foreman::master_worker<task, result> pool;
+  std::vector<task> tasks;
+  for (int i = 0; i < 25; ++i)
+    tasks.emplace_back(i, std::string(static_cast<std::size_t>(i), 'a' + static_cast<char>(i)),
+                       std::vector<double>(static_cast<std::size_t>(i % 4), i * 1.5));
+  auto fn = [](const task& t) {
+    const auto& [n, s, v] = t;
+    double sum = 0;
+    for (double d : v) sum += d;
+    return result{s + "/" + std::to_string(sum), factorial(static_cast<unsigned>(n) + 20)};
+  };
+  const auto r = pool.run(tasks, fn);
+  if (pool.is_master()) {
+    REQUIRE(r.size() == tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      CHECK(r[i].first == fn(tasks[i]).first);
+      CHECK(r[i].second == fn(tasks[i]).second);
+    }
+  }
+}
+
+TEST_CASE("a trivially copyable struct travels as raw bytes", "[serialization]") {
+  foreman::master_worker<point, point> pool;
+  std::vector<point> tasks;
+  for (int i = 0; i < 50; ++i) tasks.push_back(point{i * 0.5, -i * 1e-300, i, static_cast<char>('A' + i % 26)});
+  auto fn = [](const point& p) { return point{p.y, p.x, p.id * 2, static_cast<char>(p.tag + 1)}; };
+  const auto r = pool.run(tasks, fn);
+  if (pool.is_master()) {
+    REQUIRE(r.size() == tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      CHECK(r[i].x == tasks[i].y);
+      CHECK(r[i].y == tasks[i].x);
+      CHECK(r[i].id == tasks[i].id * 2);
+      CHECK(r[i].tag == tasks[i].tag + 1);
+    }
+  }
+}
+
+TEST_CASE("a class with a private serialize() and friend boost::serialization::access", "[serialization]") {
+  foreman::master_worker<secretive, secretive> pool;
+  std::vector<secretive> tasks;
+  for (int i = 0; i < 20; ++i) tasks.emplace_back(i, "s" + std::to_string(i * i));
+  const auto r = pool.run(tasks, [](const secretive& s) { return secretive(s.a() + 1, s.b() + "+"); });
+  if (pool.is_master()) {
+    REQUIRE(r.size() == tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      CHECK(r[i].a() == tasks[i].a() + 1);
+      CHECK(r[i].b() == tasks[i].b() + "+");
+    }
+  }
+}
+
+namespace {
+constexpr std::size_t mib64 = std::size_t{64} << 20;
+
+// Contents that a truncated, shifted or zero-filled buffer cannot imitate.
+char byte_at(std::size_t i, std::uint64_t seed) { return static_cast<char>(mix(i / 8 + seed) >> (8 * (i % 8))); }
+
+std::size_t mismatches(const std::vector<char>& v, std::uint64_t seed) {
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) bad += v[i] != byte_at(i, seed);
+  return bad;
+}
+} // namespace
+
+TEST_CASE("a 64 MiB task and a 64 MiB result", "[serialization][large]") {
+  foreman::master_worker<std::vector<char>, std::string> pool;
+  std::vector<std::vector<char>> tasks;
+  if (pool.is_master()) {
+    tasks.emplace_back(mib64);
+    for (std::size_t i = 0; i < mib64; ++i) tasks[0][i] = byte_at(i, 1);
+    tasks.emplace_back(std::vector<char>{'s', 'm', 'a', 'l', 'l'});
+  }
+  // A worker checks the large task it receives and answers with a large result of its own.
+  auto fn = [](const std::vector<char>& in) {
+    if (in.size() != mib64) return std::string(in.begin(), in.end());
+    std::string out(mib64 + 3, '\0');
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = byte_at(i, 2);
+    out[0] = mismatches(in, 1) == 0 ? 'Y' : 'N'; // the worker's verdict on the task's bytes
+    return out;
+  };
+  const auto r = pool.run(tasks, fn);
+  if (pool.is_master()) {
+    REQUIRE(r.size() == 2);
+    REQUIRE(r[0].size() == mib64 + 3);
+    CHECK(r[0][0] == 'Y');
+    std::size_t bad = 0;
+    for (std::size_t i = 1; i < r[0].size(); ++i) bad += r[0][i] != byte_at(i, 2);
+    CHECK(bad == 0);
+    CHECK(r[1] == "small");
+  }
+}
