@@ -59,6 +59,11 @@ run_ctest() {
     tee "$log"
   local status=${PIPESTATUS[0]}
   counts=$(grep -E '^[0-9]+% tests passed' "$log" | tail -1 || true)
+  # ctest's own list of failures: "	  3 - options.3ranks (Timeout)"
+  local failures
+  failures=$(sed -n '/^The following tests FAILED:/,/^Errors while running CTest/p' "$log" |
+    grep -E '^[[:space:]]+[0-9]+ - ' | sed -E 's/^[[:space:]]+[0-9]+ - /         failed: /' || true)
+  [[ -z $failures ]] || counts+=$'\n'"$failures"
   return "$status"
 }
 
