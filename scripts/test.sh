@@ -93,11 +93,12 @@ if [[ $passes == *" sanitize "* ]]; then
   export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:strict_init_order=1:detect_stack_use_after_return=0
   export LSAN_OPTIONS="suppressions=$root/scripts/sanitizers/lsan-openmpi.supp:print_suppressions=0:fast_unwind_on_malloc=0"
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-  # Debug keeps assertions; -O1 keeps the sanitized suite fast enough. GCC's -Wmaybe-uninitialized
-  # misfires on sanitizer-instrumented code (e.g. inside libstdc++'s <regex>); pass 1 keeps it.
-  if step "configure build-sanitize/ (Debug -O1, $sanitizer_flags)" \
-    cmake -S "$root" -B "$sanitize" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" \
-    "-DCMAKE_CXX_FLAGS=$warnings -Wno-maybe-uninitialized $sanitizer_flags" \
+  # Debug (-g -O0) keeps assertions and full stacks, and compiles the Catch2 suites about five
+  # times faster than -O1 with both sanitizers (measured: 6 s against 35 s for one suite); the
+  # suites run at most twice as slowly.
+  if step "configure build-sanitize/ (Debug, $sanitizer_flags)" \
+    cmake -S "$root" -B "$sanitize" -DCMAKE_BUILD_TYPE=Debug \
+    "-DCMAKE_CXX_FLAGS=$warnings $sanitizer_flags" \
     "-DCMAKE_EXE_LINKER_FLAGS=$sanitizer_flags" &&
     step "build build-sanitize/" cmake --build "$sanitize" --parallel "$jobs"; then
     step "test build-sanitize/ (ASan+UBSan, without label packaging)" \
