@@ -30,7 +30,9 @@ namespace {
 using foreman_test::world_rank;
 using foreman_test::world_size;
 
-bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
 
 // Task i fails with std::out_of_range when i % 5 == 3, with parse_failure when i % 7 == 6.
 int checked(int i) {
@@ -38,7 +40,9 @@ int checked(int i) {
   if (i % 7 == 6) throw foreman_test::parse_failure("cannot parse task " + std::to_string(i));
   return i * 10;
 }
-bool fails(int i) { return i % 5 == 3 || i % 7 == 6; }
+bool fails(int i) {
+  return i % 5 == 3 || i % 7 == 6;
+}
 
 void check_worker_rank(int worker) {
   if (world_size() == 1)
@@ -148,8 +152,8 @@ TEST_CASE("a single failure names the task, the worker, the type and the message
       CHECK(f.index == 4);
       CHECK(f.type == "std::out_of_range");
       CHECK_FALSE(f.message.empty());
-      CHECK(std::string(e.what()) == "foreman: task 4 failed on worker " + std::to_string(f.worker) +
-                                         ": std::out_of_range: " + f.message);
+      CHECK(std::string(e.what()) ==
+            "foreman: task 4 failed on worker " + std::to_string(f.worker) + ": std::out_of_range: " + f.message);
       check_worker_rank(f.worker);
     }
   } else {

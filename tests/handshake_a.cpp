@@ -3,4 +3,6 @@
 // foreman::handshake_error naming its own types; exit 0 only then.
 #include "handshake_check.hpp"
 
-int main(int argc, char* argv[]) { return foreman_test::expect_handshake_error<int, int>(argc, argv, "int", "int"); }
+int main(int argc, char* argv[]) {
+  return foreman_test::expect_handshake_error<int, int>(argc, argv, "int", "int");
+}

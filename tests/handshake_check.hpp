@@ -30,8 +30,9 @@ int expect_handshake_error(int argc, char* argv[], const std::string& task_name,
       line << "rank " << rank << ": caught foreman::handshake_error: " << what << '\n';
       status = 0;
     } else {
-      line << "rank " << rank << ": FAILED: the message does not start with \"foreman: \" or does not name Task = "
-           << task_name << ", Result = " << result_name << ": " << what << '\n';
+      line << "rank " << rank
+           << ": FAILED: the message does not start with \"foreman: \" or does not name Task = " << task_name
+           << ", Result = " << result_name << ": " << what << '\n';
     }
   } catch (const std::exception& e) {
     line << "rank " << rank << ": FAILED: wrong exception: " << e.what() << '\n';

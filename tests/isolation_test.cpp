@@ -18,7 +18,6 @@
 
 namespace {
 
-
 // foreman's internal tags are 1 (tasks), 2 (results), 3 (end of run), 4 (shutdown); see
 // include/foreman/detail/wire.hpp. The caller uses the same numbers on the world communicator.
 constexpr int tags[] = {1, 2, 3, 4};

@@ -22,7 +22,9 @@ namespace {
 using foreman_test::world_rank;
 using foreman_test::world_size;
 
-long square(int x) { return static_cast<long>(x) * x; }
+long square(int x) {
+  return static_cast<long>(x) * x;
+}
 
 std::vector<int> iota(int count, int first = 0) {
   std::vector<int> v;
@@ -36,7 +38,7 @@ struct where {
   int rank = -1; // world rank that ran the task
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & value & rank;
+    ar& value& rank;
   }
 };
 
@@ -83,10 +85,16 @@ TEST_CASE("several runs in a row with different functions and task lists, an emp
   int local_calls = 0; // per rank: how often this rank's function ran
 
   // 1. a lambda
-  const auto a = pool.run(iota(10), [&](int x) { ++local_calls; return std::to_string(x); });
+  const auto a = pool.run(iota(10), [&](int x) {
+    ++local_calls;
+    return std::to_string(x);
+  });
   // 2. a std::function with captured state
   const std::string prefix = "n=";
-  std::function<std::string(const int&)> named = [&](const int& x) { ++local_calls; return prefix + std::to_string(x * 2); };
+  std::function<std::string(const int&)> named = [&](const int& x) {
+    ++local_calls;
+    return prefix + std::to_string(x * 2);
+  };
   const auto b = pool.run(iota(3, 100), named);
   // 3. the empty list: returns at once on every rank, runs nothing
   const int calls_before_empty = local_calls;
@@ -112,7 +120,10 @@ TEST_CASE("several runs in a row with different functions and task lists, an emp
   // 5. two empty runs back to back, then one task
   CHECK(pool.run({}, counter{&local_calls}).empty());
   CHECK(pool.run({}, counter{&local_calls}).empty());
-  const auto d = pool.run({41}, [&](int x) { ++local_calls; return std::to_string(x + 1); });
+  const auto d = pool.run({41}, [&](int x) {
+    ++local_calls;
+    return std::to_string(x + 1);
+  });
 
   if (pool.is_master()) {
     REQUIRE(a.size() == 10);
@@ -120,7 +131,8 @@ TEST_CASE("several runs in a row with different functions and task lists, an emp
     REQUIRE(b.size() == 3);
     CHECK(b == std::vector<std::string>{"n=200", "n=202", "n=204"});
     REQUIRE(c.size() == 200);
-    for (int i = 0; i < 200; ++i) CHECK(c[static_cast<std::size_t>(i)] == std::string(static_cast<std::size_t>(i % 7), 'x'));
+    for (int i = 0; i < 200; ++i)
+      CHECK(c[static_cast<std::size_t>(i)] == std::string(static_cast<std::size_t>(i % 7), 'x'));
     CHECK(d == std::vector<std::string>{"42"});
     CHECK(pool.last_run().tasks.size() == 1);
   } else {
@@ -142,12 +154,16 @@ TEST_CASE("a communicator of size 1: the master runs every task itself", "[maste
   CHECK(pool.worker_count() == 0);
   const std::vector<int> tasks = iota(25, 3);
   std::vector<int> seen;
-  const auto r = pool.run(tasks, [](int x) { return where{x * 3, world_rank()}; },
-                          [&](std::size_t index, int worker, const where& w) {
-                            CHECK(worker == 0);
-                            CHECK(w.value == tasks[index] * 3);
-                            seen.push_back(static_cast<int>(index));
-                          });
+  const auto r = pool.run(
+      tasks,
+      [](int x) {
+        return where{x * 3, world_rank()};
+      },
+      [&](std::size_t index, int worker, const where& w) {
+        CHECK(worker == 0);
+        CHECK(w.value == tasks[index] * 3);
+        seen.push_back(static_cast<int>(index));
+      });
   REQUIRE(r.size() == tasks.size());
   REQUIRE(pool.last_run().tasks.size() == tasks.size());
   for (std::size_t i = 0; i < tasks.size(); ++i) {

@@ -20,8 +20,8 @@ int main(int argc, char* argv[]) {
   // Every rank parses the same arguments, so every rank agrees on this.
   if (parse_status != 0) return parse_status;
 
-  // Test cases are collective: all ranks must enter them in the same order. Catch2 v3 shuffles
-  // by default (with a per-process seed), which would pair different test cases across ranks.
+    // Test cases are collective: all ranks must enter them in the same order. Catch2 v3 shuffles
+    // by default (with a per-process seed), which would pair different test cases across ranks.
 #if FOREMAN_TEST_CATCH2_V3
   session.configData().runOrder = Catch::TestRunOrder::Declared;
 #else

@@ -31,7 +31,9 @@ struct reply {
   int rank; // world rank of the process that ran the task
 };
 
-std::int64_t value_of(const job& j) { return j.id * j.id - 7 * j.id + static_cast<std::int64_t>(mix(j.id) % 1000); }
+std::int64_t value_of(const job& j) {
+  return j.id * j.id - 7 * j.id + static_cast<std::int64_t>(mix(j.id) % 1000);
+}
 
 reply work(const job& j) {
   foreman_test::sleep_us(j.sleep_us);
@@ -46,7 +48,9 @@ std::vector<job> shuffled_jobs(std::size_t count, std::int64_t max_sleep_us) {
   return jobs;
 }
 
-const char* name(foreman::schedule s) { return s == foreman::schedule::dynamic ? "dynamic" : "round_robin"; }
+const char* name(foreman::schedule s) {
+  return s == foreman::schedule::dynamic ? "dynamic" : "round_robin";
+}
 
 } // namespace
 
@@ -100,8 +104,8 @@ TEST_CASE("a slow first task is overtaken, and its result still lands in slot 0"
     opt.schedule = sched;
     INFO("schedule " << name(sched));
     std::vector<std::size_t> completion;
-    const auto replies =
-        pool.run(jobs, work, [&](std::size_t index, int, const reply&) { completion.push_back(index); }, opt);
+    const auto replies = pool.run(
+        jobs, work, [&](std::size_t index, int, const reply&) { completion.push_back(index); }, opt);
     if (!pool.is_master()) continue;
     REQUIRE(replies.size() == jobs.size());
     for (std::size_t i = 0; i < jobs.size(); ++i) CHECK(replies[i].value == value_of(jobs[i]));
@@ -133,12 +137,14 @@ TEST_CASE("round_robin places task i on worker 1 + i % worker_count(), chunked o
     opt.schedule = foreman::schedule::round_robin;
     opt.chunk_size = chunk;
     INFO("chunk_size " << chunk);
-    const std::vector<int> ranks = pool.run(tasks, [](int) { return world_rank(); }, opt);
+    const std::vector<int> ranks = pool.run(
+        tasks, [](int) { return world_rank(); }, opt);
     if (!pool.is_master()) continue;
     REQUIRE(ranks.size() == tasks.size());
     for (std::size_t i = 0; i < tasks.size(); ++i) {
       INFO("task " << i);
-      const int expected = pool.worker_count() == 0 ? 0 : 1 + static_cast<int>(i % static_cast<std::size_t>(pool.worker_count()));
+      const int expected =
+          pool.worker_count() == 0 ? 0 : 1 + static_cast<int>(i % static_cast<std::size_t>(pool.worker_count()));
       CHECK(pool.last_run().tasks[i].worker == expected);
       CHECK(ranks[i] == expected);
     }
@@ -185,7 +191,8 @@ TEST_CASE("100000 tiny tasks", "[options]") {
   for (const foreman::options& opt : {foreman::options{}, chunked, round_robin}) {
     INFO("chunk_size " << opt.chunk_size << ", schedule " << name(opt.schedule));
     std::size_t calls = 0;
-    const auto r = pool.run(tasks, fn, [&](std::size_t, int, std::int64_t) { ++calls; }, opt);
+    const auto r = pool.run(
+        tasks, fn, [&](std::size_t, int, std::int64_t) { ++calls; }, opt);
     if (!pool.is_master()) continue;
     REQUIRE(r.size() == tasks.size());
     std::size_t wrong = 0;

@@ -119,7 +119,8 @@ TEST_CASE("run_outcomes with options and no failures", "[outcome]") {
   opt.chunk_size = 4;
   std::vector<int> tasks;
   for (int i = 0; i < 21; ++i) tasks.push_back(i);
-  const auto outcomes = pool.run_outcomes(tasks, [](int x) { return x * x; }, opt);
+  const auto outcomes = pool.run_outcomes(
+      tasks, [](int x) { return x * x; }, opt);
   if (pool.is_master()) {
     REQUIRE(outcomes.size() == tasks.size());
     for (std::size_t i = 0; i < tasks.size(); ++i) {

@@ -42,7 +42,7 @@ struct record {
 
   template <class Archive>
   void serialize(Archive& ar, const unsigned int) {
-    ar & name & values & counts & weight & payload & big;
+    ar& name& values& counts& weight& payload& big;
   }
 };
 
@@ -53,9 +53,15 @@ record make_record(unsigned n) {
   for (unsigned k = 0; k < n % 4; ++k) r.counts["key" + std::to_string(k)] = static_cast<int>(n * k);
   if (n % 3 != 0) r.weight = n * 0.25;
   switch (n % 3) {
-  case 0: r.payload = static_cast<int>(n); break;
-  case 1: r.payload = std::string(n, 'v'); break;
-  default: r.payload = std::vector<double>(n % 6, n / 2.0); break;
+  case 0:
+    r.payload = static_cast<int>(n);
+    break;
+  case 1:
+    r.payload = std::string(n, 'v');
+    break;
+  default:
+    r.payload = std::vector<double>(n % 6, n / 2.0);
+    break;
   }
   r.big = factorial(n);
   return r;
@@ -101,7 +107,7 @@ private:
   friend class boost::serialization::access;
   template <class Archive>
   void serialize(Archive& ar, const unsigned int) {
-    ar & a_ & b_;
+    ar& a_& b_;
   }
   int a_ = 0;
   std::string b_;
@@ -145,7 +151,8 @@ TEST_CASE("a struct of string, vector, map, optional, variant and cpp_int surviv
       check_equal(changed[i], transform(tasks[i]));
     }
     // The factorials are far beyond 64 bits and consistent: n! = n * (n-1)!.
-    CHECK(same[39].big > cpp_int(std::numeric_limits<std::uint64_t>::max()) * std::numeric_limits<std::uint64_t>::max());
+    CHECK(same[39].big >
+          cpp_int(std::numeric_limits<std::uint64_t>::max()) * std::numeric_limits<std::uint64_t>::max());
     for (unsigned n = 1; n < 40; ++n) CHECK(same[n].big == same[n - 1].big * n);
     CHECK(changed[39].big == 2 * same[39].big);
   }
@@ -223,7 +230,9 @@ namespace {
 constexpr std::size_t mib64 = std::size_t{64} << 20;
 
 // Contents that a truncated, shifted or zero-filled buffer cannot imitate.
-char byte_at(std::size_t i, std::uint64_t seed) { return static_cast<char>(mix(i / 8 + seed) >> (8 * (i % 8))); }
+char byte_at(std::size_t i, std::uint64_t seed) {
+  return static_cast<char>(mix(i / 8 + seed) >> (8 * (i % 8)));
+}
 
 std::size_t mismatches(const std::vector<char>& v, std::uint64_t seed) {
   std::size_t bad = 0;

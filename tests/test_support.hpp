@@ -10,8 +10,12 @@
 namespace foreman_test {
 
 /// The world communicator's size and this process's rank in it.
-inline int world_size() { return boost::mpi::communicator().size(); }
-inline int world_rank() { return boost::mpi::communicator().rank(); }
+inline int world_size() {
+  return boost::mpi::communicator().size();
+}
+inline int world_rank() {
+  return boost::mpi::communicator().rank();
+}
 
 /// splitmix64: deterministic pseudo-random numbers, the same on every rank.
 inline std::uint64_t mix(std::uint64_t x) {

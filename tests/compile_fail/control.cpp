@@ -11,7 +11,7 @@ struct task {
   std::string text;
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & text;
+    ar& text;
   }
 };
 
@@ -21,7 +21,7 @@ struct result {
   int value = 0;
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & value;
+    ar& value;
   }
 };
 

@@ -8,7 +8,7 @@ struct result {
   int value;
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar & value;
+    ar& value;
   }
 };
 

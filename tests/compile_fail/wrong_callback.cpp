@@ -8,5 +8,6 @@
 int main(int argc, char* argv[]) {
   boost::mpi::environment env(argc, argv);
   foreman::master_worker<int, int> pool;
-  pool.run(std::vector<int>{1}, [](int x) { return x; }, [](const std::string&) {});
+  pool.run(
+      std::vector<int>{1}, [](int x) { return x; }, [](const std::string&) {});
 }
