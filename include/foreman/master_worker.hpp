@@ -14,6 +14,9 @@
 #include <boost/mpi/communicator.hpp>
 #include <boost/mpi/environment.hpp>
 
+#include <signal.h>
+#include <sys/types.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -83,8 +86,8 @@ public:
   /// @param comm the ranks of the pool; its rank 0 becomes the master
   /// @throws handshake_error on every rank when the ranks disagree
   explicit master_worker(const boost::mpi::communicator& comm = boost::mpi::communicator())
-      : comm_(comm, boost::mpi::comm_duplicate) {
-    detail::handshake<Task, Result>(comm_);
+      : comm_(comm, boost::mpi::comm_duplicate), peers_(detail::handshake<Task, Result>(comm_)) {
+    pool_.lost.assign(static_cast<std::size_t>(comm_.size()), 0);
   }
 
   /// Closes the pool (see shutdown()). Never blocks on a worker that is not listening.
@@ -167,8 +170,11 @@ public:
   /// Where each task of the last run ran and how long it took (on the master; empty on workers).
   const run_info& last_run() const noexcept { return info_; }
 
-  /// Closes the pool: on the master, tells every worker to leave (a worker waiting in run()
-  /// returns); on any rank, later run() calls throw. Idempotent; never waits long for a worker.
+  /// Closes the pool: on the master, tells every live worker to leave (a worker waiting in
+  /// run() returns); on any rank, later run() calls throw. Idempotent; never waits long for a
+  /// worker. Workers declared lost during a run may still be alive and would keep the job from
+  /// ending: one on the master's host is killed (SIGKILL), and if one is on another host the job
+  /// is aborted with MPI_Abort. Each such step is announced on standard error.
   void shutdown() {
     if (closed_) return;
     closed_ = true;
@@ -179,24 +185,38 @@ public:
       MPI_Message message;
       MPI_Status status;
       MPI_Improbe(0, static_cast<int>(detail::tag::shutdown), comm_, &found, &message, &status);
-      if (found) MPI_Mrecv(nullptr, 0, MPI_BYTE, &message, MPI_STATUS_IGNORE);
+      std::vector<char> goodbye;
+      if (found) detail::receive_matched(message, status, goodbye);
       return;
     }
-    std::vector<char> empty;
-    std::vector<MPI_Request> requests;
-    for (int w = 1; w < comm_.size(); ++w) requests.push_back(detail::post_send(empty, w, detail::tag::shutdown, comm_));
-    // Empty messages are sent eagerly, so this completes at once unless the transport is broken;
-    // the deadline keeps a destructor from hanging on such a transport.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    int done = 0;
-    while (!done && std::chrono::steady_clock::now() < deadline)
-      MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
-    if (!done)
-      for (auto& r : requests)
-        if (r != MPI_REQUEST_NULL) MPI_Request_free(&r);
+    detail::broadcast_control(comm_, pool_, detail::tag::shutdown, run_);
+    end_lost_workers();
   }
 
 private:
+  // A lost worker may still be alive (hung, or only slow): MPI_Finalize would then wait for it
+  // forever. One on the master's host is killed (under `mpirun --enable-recovery` the job goes
+  // on); one elsewhere cannot be reached, so the job is aborted, after the results were returned.
+  void end_lost_workers() {
+    bool unreachable = false;
+    for (int w = 1; w < comm_.size(); ++w) {
+      if (!pool_.lost[static_cast<std::size_t>(w)]) continue;
+      const detail::hello& peer = peers_[static_cast<std::size_t>(w)];
+      if (peer.host == peers_.front().host) {
+        detail::announce("ending lost worker " + std::to_string(w) + " (pid " + std::to_string(peer.pid) +
+                         ") so that the job can finish");
+        ::kill(static_cast<pid_t>(peer.pid), SIGKILL);
+      } else {
+        detail::announce("lost worker " + std::to_string(w) + " runs on another host and may still be alive");
+        unreachable = true;
+      }
+    }
+    if (unreachable) {
+      detail::announce("aborting the job so that it does not wait forever for a lost worker");
+      MPI_Abort(comm_, 1);
+    }
+  }
+
   template <class Fn, class OnResult>
   void execute(const std::vector<Task>& tasks, Fn& fn, OnResult& on_result, const options& opt,
                std::vector<Result>& results) {
@@ -237,8 +257,8 @@ private:
       if (worker_count() == 0)
         run_locally(tasks, fn, results, on_done);
       else
-        detail::master_loop<Task, Result, decltype(on_done)>(comm_, run_, tasks, opt, results, info_, failures_,
-                                                             on_done)
+        detail::master_loop<Task, Result, decltype(on_done)>(comm_, run_, tasks, opt, pool_, results, info_,
+                                                             failures_, on_done)
             .run();
       std::sort(failures_.begin(), failures_.end(),
                 [](const task_failure& a, const task_failure& b) { return a.index < b.index; });
@@ -267,7 +287,7 @@ private:
     detail::invocation<Result> call;
     for (std::size_t i = 0; i < tasks.size(); ++i) {
       detail::invoke_task<Result>(fn, tasks[i], call);
-      info_.tasks[i] = task_record{0, call.seconds, !call.value};
+      info_.tasks[i] = task_record{0, call.seconds, !call.value, 1};
       if (call.value)
         results[i] = std::move(*call.value);
       else
@@ -277,6 +297,8 @@ private:
   }
 
   boost::mpi::communicator comm_;
+  std::vector<detail::hello> peers_; // every rank's handshake record
+  detail::pool_state pool_;          // on the master: lost workers, sends that may never complete
   std::uint32_t run_ = 0;
   bool closed_ = false;
   run_info info_;

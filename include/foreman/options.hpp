@@ -2,6 +2,7 @@
 /// @file options.hpp
 /// The knobs of a run, gathered in one aggregate so that new knobs never break callers.
 
+#include <chrono>
 #include <cstddef>
 
 namespace foreman {
@@ -34,6 +35,20 @@ struct options {
   /// Messages (chunks) a worker may hold at once: with 2 or more a worker finds its next
   /// task already delivered when it finishes one, instead of waiting a round trip.
   std::size_t tasks_in_flight = 2;
+
+  /// How long a worker may take to answer one task before the master declares it lost: it
+  /// is sent nothing more, and its unanswered tasks run again on other workers. Zero (the
+  /// default) waits forever. The clock of a chunk starts when the worker can start it (when it
+  /// was sent, or when the worker answered its previous chunk); a chunk of k tasks gets k
+  /// times this time. Choose it well above the slowest task's duration.
+  std::chrono::duration<double> task_timeout{0};
+
+  /// How often a task is tried in all: a task whose worker was lost that many times ends as a
+  /// failure of type "foreman::worker_lost" instead of taking every worker down with it.
+  unsigned max_attempts = 3;
+
+  /// Print one line on standard error for each lost worker and each re-dispatched task.
+  bool announce_faults = true;
 };
 
 } // namespace foreman

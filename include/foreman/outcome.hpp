@@ -46,14 +46,17 @@ private:
 struct task_record {
   int worker = -1;      ///< rank that ran the task (0 when the master ran it itself), -1 if never run
   double seconds = 0.0; ///< time spent in the user's function on that rank
-  bool failed = false;  ///< the function threw
+  bool failed = false;  ///< the function threw, or every worker that tried it was lost
+  unsigned attempts = 0; ///< how many times the task was sent (more than 1 after a lost worker)
 };
 
 /// Facts about the last run, available on the master after run() returns or throws.
 struct run_info {
   std::vector<task_record> tasks; ///< one record per task, in task order
   double wall_seconds = 0.0;      ///< duration of run() on the master
-  std::size_t failures = 0;       ///< number of tasks that threw
+  std::size_t failures = 0;       ///< number of tasks that failed
+  std::size_t retries = 0;        ///< task re-dispatches after a lost worker
+  std::vector<int> lost_workers;  ///< ranks declared lost during this run, in the order noticed
 };
 
 } // namespace foreman

@@ -9,6 +9,7 @@
 #include <foreman/errors.hpp>
 
 #include <mpi.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <string>
@@ -23,7 +24,16 @@ struct hello {
   std::uint64_t task_type;
   std::uint64_t result_type;
   std::uint64_t abi; // pointer and long size, endianness: raw bytes must mean the same on every rank
+  std::uint64_t host; // fingerprint of the host name: the master may end a lost worker on its own host
+  std::uint64_t pid;
 };
+
+inline std::uint64_t host_fingerprint() {
+  char name[MPI_MAX_PROCESSOR_NAME] = {};
+  int length = 0;
+  MPI_Get_processor_name(name, &length);
+  return fingerprint(std::string(name, static_cast<std::size_t>(length)));
+}
 
 inline std::uint64_t abi_word() {
   const std::uint16_t probe = 1;
@@ -31,11 +41,12 @@ inline std::uint64_t abi_word() {
   return little | sizeof(void*) << 8 | sizeof(long) << 16 | sizeof(long double) << 24;
 }
 
+/// @returns every rank's record, indexed by rank
 template <class Task, class Result>
-void handshake(MPI_Comm comm) {
+std::vector<hello> handshake(MPI_Comm comm) {
   constexpr std::uint64_t magic = 0x6e616d65726f66ull; // "foreman"
   const hello mine{magic, protocol_version, fingerprint(typeid(Task).name()), fingerprint(typeid(Result).name()),
-                   abi_word()};
+                   abi_word(), host_fingerprint(), static_cast<std::uint64_t>(::getpid())};
   int size = 0, rank = 0;
   MPI_Comm_size(comm, &size);
   MPI_Comm_rank(comm, &rank);
@@ -58,7 +69,7 @@ void handshake(MPI_Comm comm) {
     disagree += (disagree.empty() ? "" : ", ") + std::to_string(r);
     if (what.find(reason) == std::string::npos) what += (what.empty() ? "" : " and ") + reason;
   }
-  if (disagree.empty()) return;
+  if (disagree.empty()) return all;
   throw handshake_error("handshake failed: rank(s) " + disagree + " disagree with the master (rank 0) on the " +
                         what + "; this rank (" + std::to_string(rank) + ") uses Task = " + type_name<Task>() +
                         ", Result = " + type_name<Result>() + ", protocol " + std::to_string(protocol_version) +

@@ -1,8 +1,10 @@
 #pragma once
 /// @file master_loop.hpp
-/// The master's scheduling loop: keeps every worker supplied with up to `tasks_in_flight`
-/// chunks, files each reply into its task's slot, and never blocks on any single worker
-/// (all sends and receives are non-blocking; idle time backs off to sleeping).
+/// The master's scheduling loop: keeps every live worker supplied with up to
+/// `tasks_in_flight` chunks, files each reply into its task's slot, declares a worker lost when
+/// it stays silent past the task timeout and sends its tasks to other workers. It never
+/// blocks on any single worker: all sends and receives are non-blocking, and idle time backs
+/// off to sleeping.
 
 #include <foreman/detail/idle.hpp>
 #include <foreman/detail/wire.hpp>
@@ -13,13 +15,31 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
+#include <deque>
 #include <string>
 #include <vector>
 
 namespace foreman {
 namespace detail {
+
+using clock = std::chrono::steady_clock;
+
+/// A posted non-blocking send and the buffer it reads from.
+struct send_slot {
+  std::vector<char> bytes;
+  MPI_Request request = MPI_REQUEST_NULL;
+};
+
+/// What a pool remembers between runs about its workers.
+struct pool_state {
+  std::vector<char> lost;             ///< per rank: declared lost, never sent anything again
+  std::vector<send_slot> abandoned;   ///< sends to lost workers that may never complete
+  int live_workers() const { return static_cast<int>(std::count(lost.begin() + 1, lost.end(), 0)); }
+};
 
 /// Sends a byte buffer without blocking. @throws error when it exceeds MPI's int count.
 inline MPI_Request post_send(const std::vector<char>& bytes, int dest, tag t, MPI_Comm comm) {
@@ -39,13 +59,45 @@ inline void receive_matched(MPI_Message& message, const MPI_Status& status, std:
   MPI_Mrecv(into.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE);
 }
 
-/// Tells every worker that run `run` is over (or, with tag::shutdown, that the pool is closed).
-inline void broadcast_control(MPI_Comm comm, int size, tag t, std::uint32_t run) {
-  std::vector<char> bytes;
-  encoder(bytes).put(run);
+/// Waits for `requests` for at most `limit`; returns whether all completed. Requests still
+/// pending are left as they are.
+inline bool wait_all_for(std::vector<MPI_Request>& requests, clock::duration limit) {
+  const auto deadline = clock::now() + limit;
+  idle_backoff idle;
+  for (;;) {
+    int done = 0;
+    MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
+    if (done) return true;
+    if (clock::now() >= deadline) return false;
+    idle.pause();
+  }
+}
+
+/// Sends a control message (end_run or shutdown) to every live worker and waits, bounded,
+/// for the sends to complete; a send that does not complete is kept in `pool.abandoned`.
+inline void broadcast_control(MPI_Comm comm, pool_state& pool, tag t, std::uint32_t run) {
+  const int size = static_cast<int>(pool.lost.size());
+  std::vector<send_slot> slots(static_cast<std::size_t>(size));
   std::vector<MPI_Request> requests;
-  for (int w = 1; w < size; ++w) requests.push_back(post_send(bytes, w, t, comm));
-  MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE);
+  for (int w = 1; w < size; ++w) {
+    if (pool.lost[static_cast<std::size_t>(w)]) continue;
+    send_slot& slot = slots[static_cast<std::size_t>(w)];
+    encoder(slot.bytes).put(run);
+    slot.request = post_send(slot.bytes, w, t, comm);
+    requests.push_back(slot.request);
+  }
+  // Control messages are tiny and go out eagerly: this returns at once on a working transport.
+  if (wait_all_for(requests, std::chrono::seconds(2))) return;
+  for (auto& slot : slots) {
+    int done = 0;
+    if (slot.request != MPI_REQUEST_NULL) MPI_Test(&slot.request, &done, MPI_STATUS_IGNORE);
+    if (slot.request != MPI_REQUEST_NULL) pool.abandoned.push_back(std::move(slot));
+  }
+}
+
+inline void announce(const std::string& line) {
+  const std::string text = "foreman: " + line + "\n";
+  std::fputs(text.c_str(), stderr); // one call: lines from several ranks do not interleave
 }
 
 template <class Task, class Result, class OnDone>
@@ -53,54 +105,88 @@ class master_loop {
 public:
   /// @param on_done called with a task's index once its result or failure is filed
   master_loop(MPI_Comm comm, std::uint32_t run, const std::vector<Task>& tasks, const options& opt,
-              std::vector<Result>& results, run_info& info, std::vector<task_failure>& failures, OnDone& on_done)
-      : comm_(comm), run_(run), tasks_(tasks), results_(results), info_(info), failures_(failures),
-        on_done_(on_done), schedule_(opt.schedule), chunk_(std::max<std::size_t>(1, opt.chunk_size)),
-        in_flight_limit_(std::max<std::size_t>(1, opt.tasks_in_flight)) {
+              pool_state& pool, std::vector<Result>& results, run_info& info, std::vector<task_failure>& failures,
+              OnDone& on_done)
+      : comm_(comm), run_(run), tasks_(tasks), opt_(opt), pool_(pool), results_(results), info_(info),
+        failures_(failures), on_done_(on_done), chunk_(std::max<std::size_t>(1, opt.chunk_size)),
+        in_flight_limit_(std::max<std::size_t>(1, opt.tasks_in_flight)),
+        max_attempts_(std::max(1u, opt.max_attempts)),
+        timeout_(std::chrono::duration_cast<clock::duration>(opt.task_timeout)) {
     MPI_Comm_size(comm_, &size_);
     workers_.resize(static_cast<std::size_t>(size_));
     for (auto& w : workers_) w.slots.resize(in_flight_limit_);
     done_.assign(tasks_.size(), 0);
+    // Tasks a lost worker would have had under round robin go to whoever is free.
+    if (opt_.schedule == schedule::round_robin)
+      for (int w = 1; w < size_; ++w)
+        if (is_lost(w)) orphan_round_robin_tasks(w);
   }
 
-  /// Runs until every task has a result or a failure, then ends the run on every worker.
+  /// Runs until every task has a result or a failure, then ends the run on every live worker.
   void run() {
     idle_backoff idle;
     for (int w = 1; w < size_; ++w) refill(w);
+    auto last_check = clock::now();
     while (finished_ < tasks_.size()) {
-      if (poll_results())
+      const bool progressed = poll_results();
+      if (timeout_.count() > 0) {
+        const auto now = clock::now();
+        if (now - last_check >= std::chrono::milliseconds(1)) {
+          last_check = now;
+          check_timeouts(now);
+        }
+      }
+      if (pool_.live_workers() == 0) fail_unfinished("no live worker is left to run it");
+      if (progressed)
         idle.reset();
       else
         idle.pause();
     }
-    for (auto& w : workers_)
-      for (auto& slot : w.slots) MPI_Wait(&slot.request, MPI_STATUS_IGNORE);
-    broadcast_control(comm_, size_, tag::end_run, run_);
+    for (int w = 1; w < size_; ++w) {
+      for (auto& slot : workers_[static_cast<std::size_t>(w)].slots) {
+        if (slot.request == MPI_REQUEST_NULL) continue;
+        if (is_lost(w))
+          pool_.abandoned.push_back(std::move(slot)); // may never complete: keep its buffer alive
+        else
+          MPI_Wait(&slot.request, MPI_STATUS_IGNORE); // answered, hence matched: completes
+      }
+    }
+    broadcast_control(comm_, pool_, tag::end_run, run_);
   }
 
 private:
-  struct send_slot {
-    std::vector<char> bytes;
-    MPI_Request request = MPI_REQUEST_NULL;
+  struct chunk {
+    std::vector<std::size_t> indices;
+    clock::time_point sent;
   };
   struct worker_state {
     std::vector<send_slot> slots;
-    std::size_t in_flight = 0;  // chunks sent and not yet answered
-    std::size_t next_round = 0; // round robin: how many of this worker's tasks were sent
+    std::deque<chunk> outstanding; // sent and not yet answered, oldest first (a worker answers in order)
+    clock::time_point last_answer{};
+    std::size_t next_round = 0; // round robin: how many of this worker's own tasks were sent
   };
 
+  bool is_lost(int w) const { return pool_.lost[static_cast<std::size_t>(w)] != 0; }
   std::size_t worker_count() const { return static_cast<std::size_t>(size_ - 1); }
 
-  // Next task for worker w, or tasks_.size() when it has none left.
-  std::size_t next_task(int w) const {
-    if (schedule_ == schedule::dynamic) return next_;
+  // The next task of worker w's own share, or tasks_.size() when none is left.
+  std::size_t own_next(int w) const {
+    if (opt_.schedule == schedule::dynamic) return next_;
     return static_cast<std::size_t>(w - 1) + workers_[static_cast<std::size_t>(w)].next_round * worker_count();
   }
-  void take_task(int w) {
-    if (schedule_ == schedule::dynamic)
+  bool has_work(int w) const { return !reassigned_.empty() || own_next(w) < tasks_.size(); }
+  std::size_t take_task(int w) {
+    if (!reassigned_.empty()) {
+      const std::size_t index = reassigned_.front();
+      reassigned_.pop_front();
+      return index;
+    }
+    const std::size_t index = own_next(w);
+    if (opt_.schedule == schedule::dynamic)
       ++next_;
     else
       ++workers_[static_cast<std::size_t>(w)].next_round;
+    return index;
   }
 
   send_slot* free_slot(worker_state& w) {
@@ -113,27 +199,36 @@ private:
     return nullptr;
   }
 
-  // Sends worker w chunks until it holds in_flight_limit_ of them or has no work left.
+  // Sends worker w chunks until it holds in_flight_limit_ of them or no work is left.
   void refill(int w) {
+    if (is_lost(w)) return;
     worker_state& state = workers_[static_cast<std::size_t>(w)];
-    while (state.in_flight < in_flight_limit_ && next_task(w) < tasks_.size()) {
+    while (state.outstanding.size() < in_flight_limit_ && has_work(w)) {
       send_slot* slot = free_slot(state);
       if (slot == nullptr) return;
-      chunk_indices_.clear();
-      for (std::size_t i = next_task(w); i < tasks_.size() && chunk_indices_.size() < chunk_; i = next_task(w)) {
-        chunk_indices_.push_back(i);
-        take_task(w);
+      chunk sent;
+      if (!spare_.empty()) {
+        sent.indices = std::move(spare_.back());
+        spare_.pop_back();
       }
+      sent.indices.clear();
+      while (sent.indices.size() < chunk_ && has_work(w)) sent.indices.push_back(take_task(w));
+
       slot->bytes.clear();
       encoder out(slot->bytes);
       out.put(run_);
-      out.put(static_cast<std::uint32_t>(chunk_indices_.size()));
-      for (std::size_t i : chunk_indices_) {
+      out.put(static_cast<std::uint32_t>(sent.indices.size()));
+      for (std::size_t i : sent.indices) {
         out.put(static_cast<std::uint64_t>(i));
         out.put(tasks_[i]);
+        unsigned& attempts = info_.tasks[i].attempts;
+        if (++attempts > 1 && opt_.announce_faults)
+          announce("task " + std::to_string(i) + " sent again, to worker " + std::to_string(w) + " (attempt " +
+                   std::to_string(attempts) + " of " + std::to_string(max_attempts_) + ")");
       }
       slot->request = post_send(slot->bytes, w, tag::tasks, comm_);
-      ++state.in_flight;
+      sent.sent = clock::now();
+      state.outstanding.push_back(std::move(sent));
     }
   }
 
@@ -148,8 +243,10 @@ private:
       if (!found) return any;
       any = true;
       receive_matched(message, status, reply_);
-      file_reply(status.MPI_SOURCE);
-      refill(status.MPI_SOURCE);
+      const int worker = status.MPI_SOURCE;
+      if (is_lost(worker)) continue; // a lost worker's late answer: its tasks were handed on already
+      file_reply(worker);
+      refill(worker);
     }
   }
 
@@ -157,7 +254,11 @@ private:
     decoder in(reply_.data(), reply_.size());
     if (in.get<std::uint32_t>() != run_) return; // a late reply to an earlier run
     worker_state& state = workers_[static_cast<std::size_t>(worker)];
-    if (state.in_flight > 0) --state.in_flight;
+    state.last_answer = clock::now();
+    if (!state.outstanding.empty()) {
+      spare_.push_back(std::move(state.outstanding.front().indices));
+      state.outstanding.pop_front();
+    }
     const auto count = in.get<std::uint32_t>();
     for (std::uint32_t k = 0; k < count; ++k) {
       const auto index = in.get<std::uint64_t>();
@@ -183,31 +284,112 @@ private:
         if (duplicate) continue;
         failures_.push_back(std::move(failure));
       }
-      done_[index] = 1;
-      ++finished_;
-      info_.tasks[index] = task_record{worker, seconds, status != item_status::ok};
-      on_done_(index);
+      task_record& record = info_.tasks[index];
+      record.worker = worker;
+      record.seconds = seconds;
+      record.failed = status != item_status::ok;
+      finish(index);
     }
+  }
+
+  void finish(std::size_t index) {
+    done_[index] = 1;
+    ++finished_;
+    on_done_(index);
+  }
+
+  void check_timeouts(clock::time_point now) {
+    for (int w = 1; w < size_; ++w) {
+      const worker_state& state = workers_[static_cast<std::size_t>(w)];
+      if (is_lost(w) || state.outstanding.empty()) continue;
+      const chunk& oldest = state.outstanding.front();
+      const auto started = std::max(oldest.sent, state.last_answer);
+      const auto allowed = timeout_ * static_cast<long>(oldest.indices.size());
+      if (now - started > allowed) lose(w, std::chrono::duration<double>(now - started).count());
+    }
+  }
+
+  // Declares worker w lost: it is sent nothing more and its unanswered tasks go elsewhere.
+  void lose(int w, double silent_seconds) {
+    pool_.lost[static_cast<std::size_t>(w)] = 1;
+    info_.lost_workers.push_back(w);
+    worker_state& state = workers_[static_cast<std::size_t>(w)];
+    std::string pending;
+    for (const chunk& c : state.outstanding)
+      for (std::size_t i : c.indices) pending += (pending.empty() ? "" : ", ") + std::to_string(i);
+    if (opt_.announce_faults) {
+      char text[96];
+      std::snprintf(text, sizeof text, "no answer for %.1f s (task timeout %g s)", silent_seconds,
+                    opt_.task_timeout.count());
+      announce("worker " + std::to_string(w) + " lost: " + text + " while holding task(s) " + pending +
+               "; it gets no more tasks");
+    }
+    // A worker runs its chunks in order, so only the oldest unanswered one can have started:
+    // the tasks queued behind it are not charged an attempt.
+    bool oldest = true;
+    for (chunk& c : state.outstanding) {
+      for (std::size_t i : c.indices) {
+        if (done_[i]) continue;
+        if (!oldest) {
+          --info_.tasks[i].attempts;
+          reassigned_.push_back(i);
+        } else if (info_.tasks[i].attempts >= max_attempts_) {
+          fail(i, w, "worker " + std::to_string(w) + " was lost while running this task, the last of " +
+                         std::to_string(max_attempts_) + " attempts");
+        } else {
+          reassigned_.push_back(i);
+          ++info_.retries;
+        }
+      }
+      oldest = false;
+      spare_.push_back(std::move(c.indices));
+    }
+    state.outstanding.clear();
+    if (opt_.schedule == schedule::round_robin) orphan_round_robin_tasks(w);
+    for (int other = 1; other < size_; ++other) refill(other);
+  }
+
+  void orphan_round_robin_tasks(int w) {
+    worker_state& state = workers_[static_cast<std::size_t>(w)];
+    for (std::size_t i = own_next(w); i < tasks_.size(); i += worker_count()) reassigned_.push_back(i);
+    state.next_round = tasks_.size(); // its own share is exhausted
+  }
+
+  void fail(std::size_t index, int worker, std::string message) {
+    failures_.push_back(task_failure{index, worker, "foreman::worker_lost", std::move(message)});
+    task_record& record = info_.tasks[index];
+    record.worker = worker;
+    record.failed = true;
+    finish(index);
+  }
+
+  void fail_unfinished(const std::string& why) {
+    for (std::size_t i = 0; i < tasks_.size(); ++i)
+      if (!done_[i]) fail(i, info_.tasks[i].worker < 0 ? 0 : info_.tasks[i].worker, why);
   }
 
   MPI_Comm comm_;
   int size_ = 0;
   std::uint32_t run_;
   const std::vector<Task>& tasks_;
+  const options& opt_;
+  pool_state& pool_;
   std::vector<Result>& results_;
   run_info& info_;
   std::vector<task_failure>& failures_;
   OnDone& on_done_;
-  foreman::schedule schedule_;
   std::size_t chunk_;
   std::size_t in_flight_limit_;
+  unsigned max_attempts_;
+  clock::duration timeout_;
 
   std::vector<worker_state> workers_;
-  std::vector<char> done_;  // per task: filed already (guards against a reply counted twice)
-  std::size_t next_ = 0;    // dynamic schedule: first task not yet sent
-  std::size_t finished_ = 0;
-  std::vector<std::size_t> chunk_indices_;
-  std::vector<char> reply_; // reused receive buffer
+  std::vector<char> done_;   // per task: filed already (guards against a reply counted twice)
+  std::size_t next_ = 0;     // dynamic schedule: first task not yet sent
+  std::size_t finished_ = 0; // tasks filed
+  std::deque<std::size_t> reassigned_; // tasks taken from lost workers, sent before any other
+  std::vector<std::vector<std::size_t>> spare_; // recycled chunk index lists: no allocation per chunk
+  std::vector<char> reply_;  // reused receive buffer
 };
 
 } // namespace detail
