@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -87,6 +88,7 @@ public:
   /// @throws handshake_error on every rank when the ranks disagree
   explicit master_worker(const boost::mpi::communicator& comm = boost::mpi::communicator())
       : comm_(comm, boost::mpi::comm_duplicate), peers_(detail::handshake<Task, Result>(comm_)) {
+    pool_.id = peers_.front().pool;
     pool_.lost.assign(static_cast<std::size_t>(comm_.size()), 0);
   }
 
@@ -171,8 +173,9 @@ public:
   const run_info& last_run() const noexcept { return info_; }
 
   /// Closes the pool: on the master, tells every live worker to leave (a worker waiting in
-  /// run() returns); on any rank, later run() calls throw. Idempotent; never waits long for a
-  /// worker. Workers declared lost during a run may still be alive and would keep the job from
+  /// run() returns); on any rank, later run() calls throw. Idempotent. The master never waits
+  /// long for a worker; a worker waits for the master's goodbye (it comes when the master
+  /// destroys or shuts down its pool), answering as failures any tasks the master still sends. Workers declared lost during a run may still be alive and would keep the job from
   /// ending: one on the master's host is killed (SIGKILL), and if one is on another host the job
   /// is aborted with MPI_Abort. Each such step is announced on standard error.
   void shutdown() {
@@ -180,17 +183,19 @@ public:
     closed_ = true;
     if (boost::mpi::environment::finalized()) return;
     if (!is_master()) {
-      // Consume the master's goodbye if it is already here, so no message outlives the pool.
-      int found = 0;
-      MPI_Message message;
-      MPI_Status status;
-      MPI_Improbe(0, static_cast<int>(detail::tag::shutdown), comm_, &found, &message, &status);
-      std::vector<char> goodbye;
-      if (found) detail::receive_matched(message, status, goodbye);
+      // Leave only with the master's goodbye in hand: see worker_loop::close().
+      auto refuse = [rank = comm_.rank()](const Task&) -> Result {
+        throw error("the pool was already destroyed or shut down on worker " + std::to_string(rank) +
+                    ": every rank must call run() the same number of times");
+      };
+      if constexpr (types_ok_)
+        detail::worker_loop<Task, Result, decltype(refuse)>(comm_, pool_.id, run_, refuse).close();
       return;
     }
     detail::broadcast_control(comm_, pool_, detail::tag::shutdown, run_);
     end_lost_workers();
+    detail::discard_pending(comm_); // late replies of lost workers must not outlive the pool
+
   }
 
 private:
@@ -235,7 +240,7 @@ private:
       info_ = run_info{};
       if (!is_master()) {
         auto adapted = [&fn](const Task& t) -> Result { return fn(t); };
-        if (detail::worker_loop<Task, Result, decltype(adapted)>(comm_, run_, adapted).run() ==
+        if (detail::worker_loop<Task, Result, decltype(adapted)>(comm_, pool_.id, run_, adapted).run() ==
             detail::worker_exit::pool_closed)
           closed_ = true;
         return;

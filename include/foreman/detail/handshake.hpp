@@ -11,6 +11,7 @@
 #include <mpi.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,7 +27,19 @@ struct hello {
   std::uint64_t abi; // pointer and long size, endianness: raw bytes must mean the same on every rank
   std::uint64_t host; // fingerprint of the host name: the master may end a lost worker on its own host
   std::uint64_t pid;
+  std::uint64_t pool; // the master's is the pool's id, carried in every message header
 };
+
+/// A fresh id for each pool this process builds, unlikely to repeat across processes and time.
+inline std::uint64_t new_pool_id() {
+  static std::uint64_t counter = 0;
+  std::uint64_t x = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+                    (static_cast<std::uint64_t>(::getpid()) << 32) ^ ++counter * 0x9e3779b97f4a7c15ull;
+  // splitmix64 finaliser: spread the bits
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
 
 inline std::uint64_t host_fingerprint() {
   char name[MPI_MAX_PROCESSOR_NAME] = {};
@@ -46,7 +59,7 @@ template <class Task, class Result>
 std::vector<hello> handshake(MPI_Comm comm) {
   constexpr std::uint64_t magic = 0x6e616d65726f66ull; // "foreman"
   const hello mine{magic, protocol_version, fingerprint(typeid(Task).name()), fingerprint(typeid(Result).name()),
-                   abi_word(), host_fingerprint(), static_cast<std::uint64_t>(::getpid())};
+                   abi_word(), host_fingerprint(), static_cast<std::uint64_t>(::getpid()), new_pool_id()};
   int size = 0, rank = 0;
   MPI_Comm_size(comm, &size);
   MPI_Comm_rank(comm, &rank);

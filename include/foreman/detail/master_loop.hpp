@@ -36,6 +36,7 @@ struct send_slot {
 
 /// What a pool remembers between runs about its workers.
 struct pool_state {
+  std::uint64_t id = 0;               ///< the pool's id, first field of every message header
   std::vector<char> lost;             ///< per rank: declared lost, never sent anything again
   std::vector<send_slot> abandoned;   ///< sends to lost workers that may never complete
   int live_workers() const { return static_cast<int>(std::count(lost.begin() + 1, lost.end(), 0)); }
@@ -57,6 +58,19 @@ inline void receive_matched(MPI_Message& message, const MPI_Status& status, std:
   MPI_Get_count(&status, MPI_BYTE, &count);
   into.resize(static_cast<std::size_t>(count));
   MPI_Mrecv(into.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE);
+}
+
+/// Receives and drops every message already waiting on `comm`, so none outlives it.
+inline void discard_pending(MPI_Comm comm) {
+  std::vector<char> sink;
+  for (;;) {
+    int found = 0;
+    MPI_Message message;
+    MPI_Status status;
+    MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &found, &message, &status);
+    if (!found) return;
+    receive_matched(message, status, sink);
+  }
 }
 
 /// Waits for `requests` for at most `limit`; returns whether all completed. Requests still
@@ -82,7 +96,7 @@ inline void broadcast_control(MPI_Comm comm, pool_state& pool, tag t, std::uint3
   for (int w = 1; w < size; ++w) {
     if (pool.lost[static_cast<std::size_t>(w)]) continue;
     send_slot& slot = slots[static_cast<std::size_t>(w)];
-    encoder(slot.bytes).put(run);
+    encoder(slot.bytes).put(header{pool.id, run});
     slot.request = post_send(slot.bytes, w, t, comm);
     requests.push_back(slot.request);
   }
@@ -216,7 +230,7 @@ private:
 
       slot->bytes.clear();
       encoder out(slot->bytes);
-      out.put(run_);
+      out.put(header{pool_.id, run_});
       out.put(static_cast<std::uint32_t>(sent.indices.size()));
       for (std::size_t i : sent.indices) {
         out.put(static_cast<std::uint64_t>(i));
@@ -252,7 +266,8 @@ private:
 
   void file_reply(int worker) {
     decoder in(reply_.data(), reply_.size());
-    if (in.get<std::uint32_t>() != run_) return; // a late reply to an earlier run
+    const auto stamp = in.get<header>();
+    if (stamp.pool != pool_.id || stamp.run != run_) return; // from an earlier pool or run: stale
     worker_state& state = workers_[static_cast<std::size_t>(worker)];
     state.last_answer = clock::now();
     if (!state.outstanding.empty()) {

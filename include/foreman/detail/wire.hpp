@@ -6,14 +6,18 @@
 ///
 /// Messages on the pool's private communicator (see docs/design.md):
 ///
-///   master -> worker  tag::tasks     u32 run, u32 count, count x { u64 index, Task }
-///   worker -> master  tag::results   u32 run, u32 count, count x { u64 index, u8 status,
+///   every message starts with the header  u64 pool, u32 run
+///   master -> worker  tag::tasks     header, u32 count, count x { u64 index, Task }
+///   worker -> master  tag::results   header, u32 count, count x { u64 index, u8 status,
 ///                                    f64 seconds, Result | (string type, string message) }
-///   master -> worker  tag::end_run   u32 run
-///   master -> worker  tag::shutdown  (empty)
+///   master -> worker  tag::end_run   header
+///   master -> worker  tag::shutdown  header
 ///
 /// A worker receives with MPI_ANY_TAG from the master, so MPI's non-overtaking rule keeps
-/// end_run behind the run's last tasks.
+/// end_run behind the run's last tasks. `pool` is the id the master chose at the handshake:
+/// a message that outlived its pool (Open MPI reuses a freed communicator's context for the
+/// next duplicate) carries another id and is dropped; `run` counts the pool's runs, so a late
+/// reply to an earlier run is dropped too.
 
 #include <foreman/errors.hpp>
 #include <foreman/serialization.hpp>
@@ -33,10 +37,16 @@ namespace foreman {
 namespace detail {
 
 /// Bumped whenever a message layout changes; checked by the handshake.
-inline constexpr std::uint32_t protocol_version = 1;
+inline constexpr std::uint32_t protocol_version = 2;
 
 /// Message tags on the pool's private communicator.
 enum class tag : int { tasks = 1, results = 2, end_run = 3, shutdown = 4 };
+
+/// The first bytes of every message: which pool and which of its runs it belongs to.
+struct header {
+  std::uint64_t pool = 0;
+  std::uint32_t run = 0;
+};
 
 /// Status byte of one result item.
 enum class item_status : std::uint8_t { ok = 0, failed = 1 };
@@ -89,6 +99,11 @@ public:
     }
   }
 
+  void put(const header& h) {
+    put(h.pool); // field by field: no padding bytes on the wire
+    put(h.run);
+  }
+
 private:
   std::vector<char>& out_;
   byte_sink sink_;
@@ -113,6 +128,11 @@ public:
         throw error(std::string("malformed message: ") + e.what());
       }
     }
+  }
+
+  void get(header& h) {
+    get(h.pool);
+    get(h.run);
   }
 
   template <class T>

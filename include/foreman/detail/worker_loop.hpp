@@ -26,9 +26,21 @@ enum class worker_exit { run_ended, pool_closed };
 template <class Task, class Result, class Fn>
 class worker_loop {
 public:
-  worker_loop(MPI_Comm comm, std::uint32_t run, Fn& fn) : comm_(comm), run_(run), fn_(fn) {}
+  worker_loop(MPI_Comm comm, std::uint64_t pool, std::uint32_t run, Fn& fn)
+      : comm_(comm), pool_(pool), run_(run), fn_(fn) {}
 
-  worker_exit run() {
+  /// Serves the current run: returns when the master ends it (run_ended) or closes the pool.
+  worker_exit run() { return loop(false); }
+
+  /// Waits for the master's goodbye when the pool is destroyed on this worker. Freeing a
+  /// communicator while a message to it is still on its way breaks the next communicator that
+  /// reuses its context (Open MPI), so the worker leaves only once the goodbye is received.
+  /// Tasks of runs the master starts meanwhile are answered with `fn`'s failure, so that the
+  /// master reports them instead of waiting for them.
+  void close() { loop(true); }
+
+private:
+  worker_exit loop(bool closing) {
     idle_backoff idle;
     for (;;) {
       int found = 0;
@@ -42,12 +54,20 @@ public:
       }
       idle.reset();
       receive_matched(message, status, request_);
+      decoder in(request_.data(), request_.size());
+      const auto stamp = in.get<header>();
+      if (stamp.pool != pool_) continue; // left over from a pool destroyed earlier
       switch (static_cast<tag>(status.MPI_TAG)) {
       case tag::tasks:
-        serve();
+        if (closing)
+          run_ = stamp.run; // answer whatever run the master is in
+        else
+          check_run(stamp.run);
+        serve(in);
         break;
       case tag::end_run:
-        check_run(decoder(request_.data(), request_.size()).get<std::uint32_t>());
+        if (closing) break;
+        check_run(stamp.run);
         finish();
         return worker_exit::run_ended;
       case tag::shutdown:
@@ -59,7 +79,6 @@ public:
     }
   }
 
-private:
   struct reply_slot {
     std::vector<char> bytes;
     MPI_Request request = MPI_REQUEST_NULL;
@@ -71,9 +90,7 @@ private:
                   std::to_string(run_) + ": every rank must call run() the same number of times");
   }
 
-  void serve() {
-    decoder in(request_.data(), request_.size());
-    check_run(in.get<std::uint32_t>());
+  void serve(decoder& in) {
     const auto count = in.get<std::uint32_t>();
 
     // Two reply buffers: one may still be in transit while the next is filled.
@@ -82,7 +99,7 @@ private:
     MPI_Wait(&slot.request, MPI_STATUS_IGNORE);
     slot.bytes.clear();
     encoder out(slot.bytes);
-    out.put(run_);
+    out.put(header{pool_, run_});
     out.put(count);
     for (std::uint32_t k = 0; k < count; ++k) {
       const auto index = in.get<std::uint64_t>();
@@ -108,6 +125,7 @@ private:
   }
 
   MPI_Comm comm_;
+  std::uint64_t pool_;
   std::uint32_t run_;
   Fn& fn_;
   std::vector<char> request_;
