@@ -10,6 +10,7 @@ packages=(
   libboost-mpi-dev libboost-serialization-dev     # Boost >= 1.74
   catch2                                          # the test framework (tests only)
   libfmt-dev                                      # used by some examples
+  doxygen                                         # API docs (the docs target)
 )
 
 missing=()

@@ -82,6 +82,11 @@ if [[ $passes == *" release "* ]] && step "configure build/ (Release, $warnings)
   step "test build/ (ctest -j$ctest_jobs)" run_ctest "$build" || true
 fi
 
+# ---- API documentation: Doxygen must build it without a single warning ----------------------------
+if [[ $passes == *" release "* ]] && command -v doxygen >/dev/null 2>&1; then
+  step "docs (Doxygen, warnings are errors)" cmake --build "$build" --target docs || true
+fi
+
 # ---- pass 2: AddressSanitizer + UndefinedBehaviorSanitizer --------------------------------------
 if [[ $passes == *" sanitize "* ]]; then
   sanitize=$root/build-sanitize
