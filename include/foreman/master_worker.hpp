@@ -4,7 +4,9 @@
 
 #include <foreman/detail/handshake.hpp>
 #include <foreman/detail/invoke.hpp>
+#include <foreman/detail/journal.hpp>
 #include <foreman/detail/master_loop.hpp>
+#include <foreman/detail/type_name.hpp>
 #include <foreman/detail/worker_loop.hpp>
 #include <foreman/errors.hpp>
 #include <foreman/options.hpp>
@@ -248,10 +250,21 @@ private:
       const auto start = std::chrono::steady_clock::now();
       results.assign(tasks.size(), Result{});
       info_.tasks.assign(tasks.size(), task_record{});
-      // A throwing callback must not abandon the workers mid-run: keep the first exception,
-      // finish the run, then rethrow it.
+      // A throwing callback (or a failing journal) must not abandon the workers mid-run: keep the
+      // first exception, finish the run, then rethrow it.
       std::exception_ptr callback_error;
+      detail::journal_file journal;
+      std::vector<char> payload;
       auto on_done = [&](std::size_t index) {
+        if (journal.is_open() && !info_.tasks[index].failed && !info_.tasks[index].replayed && !callback_error) {
+          try {
+            payload.clear();
+            detail::encoder(payload).put(results[index]);
+            journal.append(index, payload);
+          } catch (...) {
+            callback_error = std::current_exception();
+          }
+        }
         if (callback_error) return;
         try {
           notify(on_result, index, results);
@@ -259,18 +272,110 @@ private:
           callback_error = std::current_exception();
         }
       };
-      if (worker_count() == 0)
-        run_locally(tasks, fn, results, on_done);
+      if (!opt.checkpoint.empty()) {
+        try {
+          replay(tasks, opt, journal, results);
+        } catch (...) {
+          // The workers are waiting for this run: end it before reporting.
+          if (worker_count() > 0) detail::broadcast_control(comm_, pool_, detail::tag::end_run, run_);
+          throw;
+        }
+        for (std::size_t i = 0; i < tasks.size(); ++i)
+          if (info_.tasks[i].replayed) on_done(i);
+      }
+      if (info_.replayed == 0)
+        compute(tasks, fn, opt, results, on_done);
       else
-        detail::master_loop<Task, Result, decltype(on_done)>(comm_, run_, tasks, opt, pool_, results, info_,
-                                                             failures_, on_done)
-            .run();
+        compute_missing(tasks, fn, opt, results, on_done);
+      try {
+        journal.close();
+      } catch (...) {
+        if (!callback_error) callback_error = std::current_exception();
+      }
       std::sort(failures_.begin(), failures_.end(),
                 [](const task_failure& a, const task_failure& b) { return a.index < b.index; });
       info_.failures = failures_.size();
       info_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (callback_error) std::rethrow_exception(callback_error);
     }
+  }
+
+  template <class Fn, class OnDone>
+  void compute(const std::vector<Task>& tasks, Fn& fn, const options& opt, std::vector<Result>& results,
+               OnDone& on_done) {
+    if (worker_count() == 0)
+      run_locally(tasks, fn, results, on_done);
+    else
+      detail::master_loop<Task, Result, OnDone>(comm_, run_, tasks, opt, pool_, results, info_, failures_, on_done)
+          .run();
+  }
+
+  // Resuming from a journal: runs only the tasks it lacks, as a run of their own whose indices,
+  // records and failures are then put back in the places of the whole task list.
+  template <class Fn, class OnDone>
+  void compute_missing(const std::vector<Task>& tasks, Fn& fn, const options& opt, std::vector<Result>& results,
+                       OnDone& on_done) {
+    std::vector<std::size_t> where;
+    std::vector<Task> missing;
+    for (std::size_t i = 0; i < tasks.size(); ++i)
+      if (!info_.tasks[i].replayed) {
+        where.push_back(i);
+        missing.push_back(tasks[i]);
+      }
+    std::vector<Result> part;
+    run_info whole = std::move(info_);
+    info_ = run_info{};
+    info_.tasks.assign(missing.size(), task_record{});
+    const std::size_t failures_before = failures_.size();
+    auto on_part_done = [&](std::size_t k) {
+      const std::size_t i = where[k];
+      results[i] = std::move(part[k]);
+      whole.tasks[i] = info_.tasks[k];
+      for (std::size_t f = failures_before; f < failures_.size(); ++f)
+        if (failures_[f].index == k) failures_[f].index = i;
+      // The callback and the journal speak of the whole task list.
+      std::swap(whole, info_);
+      on_done(i);
+      std::swap(whole, info_);
+    };
+    part.assign(missing.size(), Result{});
+    compute(missing, fn, opt, part, on_part_done);
+    whole.retries = info_.retries;
+    whole.lost_workers = std::move(info_.lost_workers);
+    info_ = std::move(whole);
+  }
+
+  // Opens the journal of options::checkpoint and reads back the results it holds.
+  void replay(const std::vector<Task>& tasks, const options& opt, detail::journal_file& journal,
+              std::vector<Result>& results) {
+    detail::journal_identity id;
+    id.task_count = tasks.size();
+    detail::crc64_type crc;
+    std::vector<char> bytes;
+    for (const Task& task : tasks) {
+      bytes.clear();
+      detail::encoder(bytes).put(task);
+      crc.process_bytes(bytes.data(), bytes.size());
+    }
+    id.tasks_fingerprint = crc.checksum();
+    id.types = "Task=" + detail::type_name<Task>() + ";Result=" + detail::type_name<Result>() +
+               ";archive=" + std::to_string(static_cast<unsigned>(boost::archive::BOOST_ARCHIVE_VERSION()));
+    const detail::journal_sync sync{opt.checkpoint_sync_every, opt.checkpoint_sync_interval};
+    const detail::journal_scan scan =
+        journal.open(opt.checkpoint, id, sync, [&](std::uint64_t index, const std::vector<char>& payload) {
+          task_record& record = info_.tasks[index];
+          if (record.replayed) return; // a task recorded twice: the first sound record counts
+          try {
+            detail::decoder in(payload.data(), payload.size());
+            in.get(results[index]);
+            if (!in.exhausted()) return;
+          } catch (const std::exception&) {
+            return; // unreadable: the task runs again
+          }
+          record.replayed = true;
+          ++info_.replayed;
+        });
+    info_.checkpoint_dropped_bytes = scan.dropped;
   }
 
   template <class OnResult>

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <string>
 
 namespace foreman {
 
@@ -49,6 +50,23 @@ struct options {
 
   /// Print one line on standard error for each lost worker and each re-dispatched task.
   bool announce_faults = true;
+
+  /// Path of a checkpoint journal; empty (the default): none. The master appends each
+  /// finished result to it as it arrives. Run again with the same task list (and the same
+  /// Task and Result types), the results already there are read back instead of computed, and
+  /// only the missing tasks run. A journal of another task list or other types is refused
+  /// with foreman::error; a torn or damaged tail is cut off and its tasks run again. Failed
+  /// tasks are not recorded. See docs/reliability.md.
+  std::string checkpoint;
+
+  /// Durability of the journal: every result reaches the operating system at once (a killed
+  /// job loses nothing written), and the file is forced to disk (fsync) after this many results,
+  /// so a power cut loses at most checkpoint_sync_every - 1 of them. 1: fsync every result.
+  std::size_t checkpoint_sync_every = 32;
+
+  /// Also fsync when a result arrives this long or longer after the previous fsync, so that slow
+  /// tasks are each made durable at once.
+  std::chrono::duration<double> checkpoint_sync_interval{1.0};
 };
 
 } // namespace foreman

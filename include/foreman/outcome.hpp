@@ -5,6 +5,7 @@
 #include <foreman/errors.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -48,6 +49,7 @@ struct task_record {
   double seconds = 0.0; ///< time spent in the user's function on that rank
   bool failed = false;  ///< the function threw, or every worker that tried it was lost
   unsigned attempts = 0; ///< how many times the task was sent (more than 1 after a lost worker)
+  bool replayed = false; ///< its result was read back from the checkpoint journal, not computed
 };
 
 /// Facts about the last run, available on the master after run() returns or throws.
@@ -57,6 +59,8 @@ struct run_info {
   std::size_t failures = 0;       ///< number of tasks that failed
   std::size_t retries = 0;        ///< task re-dispatches after a lost worker
   std::vector<int> lost_workers;  ///< ranks declared lost during this run, in the order noticed
+  std::size_t replayed = 0;       ///< results read back from the checkpoint journal (options::checkpoint)
+  std::uint64_t checkpoint_dropped_bytes = 0; ///< torn or damaged journal tail cut off before resuming
 };
 
 } // namespace foreman

@@ -1,0 +1,456 @@
+// Checkpoint journal (options::checkpoint): the file format read back after every possible
+// truncation and every single-bit flip (a reader may drop records, never accept one that was not
+// written); resuming a run computes only the missing tasks and returns the same results; journals
+// of another task list, other types, an empty file and a file that is not a journal.
+
+#include "catch.hpp"
+#include "test_support.hpp"
+
+#include <foreman/detail/journal.hpp>
+#include <foreman/foreman.hpp>
+
+#include <boost/mpi/collectives.hpp>
+#include <boost/mpi/communicator.hpp>
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+namespace fd = foreman::detail;
+using foreman_test::world_rank;
+
+// ---- the file format, in memory ------------------------------------------------------------
+
+struct written {
+  std::uint64_t index;
+  std::vector<char> payload;
+};
+
+fd::journal_identity sample_identity() { return {40, 0x1234567890abcdefull, "Task=int;Result=std::string;archive=17"}; }
+
+// A header and records of assorted sizes (one empty), as the master writes them.
+std::vector<char> sample_journal(std::vector<written>& records, std::vector<std::size_t>& ends) {
+  std::vector<char> bytes = fd::journal_header(sample_identity());
+  ends.push_back(bytes.size());
+  for (std::uint64_t k = 0; k < 6; ++k) {
+    written w{(k * 7) % 40, std::vector<char>(k * 5 % 13, static_cast<char>('a' + k))};
+    fd::journal_record(bytes, w.index, w.payload);
+    records.push_back(std::move(w));
+    ends.push_back(bytes.size());
+  }
+  return bytes;
+}
+
+fd::journal_scan scan_bytes(const std::vector<char>& bytes, std::vector<written>& got,
+                            const fd::journal_identity& id = sample_identity()) {
+  fd::memory_source source(bytes.data(), bytes.size());
+  return fd::scan_journal(source, id, [&](std::uint64_t index, const std::vector<char>& payload) {
+    got.push_back({index, payload});
+  });
+}
+
+bool same(const written& a, const written& b) { return a.index == b.index && a.payload == b.payload; }
+
+TEST_CASE("a journal cut at any byte gives back exactly the records it holds whole", "[checkpoint][format]") {
+  std::vector<written> records;
+  std::vector<std::size_t> ends; // ends[0]: end of the header; ends[k]: end of record k
+  const std::vector<char> bytes = sample_journal(records, ends);
+  for (std::size_t cut = 0; cut <= bytes.size(); ++cut) {
+    CAPTURE(cut);
+    std::vector<written> got;
+    const auto scan = scan_bytes(std::vector<char>(bytes.begin(), bytes.begin() + static_cast<long>(cut)), got);
+    if (cut < ends[0]) {
+      // cut while the header was written: no journal yet
+      REQUIRE(scan.status == fd::journal_scan::state::empty);
+      REQUIRE(got.empty());
+      continue;
+    }
+    REQUIRE(scan.status == fd::journal_scan::state::valid);
+    std::size_t whole = 0;
+    while (whole < records.size() && ends[whole + 1] <= cut) ++whole;
+    REQUIRE(got.size() == whole);
+    REQUIRE(scan.records == whole);
+    for (std::size_t k = 0; k < whole; ++k) REQUIRE(same(got[k], records[k]));
+    REQUIRE(scan.valid_end == ends[whole]);
+    REQUIRE(scan.dropped == cut - ends[whole]);
+  }
+}
+
+TEST_CASE("no single-bit flip anywhere makes the reader accept a record that was not written",
+          "[checkpoint][format]") {
+  std::vector<written> records;
+  std::vector<std::size_t> ends;
+  const std::vector<char> bytes = sample_journal(records, ends);
+  for (std::size_t bit = 0; bit < bytes.size() * 8; ++bit) {
+    CAPTURE(bit);
+    std::vector<char> flipped = bytes;
+    flipped[bit / 8] = static_cast<char>(flipped[bit / 8] ^ (1 << (bit % 8)));
+    std::vector<written> got;
+    const auto scan = scan_bytes(flipped, got);
+    const std::size_t byte = bit / 8;
+    if (byte < ends[0]) {
+      // in the header: refused one way or another, no record delivered
+      REQUIRE(scan.status != fd::journal_scan::state::valid);
+      REQUIRE(got.empty());
+      continue;
+    }
+    REQUIRE(scan.status == fd::journal_scan::state::valid);
+    std::size_t damaged = 0; // the record holding the flipped byte
+    while (ends[damaged + 1] <= byte) ++damaged;
+    REQUIRE(got.size() == damaged); // every record before it, none from it on
+    for (std::size_t k = 0; k < got.size(); ++k) REQUIRE(same(got[k], records[k]));
+    REQUIRE(scan.valid_end == ends[damaged]);
+  }
+}
+
+TEST_CASE("random multi-bit damage never yields a record that was not written", "[checkpoint][format]") {
+  std::vector<written> records;
+  std::vector<std::size_t> ends;
+  const std::vector<char> bytes = sample_journal(records, ends);
+  for (std::uint64_t trial = 0; trial < 20000; ++trial) {
+    std::vector<char> damaged = bytes;
+    const std::uint64_t r = foreman_test::mix(trial);
+    const int flips = 2 + static_cast<int>(r % 6);
+    for (int f = 0; f < flips; ++f) {
+      const std::uint64_t bit = foreman_test::mix(r + static_cast<std::uint64_t>(f)) % (bytes.size() * 8);
+      damaged[bit / 8] = static_cast<char>(damaged[bit / 8] ^ (1 << (bit % 8)));
+    }
+    std::vector<written> got;
+    scan_bytes(damaged, got);
+    REQUIRE(got.size() <= records.size());
+    for (std::size_t k = 0; k < got.size(); ++k) REQUIRE(same(got[k], records[k]));
+  }
+}
+
+TEST_CASE("a sound journal of another identity is told apart and yields nothing", "[checkpoint][format]") {
+  std::vector<written> records;
+  std::vector<std::size_t> ends;
+  const std::vector<char> bytes = sample_journal(records, ends);
+  fd::journal_identity other = sample_identity();
+  for (int which = 0; which < 3; ++which) {
+    fd::journal_identity id = sample_identity();
+    if (which == 0) id.task_count += 1;
+    if (which == 1) id.tasks_fingerprint ^= 1;
+    if (which == 2) id.types = "Task=int;Result=long;archive=17";
+    std::vector<written> got;
+    const auto scan = scan_bytes(bytes, got, id);
+    REQUIRE(scan.status == fd::journal_scan::state::mismatch);
+    REQUIRE(got.empty());
+    REQUIRE(scan.found.types == other.types);
+  }
+  std::vector<written> got;
+  const std::string text = "task,result\n1,2\n3,4\n";
+  REQUIRE(scan_bytes(std::vector<char>(text.begin(), text.end()), got).status ==
+          fd::journal_scan::state::not_journal);
+  REQUIRE(scan_bytes(std::vector<char>{}, got).status == fd::journal_scan::state::empty);
+  REQUIRE(got.empty());
+}
+
+// ---- resuming runs, on every rank ------------------------------------------------------------
+
+// A path in the temporary directory, the master's: only the master touches the journal.
+std::string temp_path(const std::string& name) {
+  boost::mpi::communicator world;
+  long pid = static_cast<long>(::getpid());
+  boost::mpi::broadcast(world, pid, 0);
+  const char* dir = std::getenv("TMPDIR");
+  return std::string(dir && *dir ? dir : "/tmp") + "/foreman_checkpoint_" + std::to_string(pid) + "_" + name;
+}
+
+std::vector<char> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string& path, const std::vector<char>& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+struct cleanup {
+  std::string path;
+  ~cleanup() {
+    if (world_rank() == 0) std::remove(path.c_str());
+  }
+};
+
+long long square(int x) { return static_cast<long long>(x) * x + 1; }
+
+std::vector<int> make_tasks(int n, int salt = 0) {
+  std::vector<int> tasks;
+  for (int i = 0; i < n; ++i) tasks.push_back(i * 3 + salt);
+  return tasks;
+}
+
+std::vector<long long> expected_of(const std::vector<int>& tasks) {
+  std::vector<long long> out;
+  for (int t : tasks) out.push_back(square(t));
+  return out;
+}
+
+// A function for runs that must compute nothing: every call fails the run.
+long long must_not_run(int x) {
+  throw std::logic_error("task " + std::to_string(x) + " was computed although the journal holds it");
+}
+
+constexpr std::size_t record_size = 8 + 4 + sizeof(long long) + 4; // index, length, payload, checksum
+
+TEST_CASE("a run with a checkpoint resumes from its journal without computing again", "[checkpoint]") {
+  foreman::master_worker<int, long long> pool;
+  const cleanup file{temp_path("resume")};
+  const auto tasks = make_tasks(30);
+  foreman::options opt;
+  opt.checkpoint = file.path;
+
+  auto first = pool.run(tasks, square, opt);
+  if (pool.is_master()) {
+    REQUIRE(first == expected_of(tasks));
+    REQUIRE(pool.last_run().replayed == 0);
+  }
+  // The second run reads every result back: must_not_run is never called.
+  std::vector<std::size_t> seen;
+  auto replayed = [&](std::size_t index, int worker, const long long& value) {
+    REQUIRE(worker == -1);
+    REQUIRE(value == square(tasks[index]));
+    seen.push_back(index);
+  };
+  auto again = pool.run(tasks, must_not_run, replayed, opt);
+  if (pool.is_master()) {
+    REQUIRE(again == first);
+    REQUIRE(pool.last_run().replayed == tasks.size());
+    REQUIRE(seen.size() == tasks.size());
+    for (const auto& record : pool.last_run().tasks) REQUIRE(record.replayed);
+  }
+}
+
+TEST_CASE("a journal missing some results: only those tasks run again", "[checkpoint]") {
+  foreman::master_worker<int, long long> pool;
+  const cleanup file{temp_path("partial")};
+  const auto tasks = make_tasks(25);
+  foreman::options opt;
+  opt.checkpoint = file.path;
+  pool.run(tasks, square, opt);
+
+  // Keep the header and the first 10 records, as if the job had been killed there.
+  std::vector<std::size_t> kept;
+  if (pool.is_master()) {
+    std::vector<char> bytes = read_file(file.path);
+    const std::size_t header = bytes.size() - tasks.size() * record_size;
+    bytes.resize(header + 10 * record_size);
+    write_file(file.path, bytes);
+    for (std::size_t k = 0; k < 10; ++k) {
+      std::uint64_t index = 0;
+      std::memcpy(&index, bytes.data() + header + k * record_size, sizeof index);
+      kept.push_back(index);
+    }
+  }
+  std::vector<std::size_t> computed;
+  auto note = [&](std::size_t index, int worker, const long long&) {
+    if (worker != -1) computed.push_back(index);
+  };
+  auto results = pool.run(tasks, square, note, opt);
+  if (pool.is_master()) {
+    REQUIRE(results == expected_of(tasks));
+    REQUIRE(pool.last_run().replayed == 10);
+    REQUIRE(computed.size() == tasks.size() - 10);
+    for (std::size_t index : kept) {
+      REQUIRE(pool.last_run().tasks[index].replayed);
+      REQUIRE(std::find(computed.begin(), computed.end(), index) == computed.end());
+    }
+    for (std::size_t index : computed) REQUIRE(pool.last_run().tasks[index].attempts >= 1);
+  }
+  // The journal is whole again.
+  auto third = pool.run(tasks, must_not_run, opt);
+  if (pool.is_master()) {
+    REQUIRE(third == expected_of(tasks));
+    REQUIRE(pool.last_run().replayed == tasks.size());
+  }
+}
+
+TEST_CASE("the journal cut at every byte of its last record: that task runs again, the others not",
+          "[checkpoint]") {
+  foreman::master_worker<int, long long> pool;
+  const cleanup file{temp_path("torn")};
+  const auto tasks = make_tasks(12);
+  foreman::options opt;
+  opt.checkpoint = file.path;
+  pool.run(tasks, square, opt);
+  std::vector<char> whole;
+  if (pool.is_master()) whole = read_file(file.path);
+
+  for (std::size_t cut = 0; cut < record_size; ++cut) {
+    CAPTURE(cut);
+    if (pool.is_master()) {
+      std::vector<char> torn = whole;
+      torn.resize(whole.size() - record_size + cut);
+      write_file(file.path, torn);
+    }
+    auto results = pool.run(tasks, square, opt);
+    if (pool.is_master()) {
+      REQUIRE(results == expected_of(tasks));
+      REQUIRE(pool.last_run().replayed == tasks.size() - 1);
+      REQUIRE(pool.last_run().checkpoint_dropped_bytes == cut);
+      REQUIRE(read_file(file.path).size() == whole.size()); // cut off, then the record written again
+    }
+  }
+}
+
+TEST_CASE("a bit flipped anywhere in the journal: refused if in the header, else recomputed; never wrong",
+          "[checkpoint]") {
+  foreman::master_worker<int, long long> pool;
+  const cleanup file{temp_path("flip")};
+  const auto tasks = make_tasks(6);
+  const auto expected = expected_of(tasks);
+  foreman::options opt;
+  opt.checkpoint = file.path;
+  pool.run(tasks, square, opt);
+
+  std::size_t size = 0;
+  std::vector<char> whole;
+  if (pool.is_master()) {
+    whole = read_file(file.path);
+    size = whole.size();
+  }
+  boost::mpi::broadcast(boost::mpi::communicator(), size, 0); // every rank makes the same runs
+  const std::size_t header = size - tasks.size() * record_size;
+  for (std::size_t bit = 0; bit < size * 8; ++bit) {
+    CAPTURE(bit);
+    if (pool.is_master()) {
+      std::vector<char> flipped = whole;
+      flipped[bit / 8] = static_cast<char>(flipped[bit / 8] ^ (1 << (bit % 8)));
+      write_file(file.path, flipped);
+    }
+    if (bit / 8 < header) {
+      if (pool.is_master())
+        REQUIRE_THROWS_AS(pool.run(tasks, square, opt), foreman::error);
+      else
+        pool.run(tasks, square, opt);
+      continue;
+    }
+    auto results = pool.run(tasks, square, opt);
+    if (pool.is_master()) {
+      REQUIRE(results == expected);
+      REQUIRE(pool.last_run().replayed == (bit / 8 - header) / record_size);
+    }
+  }
+}
+
+TEST_CASE("journals that do not belong to the run are refused, on the master, and the workers go on",
+          "[checkpoint]") {
+  foreman::master_worker<int, long long> pool;
+  const cleanup file{temp_path("foreign")};
+  const auto tasks = make_tasks(10);
+  foreman::options opt;
+  opt.checkpoint = file.path;
+  pool.run(tasks, square, opt);
+  const std::vector<char> original = pool.is_master() ? read_file(file.path) : std::vector<char>{};
+
+  auto refused = [&](auto& some_pool, const auto& some_tasks, auto fn, const std::string& words) {
+    if (some_pool.is_master()) {
+      try {
+        some_pool.run(some_tasks, fn, opt);
+        FAIL("the journal was not refused");
+      } catch (const foreman::error& e) {
+        const std::string what = e.what();
+        CAPTURE(what);
+        REQUIRE(what.find(file.path) != std::string::npos);
+        REQUIRE(what.find(words) != std::string::npos);
+      }
+      REQUIRE(read_file(file.path) == original); // left as it was
+    } else {
+      REQUIRE(some_pool.run(some_tasks, fn, opt).empty());
+    }
+  };
+  SECTION("another task list: other values, or one task more") {
+    refused(pool, make_tasks(10, 1), square, "task list");
+    refused(pool, make_tasks(11), square, "task list");
+  }
+  SECTION("other types") {
+    foreman::master_worker<int, double> other;
+    refused(other, tasks, [](int x) { return x * 0.5; }, "types");
+  }
+  // The pool is still usable, and the journal still resumes its own run.
+  auto results = pool.run(tasks, must_not_run, opt);
+  if (pool.is_master()) REQUIRE(results == expected_of(tasks));
+}
+
+TEST_CASE("an empty file is a new journal; a file that is not a journal is refused and kept", "[checkpoint]") {
+  foreman::master_worker<int, long long> pool;
+  const cleanup file{temp_path("other")};
+  const auto tasks = make_tasks(8);
+  foreman::options opt;
+  opt.checkpoint = file.path;
+
+  if (pool.is_master()) write_file(file.path, {});
+  auto results = pool.run(tasks, square, opt);
+  if (pool.is_master()) {
+    REQUIRE(results == expected_of(tasks));
+    REQUIRE(pool.last_run().replayed == 0);
+    REQUIRE(read_file(file.path).size() > tasks.size() * record_size);
+  }
+
+  const std::string text = "these are my notes, not a journal\n";
+  if (pool.is_master()) {
+    write_file(file.path, std::vector<char>(text.begin(), text.end()));
+    REQUIRE_THROWS_WITH(pool.run(tasks, square, opt), Catch::Contains("is not a foreman checkpoint journal"));
+    const auto kept = read_file(file.path);
+    REQUIRE(std::string(kept.begin(), kept.end()) == text);
+  } else {
+    pool.run(tasks, square, opt);
+  }
+}
+
+TEST_CASE("failed tasks are not recorded: they run again on resume", "[checkpoint]") {
+  foreman::master_worker<int, long long> pool;
+  const cleanup file{temp_path("failed")};
+  const auto tasks = make_tasks(18);
+  foreman::options opt;
+  opt.checkpoint = file.path;
+  auto flaky = [](int x) -> long long {
+    if (x % 9 == 0) throw std::runtime_error("no luck with " + std::to_string(x));
+    return square(x);
+  };
+  auto outcomes = pool.run_outcomes(tasks, flaky, opt);
+  std::size_t failed = 0;
+  for (const auto& o : outcomes) failed += o.ok() ? 0 : 1;
+  if (pool.is_master()) REQUIRE(failed == 6);
+
+  auto results = pool.run(tasks, square, opt);
+  if (pool.is_master()) {
+    REQUIRE(results == expected_of(tasks));
+    REQUIRE(pool.last_run().replayed == tasks.size() - 6);
+    for (std::size_t i = 0; i < tasks.size(); ++i)
+      REQUIRE(pool.last_run().tasks[i].replayed == (tasks[i] % 9 != 0));
+  }
+}
+
+TEST_CASE("durability: fsync after every result still resumes the same", "[checkpoint]") {
+  foreman::master_worker<int, std::string> pool;
+  const cleanup file{temp_path("sync")};
+  std::vector<int> tasks = make_tasks(15);
+  foreman::options opt;
+  opt.checkpoint = file.path;
+  opt.checkpoint_sync_every = 1;
+  auto text = [](int x) { return std::string(static_cast<std::size_t>(x % 7), 'x') + std::to_string(x); };
+  auto first = pool.run(tasks, text, opt);
+  auto again = pool.run(tasks, [](int) -> std::string { throw std::logic_error("computed again"); }, opt);
+  if (pool.is_master()) {
+    REQUIRE(again == first);
+    REQUIRE(pool.last_run().replayed == tasks.size());
+    REQUIRE(first[4] == text(tasks[4]));
+  }
+}
+
+} // namespace
