@@ -11,6 +11,7 @@ packages=(
   catch2                                          # the test framework (tests only)
   libfmt-dev                                      # used by some examples
   doxygen                                         # API docs (the docs target)
+  clang libclang-rt-dev                           # the journal fuzzer (libFuzzer; tests only)
 )
 
 missing=()

@@ -8,14 +8,15 @@
 # Exits non-zero if any step fails; prints a summary at the end.
 #
 # Environment: FOREMAN_JOBS (build jobs, default: nproc), FOREMAN_CTEST_JOBS (tests run at once,
-# default 2), FOREMAN_PASSES (default "release sanitize"), FOREMAN_SKIP_DEPS=1 (skip step 1).
+# default 2), FOREMAN_PASSES (default "release sanitize fuzz"), FOREMAN_SKIP_DEPS=1 (skip step 1),
+# FOREMAN_FUZZ_SECONDS (how long the journal fuzzer runs, default 60).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 jobs=${FOREMAN_JOBS:-$(nproc)}
-passes=" ${FOREMAN_PASSES:-release sanitize} "
+passes=" ${FOREMAN_PASSES:-release sanitize fuzz} "
 ctest_jobs=${FOREMAN_CTEST_JOBS:-2}
 warnings="-Wall -Wextra -Wpedantic -Werror"
 
@@ -108,6 +109,23 @@ if [[ $passes == *" sanitize "* ]]; then
     step "build build-sanitize/" cmake --build "$sanitize" --parallel "$jobs"; then
     step "test build-sanitize/ (ASan+UBSan, without label packaging)" \
       run_ctest "$sanitize" --label-exclude packaging || true
+  fi
+fi
+
+# ---- pass 3: the checkpoint journal reader under libFuzzer (clang) ---------------------------------
+# It fails on any crash, leak, sanitizer report, or a damaged journal whose reader accepted a
+# record that was not written (tests/fuzz/journal_fuzz.cpp). The corpus starts empty each time.
+if [[ $passes == *" fuzz "* ]]; then
+  fuzz=$root/build-fuzz
+  fuzz_seconds=${FOREMAN_FUZZ_SECONDS:-60}
+  if step "configure build-fuzz/ (clang++, libFuzzer)" \
+    cmake -S "$root" -B "$fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+    -DFOREMAN_BUILD_FUZZERS=ON -DFOREMAN_BUILD_TESTS=OFF -DFOREMAN_BUILD_EXAMPLES=OFF -DFOREMAN_INSTALL=OFF &&
+    step "build build-fuzz/" cmake --build "$fuzz" --parallel "$jobs" --target journal_fuzz; then
+    rm -rf "$fuzz/corpus" && mkdir -p "$fuzz/corpus"
+    step "fuzz the journal reader (${fuzz_seconds} s)" \
+      "$fuzz/tests/fuzz/journal_fuzz" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+      -artifact_prefix="$fuzz/" "$fuzz/corpus" || true
   fi
 fi
 

@@ -112,12 +112,14 @@ public:
   memory_source(const char* data, std::size_t size) : data_(data), size_(size) {}
   bool read(char* out, std::size_t n) {
     if (n > size_ - pos_) return false;
+    if (n == 0) return true; // out may be null (an empty payload's data())
     std::memcpy(out, data_ + pos_, n);
     pos_ += n;
     return true;
   }
   bool peek(char* out, std::size_t n) const {
     if (n > size_ - pos_) return false;
+    if (n == 0) return true;
     std::memcpy(out, data_ + pos_, n);
     return true;
   }
