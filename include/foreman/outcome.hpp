@@ -48,6 +48,12 @@ struct task_record {
   double seconds = 0.0; ///< time spent in the user's function on that rank
   bool failed = false;  ///< the function threw, or every worker that tried it was lost
   unsigned attempts = 0; ///< how many times the task was sent (more than 1 after a lost worker)
+  /// When the task ran, in seconds since run() started, on the master's clock: `finished` is
+  /// when its result reached the master (or, for a task answered together with later ones in
+  /// one message, when the worker began the next one), and `started` is `finished - seconds`.
+  /// Set on the master after the run; what a timeline draws.
+  double started = 0.0;
+  double finished = 0.0; ///< see `started`
 };
 
 /// Facts about the last run, available on the master after run() returns or throws.
@@ -57,6 +63,7 @@ struct run_info {
   std::size_t failures = 0;       ///< number of tasks that failed
   std::size_t retries = 0;        ///< task re-dispatches after a lost worker
   std::vector<int> lost_workers;  ///< ranks declared lost during this run, in the order noticed
+  int workers = 0;                ///< worker ranks in the pool (0: the master ran every task itself)
 };
 
 } // namespace foreman
