@@ -113,6 +113,13 @@ std::vector<foreman::task_failure> sample_failures() {
           {3, 3, "foreman::worker_lost", "worker 3 was lost"}};
 }
 
+// The sample run's tasks by state, each marked in a timeline as `mark` + state + '"'.
+void check_states(const std::string& text, const std::string& mark) {
+  CHECK(count(text, mark + "ok\"") == 2);
+  CHECK(count(text, mark + "failed\"") == 2);
+  CHECK(count(text, mark + "retried\"") == 1);
+}
+
 } // namespace
 
 TEST_CASE("progress without a terminal: a plain line at each tenth of the tasks", "[progress]") {
@@ -206,13 +213,15 @@ TEST_CASE("the progress option and FOREMAN_PROGRESS write to stderr only", "[pro
   const std::string by_env = captured_run(false, "1");
   const std::string off = captured_run(false, nullptr);
   const std::string env_off = captured_run(true, "0");
+  const std::string forced_terminal = captured_run(false, "terminal");
+  const std::string forced_log = captured_run(true, "log");
   std::remove(err_path.c_str());
   std::remove(out_path.c_str());
   if (!pool.is_master()) {
     CHECK(shown.empty()); // workers never show progress
     return;
   }
-  for (const std::string& err : {shown, by_env}) {
+  for (const std::string& err : {shown, by_env, forced_log}) {
     INFO(err);
     CHECK(err.find('\r') == std::string::npos); // a file is not a terminal
     const auto lines = lines_of(err);
@@ -226,6 +235,13 @@ TEST_CASE("the progress option and FOREMAN_PROGRESS write to stderr only", "[pro
   }
   CHECK(off.empty());
   CHECK(env_off.empty());
+  // FOREMAN_PROGRESS=terminal: the line redrawn in place although stderr is a file (as under
+  // mpirun, where a rank's stderr is a pipe even when mpirun's is a terminal).
+  INFO(forced_terminal);
+  CHECK(forced_terminal.rfind("\rforeman: [", 0) == 0);
+  CHECK(count(forced_terminal, "\n") == 1);
+  CHECK(count(forced_terminal, "\rforeman: [####################] 40/40 tasks (100%)") == 1);
+  CHECK(forced_terminal.back() == '\n');
 }
 
 TEST_CASE("the report of a round-robin run with failures", "[report]") {
@@ -353,9 +369,7 @@ TEST_CASE("the Chrome trace has one event per task that ran", "[timeline]") {
   const std::string json = out.str();
   INFO(json);
   CHECK(count(json, "\"ph\":\"X\"") == 5);
-  CHECK(count(json, "\"cat\":\"ok\"") == 2);
-  CHECK(count(json, "\"cat\":\"failed\"") == 2);
-  CHECK(count(json, "\"cat\":\"retried\"") == 1);
+  check_states(json, "\"cat\":\"");
   CHECK(count(json, "\"name\":\"thread_name\"") == 3);
   CHECK(count(json, "{\"name\":\"task 4\",\"cat\":\"ok\",\"ph\":\"X\",\"ts\":600000.000,\"dur\":1000000.000,\"pid\":0,"
                     "\"tid\":2,") == 1);
@@ -369,9 +383,7 @@ TEST_CASE("the HTML timeline is one self-contained page with a bar per task", "[
   INFO(html);
   CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
   CHECK(count(html, "<rect class=\"bar ") == 5);
-  CHECK(count(html, "<rect class=\"bar ok\"") == 2);
-  CHECK(count(html, "<rect class=\"bar failed\"") == 2);
-  CHECK(count(html, "<rect class=\"bar retried\"") == 1);
+  check_states(html, "<rect class=\"bar ");
   CHECK(count(html, "<title>task 1 on worker 2, 0.400 s, failed: std::runtime_error: bad &lt;input&gt; &amp; "
                     "&quot;quotes&quot;") == 1);
   CHECK(count(html, "<title>task 2 on worker 1, 0.700 s, retried (attempt 2)</title>") == 1);

@@ -56,6 +56,9 @@ struct options {
   /// redrawn in place at most four times a second; otherwise (a log file) a plain line each time
   /// another 10 % of the tasks is done. The environment variable `FOREMAN_PROGRESS` overrides
   /// this without recompiling: `FOREMAN_PROGRESS=1` turns it on, `FOREMAN_PROGRESS=0` off.
+  /// Under mpirun a rank's standard error is a pipe, never a terminal, even when mpirun's is:
+  /// `FOREMAN_PROGRESS=terminal` asks for the line redrawn in place all the same (mpirun passes
+  /// it through), `FOREMAN_PROGRESS=log` for the plain lines.
   bool progress = false;
 
   /// After the run, write its timeline as Chrome Trace Event JSON to this file (open it in

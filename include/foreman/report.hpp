@@ -28,20 +28,23 @@ struct worker_report {
 /// returned or threw task_error.
 ///
 /// @code
-/// auto squares = pool.run(tasks, square);
+/// auto outcomes = pool.run_outcomes(tasks, simulate);
 /// if (pool.is_master()) pool.report().print(std::cout);
 /// @endcode
 ///
-/// prints
+/// prints, for examples/timeline.cpp under `mpirun -n 4`,
 ///
 /// @code{.txt}
-/// foreman run: 60 tasks in 0.412 s, 145.6 tasks/s, 3 failed, 0 retried, lost workers: none
-///  worker  tasks  failed  busy(s)  utilization
-///       1     20       1    0.371        90.0%
-///       2     20       1    0.366        88.8%
-///       3     20       1    0.380        92.2%
-///     all     60       3    1.117        90.4%
+/// foreman run: 60 tasks in 0.419 s, 143.3 tasks/s, 4 failed, 0 retried, lost workers: none
+///   worker  tasks  failed  busy(s)  utilization
+///        1     22       1    0.416        99.3%
+///        2     20       1    0.406        96.9%
+///        3     18       2    0.394        94.0%
+///      all     60       4    1.215        96.7%
 /// @endcode
+///
+/// A worker's tasks include the failed ones; its busy time is measured on the worker, so a
+/// utilization well below 100 % means it waited for work (or for the master).
 struct run_report {
   double wall_seconds = 0.0;     ///< duration of run() on the master
   std::size_t tasks = 0;         ///< tasks in the run
@@ -83,7 +86,7 @@ inline std::vector<int> ranks_of(const run_info& info) {
 
 /// printf into a std::string, for the few numbers the reports format.
 template <class... Args>
-std::string format(const char* pattern, Args... args) {
+std::string formatted(const char* pattern, Args... args) {
   char text[64];
   const int n = std::snprintf(text, sizeof text, pattern, args...);
   return std::string(text, n < 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(n), sizeof text - 1));
@@ -123,16 +126,16 @@ inline run_report::run_report(const run_info& info)
 inline void run_report::print(std::ostream& out) const {
   std::string lost = lost_workers.empty() ? "none" : "";
   for (int r : lost_workers) lost += (lost.empty() ? "" : ", ") + std::to_string(r);
-  out << "foreman run: " << tasks << " tasks in " << detail::format("%.3f", wall_seconds) << " s, "
-      << detail::format("%.1f", throughput) << " tasks/s, " << failures << " failed, " << retries
+  out << "foreman run: " << tasks << " tasks in " << detail::formatted("%.3f", wall_seconds) << " s, "
+      << detail::formatted("%.1f", throughput) << " tasks/s, " << failures << " failed, " << retries
       << " retried, lost workers: " << lost << '\n';
 
   // Cells first, then each column right-aligned to its widest cell.
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"worker", "tasks", "failed", "busy(s)", "utilization", ""});
   auto add = [&rows](std::string name, std::size_t n, std::size_t failed, double busy, double use, bool lost) {
-    rows.push_back({std::move(name), std::to_string(n), std::to_string(failed), detail::format("%.3f", busy),
-                    detail::format("%.1f%%", use * 100.0), lost ? "lost" : ""});
+    rows.push_back({std::move(name), std::to_string(n), std::to_string(failed), detail::formatted("%.3f", busy),
+                    detail::formatted("%.1f%%", use * 100.0), lost ? "lost" : ""});
   };
   std::size_t total_tasks = 0, total_failed = 0;
   double total_busy = 0.0;

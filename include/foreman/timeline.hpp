@@ -66,7 +66,7 @@ inline std::string json_string(const std::string& text) {
     if (c == '"' || c == '\\')
       out += {'\\', ch};
     else if (c < 0x20)
-      out += format("\\u%04x", static_cast<unsigned>(c));
+      out += formatted("\\u%04x", static_cast<unsigned>(c));
     else
       out += ch;
   }
@@ -108,7 +108,7 @@ inline double tick_step(double span, int target) {
 // The Gantt chart's geometry and colours, in CSS pixels.
 struct chart_style {
   static constexpr double label_width = 120, plot_width = 860, right_margin = 20;
-  static constexpr double axis_height = 28, row_height = 24, bar_height = 16, min_bar_width = 1.5;
+  static constexpr double axis_height = 28, row_height = 24, bar_height = 16, min_bar_width = 3;
 };
 
 } // namespace detail
@@ -118,7 +118,7 @@ struct chart_style {
 inline void write_chrome_trace(std::ostream& out, const run_info& info, const std::vector<task_failure>& failures) {
   const auto failure = detail::failures_by_index(info, failures);
   out << "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"generator\":\"foreman\",\"tasks\":" << info.tasks.size()
-      << ",\"workers\":" << info.workers << ",\"wall_seconds\":" << detail::format("%.6f", info.wall_seconds)
+      << ",\"workers\":" << info.workers << ",\"wall_seconds\":" << detail::formatted("%.6f", info.wall_seconds)
       << "},\n\"traceEvents\":[\n";
   out << "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":0,\"tid\":0,\"args\":{\"name\":\"foreman run\"}}";
   for (const int rank : detail::ranks_of(info)) {
@@ -131,10 +131,10 @@ inline void write_chrome_trace(std::ostream& out, const run_info& info, const st
     const task_record& t = info.tasks[i];
     if (t.worker < 0) continue;
     out << ",\n{\"name\":\"task " << i << "\",\"cat\":\"" << detail::state_of(t)
-        << "\",\"ph\":\"X\",\"ts\":" << detail::format("%.3f", t.started * 1e6)
-        << ",\"dur\":" << detail::format("%.3f", (t.finished - t.started) * 1e6) << ",\"pid\":0,\"tid\":" << t.worker
+        << "\",\"ph\":\"X\",\"ts\":" << detail::formatted("%.3f", t.started * 1e6)
+        << ",\"dur\":" << detail::formatted("%.3f", (t.finished - t.started) * 1e6) << ",\"pid\":0,\"tid\":" << t.worker
         << ",\"args\":{\"index\":" << i << ",\"attempts\":" << t.attempts
-        << ",\"seconds\":" << detail::format("%.6f", t.seconds);
+        << ",\"seconds\":" << detail::formatted("%.6f", t.seconds);
     if (failure[i] != nullptr)
       out << ",\"error\":" << detail::json_string(failure[i]->type + ": " + failure[i]->message);
     out << "}}";
@@ -154,7 +154,7 @@ inline void write_timeline_html(std::ostream& out, const run_info& info, const s
   const double scale = style::plot_width / span;
   const double width = style::label_width + style::plot_width + style::right_margin;
   const double height = style::axis_height + style::row_height * static_cast<double>(ranks.size()) + 4;
-  auto px = [](double v) { return detail::format("%.2f", v); };
+  auto px = [](double v) { return detail::formatted("%.2f", v); };
 
   std::string lost;
   for (int r : info.lost_workers) lost += (lost.empty() ? "" : ", ") + std::to_string(r);
@@ -170,15 +170,18 @@ inline void write_timeline_html(std::ostream& out, const run_info& info, const s
          ".row{fill:#f4f4f4}.row.lost{fill:#fde7e7}.grid{stroke:#d8d8d8;stroke-width:1}\n"
          ".ok{fill:#2e9d4a;background:#2e9d4a}.failed{fill:#d62728;background:#d62728}"
          ".retried{fill:#ff9f1c;background:#ff9f1c}\n"
-         ".bar:hover{stroke:#000;stroke-width:1.5}\n"
+         ".bar{stroke:#fff;stroke-width:1}.bar:hover{stroke:#000;stroke-width:1.5}\n"
          "</style>\n</head>\n<body>\n<h1>foreman run timeline</h1>\n";
-  out << "<p class=\"summary\">" << report.tasks << " tasks on " << info.workers
-      << (info.workers == 1 ? " worker" : " workers") << " in " << detail::format("%.3f", info.wall_seconds) << " s ("
-      << detail::format("%.1f", report.throughput) << " tasks/s), " << report.failures << " failed, " << report.retries
+  const std::string on = info.workers == 0   ? "the master alone"
+                         : info.workers == 1 ? "1 worker"
+                                             : std::to_string(info.workers) + " workers";
+  out << "<p class=\"summary\">" << report.tasks << " tasks on " << on << " in "
+      << detail::formatted("%.3f", info.wall_seconds) << " s (" << detail::formatted("%.1f", report.throughput)
+      << " tasks/s), " << report.failures << " failed, " << report.retries
       << " retried, lost workers: " << (lost.empty() ? "none" : lost) << "</p>\n";
   out << "<p class=\"legend\">task outcome:<span class=\"ok\"></span>ok<span class=\"failed\"></span>failed"
          "<span class=\"retried\"></span>ok after a lost worker ("
-      << retried << ")</p>\n";
+      << retried << ") &middot; hover over a bar to see its task</p>\n";
   out << "<svg id=\"timeline\" width=\"" << px(width) << "\" height=\"" << px(height) << "\" viewBox=\"0 0 "
       << px(width) << ' ' << px(height) << "\" role=\"img\">\n";
 
@@ -198,7 +201,7 @@ inline void write_timeline_html(std::ostream& out, const run_info& info, const s
     const double x = style::label_width + k * step * scale;
     out << "<line class=\"grid\" x1=\"" << px(x) << "\" y1=\"" << px(style::axis_height - 6) << "\" x2=\"" << px(x)
         << "\" y2=\"" << px(height) << "\"/><text x=\"" << px(x) << "\" y=\"" << px(style::axis_height - 10)
-        << "\" text-anchor=\"middle\">" << detail::format("%.*f", decimals, k * step) << " s</text>\n";
+        << "\" text-anchor=\"middle\">" << detail::formatted("%.*f", decimals, k * step) << " s</text>\n";
   }
   for (std::size_t i = 0; i < info.tasks.size(); ++i) {
     const task_record& t = info.tasks[i];
@@ -213,7 +216,7 @@ inline void write_timeline_html(std::ostream& out, const run_info& info, const s
     out << "<rect class=\"bar " << detail::state_of(t) << "\" data-task=\"" << i << "\" x=\""
         << px(style::label_width + t.started * scale) << "\" y=\"" << px(y) << "\" width=\"" << px(w) << "\" height=\""
         << px(style::bar_height) << "\"><title>task " << i << " on " << detail::track_name(t.worker) << ", "
-        << detail::format("%.3f", t.seconds) << " s, " << detail::html_escape(what) << "</title></rect>\n";
+        << detail::formatted("%.3f", t.seconds) << " s, " << detail::html_escape(what) << "</title></rect>\n";
   }
   out << "</svg>\n</body>\n</html>\n";
 }

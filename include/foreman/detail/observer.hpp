@@ -35,6 +35,18 @@ inline std::optional<std::string> environment_value(const char* name) {
   return std::string(value);
 }
 
+/// Whether to show progress, and as a terminal line (true) or as log lines (false): from
+/// options::progress, overridden by FOREMAN_PROGRESS (0 or empty: off; `terminal`, `log`: on in
+/// that form; anything else: on, a terminal line when standard error is a terminal).
+inline std::optional<bool> progress_form(bool option) {
+  const auto env = environment_value("FOREMAN_PROGRESS");
+  if (env && (env->empty() || *env == "0")) return std::nullopt;
+  if (env && *env == "terminal") return true;
+  if (env && *env == "log") return false;
+  if (!env && !option) return std::nullopt;
+  return ::isatty(::fileno(stderr)) != 0;
+}
+
 /// Tasks of one worker run one after another, in the order the master files them, but the
 /// results of a chunk (and of a worker's queued chunks) can reach the master together. So a
 /// task cannot have ended later than its successor on the same worker started: walking each
@@ -61,9 +73,7 @@ public:
 
   run_observer(std::size_t total, const options& opt)
       : start_(clock::now()), json_path_(opt.timeline_json), html_path_(opt.timeline_html) {
-    bool progress = opt.progress;
-    if (const auto env = environment_value("FOREMAN_PROGRESS")) progress = !env->empty() && *env != "0";
-    if (progress) meter_.emplace(total, ::isatty(::fileno(stderr)) != 0);
+    if (const auto terminal = progress_form(opt.progress)) meter_.emplace(total, *terminal);
     const auto prefix = environment_value("FOREMAN_TIMELINE");
     if (prefix && !prefix->empty() && json_path_.empty() && html_path_.empty()) {
       json_path_ = *prefix + ".json";

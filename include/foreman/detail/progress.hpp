@@ -75,7 +75,7 @@ private:
             "%), ";
     if (elapsed > 0 && c.done > 0) {
       const double rate = static_cast<double>(c.done) / elapsed;
-      text += format(rate >= 100 ? "%.0f" : rate >= 10 ? "%.1f" : "%.2f", rate) + " tasks/s, ";
+      text += formatted(rate >= 100 ? "%.0f" : rate >= 10 ? "%.1f" : "%.2f", rate) + " tasks/s, ";
     } else {
       text += "- tasks/s, ";
     }
@@ -91,11 +91,11 @@ private:
   }
 
   static std::string duration(double seconds) {
-    if (seconds < 10) return format("%.1fs", seconds);
-    if (seconds < 60) return format("%.0fs", seconds);
+    if (seconds < 10) return formatted("%.1fs", seconds);
+    if (seconds < 60) return formatted("%.0fs", seconds);
     const auto s = static_cast<long>(seconds + 0.5);
-    if (s < 3600) return format("%ldm%02lds", s / 60, s % 60);
-    return format("%ldh%02ldm", s / 3600, s % 3600 / 60);
+    if (s < 3600) return formatted("%ldm%02lds", s / 60, s % 60);
+    return formatted("%ldh%02ldm", s / 3600, s % 3600 / 60);
   }
 
   std::size_t total_;
