@@ -2,6 +2,8 @@
 # Installs the Debian/Ubuntu packages foreman needs to build, test and run its examples, but only
 # those that are missing. Uses sudo unless run as root. Does nothing on a machine that has them all.
 #   bash scripts/install-deps.sh
+# The timeline tests render an HTML page in headless Chromium (Debian's package `chromium`, about
+# 120 MB to download); FOREMAN_BROWSER_TESTS=0 leaves it out.
 set -euo pipefail
 
 packages=(
@@ -12,7 +14,11 @@ packages=(
   libfmt-dev                                      # used by some examples
   doxygen                                         # API docs (the docs target)
   clang libclang-rt-dev                           # the journal fuzzer (libFuzzer; tests only)
+  python3                                         # checks of the timeline tests
 )
+if [[ ${FOREMAN_BROWSER_TESTS:-1} != 0 ]]; then
+  packages+=(chromium)                            # renders the HTML timeline in a test
+fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -10,4 +10,6 @@
 #include <foreman/master_worker.hpp>
 #include <foreman/options.hpp>
 #include <foreman/outcome.hpp>
+#include <foreman/report.hpp>
 #include <foreman/serialization.hpp>
+#include <foreman/timeline.hpp>

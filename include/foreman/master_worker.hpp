@@ -7,10 +7,12 @@
 #include <foreman/detail/journal.hpp>
 #include <foreman/detail/master_loop.hpp>
 #include <foreman/detail/type_name.hpp>
+#include <foreman/detail/observer.hpp>
 #include <foreman/detail/worker_loop.hpp>
 #include <foreman/errors.hpp>
 #include <foreman/options.hpp>
 #include <foreman/outcome.hpp>
+#include <foreman/report.hpp>
 #include <foreman/serialization.hpp>
 
 #include <boost/mpi/communicator.hpp>
@@ -174,6 +176,10 @@ public:
   /// Where each task of the last run ran and how long it took (on the master; empty on workers).
   const run_info& last_run() const noexcept { return info_; }
 
+  /// The last run's report (wall time, throughput, per-worker load, failures); on the master.
+  /// `pool.report().print(std::cout)` prints it as a table.
+  run_report report() const { return run_report(info_); }
+
   /// Closes the pool: on the master, tells every live worker to leave (a worker waiting in
   /// run() returns); on any rank, later run() calls throw. Idempotent. The master never waits
   /// long for a worker; a worker waits for the master's goodbye (it comes when the master
@@ -247,7 +253,8 @@ private:
           closed_ = true;
         return;
       }
-      const auto start = std::chrono::steady_clock::now();
+      detail::run_observer observer(tasks.size(), opt); // timing, progress, timeline
+      info_.workers = worker_count();
       results.assign(tasks.size(), Result{});
       info_.tasks.assign(tasks.size(), task_record{});
       // A throwing callback (or a failing journal) must not abandon the workers mid-run: keep the
@@ -265,6 +272,7 @@ private:
             callback_error = std::current_exception();
           }
         }
+        observer.task_done(info_, index);
         if (callback_error) return;
         try {
           notify(on_result, index, results);
@@ -295,7 +303,8 @@ private:
       std::sort(failures_.begin(), failures_.end(),
                 [](const task_failure& a, const task_failure& b) { return a.index < b.index; });
       info_.failures = failures_.size();
-      info_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      info_.wall_seconds = observer.elapsed();
+      observer.run_ended(info_, failures_);
       if (callback_error) std::rethrow_exception(callback_error);
     }
   }

@@ -67,6 +67,27 @@ struct options {
   /// Also fsync when a result arrives this long or longer after the previous fsync, so that slow
   /// tasks are each made durable at once.
   std::chrono::duration<double> checkpoint_sync_interval{1.0};
+
+  /// Show the run's progress on the master's standard error (never on standard output):
+  /// done/total, tasks per second, ETA, failures and lost workers. On a terminal it is one line
+  /// redrawn in place at most four times a second; otherwise (a log file) a plain line each time
+  /// another 10 % of the tasks is done. The environment variable `FOREMAN_PROGRESS` overrides
+  /// this without recompiling: `FOREMAN_PROGRESS=1` turns it on, `FOREMAN_PROGRESS=0` off.
+  /// Under mpirun a rank's standard error is a pipe, never a terminal, even when mpirun's is:
+  /// `FOREMAN_PROGRESS=terminal` asks for the line redrawn in place all the same (mpirun passes
+  /// it through), `FOREMAN_PROGRESS=log` for the plain lines.
+  bool progress = false;
+
+  /// After the run, write its timeline as Chrome Trace Event JSON to this file (open it in
+  /// https://ui.perfetto.dev or chrome://tracing); empty: none. See write_chrome_trace().
+  std::string timeline_json;
+
+  /// After the run, write its timeline as a self-contained HTML page with a Gantt chart (one row
+  /// per worker, one bar per task) to this file; empty: none. See write_timeline_html().
+  /// When both timeline paths are empty, the environment variable `FOREMAN_TIMELINE=<prefix>`
+  /// writes `<prefix>.json` and `<prefix>.html` (each run overwrites them). A file that cannot
+  /// be written is reported on standard error; the run's results are returned all the same.
+  std::string timeline_html;
 };
 
 } // namespace foreman

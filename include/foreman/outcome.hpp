@@ -50,6 +50,12 @@ struct task_record {
   bool failed = false;  ///< the function threw, or every worker that tried it was lost
   unsigned attempts = 0; ///< how many times the task was sent (more than 1 after a lost worker)
   bool replayed = false; ///< its result was read back from the checkpoint journal, not computed
+  /// When the task ran, in seconds since run() started, on the master's clock: `finished` is
+  /// when its result reached the master (or, for a task answered together with later ones in
+  /// one message, when the worker began the next one), and `started` is `finished - seconds`.
+  /// Set on the master after the run; what a timeline draws.
+  double started = 0.0;
+  double finished = 0.0; ///< see `started`
 };
 
 /// Facts about the last run, available on the master after run() returns or throws.
@@ -61,6 +67,7 @@ struct run_info {
   std::vector<int> lost_workers;  ///< ranks declared lost during this run, in the order noticed
   std::size_t replayed = 0;       ///< results read back from the checkpoint journal (options::checkpoint)
   std::uint64_t checkpoint_dropped_bytes = 0; ///< torn or damaged journal tail cut off before resuming
+  int workers = 0;                ///< worker ranks in the pool (0: the master ran every task itself)
 };
 
 } // namespace foreman
