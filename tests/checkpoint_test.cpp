@@ -21,6 +21,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -232,6 +233,11 @@ TEST_CASE("a run with a checkpoint resumes from its journal without computing ag
     REQUIRE(pool.last_run().replayed == tasks.size());
     REQUIRE(seen.size() == tasks.size());
     for (const auto& record : pool.last_run().tasks) REQUIRE(record.replayed);
+    const foreman::run_report report = pool.report();
+    REQUIRE(report.replayed == tasks.size());
+    std::ostringstream text;
+    report.print(text);
+    REQUIRE(text.str().find(std::to_string(tasks.size()) + " replayed from the checkpoint") != std::string::npos);
   }
 }
 

@@ -128,6 +128,9 @@ public:
   /// @param fn    callable as `Result(const Task&)`; may throw
   /// @param opt   scheduling options, read on the master only
   /// @throws task_error on the master when any task threw, after every other task completed
+  /// @throws error on the master when options::checkpoint names a file that cannot be used
+  ///         (not a journal, damaged header, another task list or other types, an I/O error);
+  ///         the workers' run() then returns normally
   /// @throws handshake_error, error on protocol violations (e.g. ranks calling run() a
   ///         different number of times) or after shutdown()
   template <class Fn>
@@ -183,8 +186,8 @@ public:
   /// Closes the pool: on the master, tells every live worker to leave (a worker waiting in
   /// run() returns); on any rank, later run() calls throw. Idempotent. The master never waits
   /// long for a worker; a worker waits for the master's goodbye (it comes when the master
-  /// destroys or shuts down its pool), answering as failures any tasks the master still sends. Workers declared lost during a run may still be alive and would keep the job from
-  /// ending: one on the master's host is killed (SIGKILL), and if one is on another host the job
+  /// destroys or shuts down its pool), answering as failures any tasks the master still sends.
+  /// Workers declared lost during a run may still be alive and would keep the job from ending: one on the master's host is killed (SIGKILL), and if one is on another host the job
   /// is aborted with MPI_Abort. Each such step is announced on standard error.
   void shutdown() {
     if (closed_) return;

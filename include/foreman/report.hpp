@@ -48,7 +48,8 @@ struct worker_report {
 struct run_report {
   double wall_seconds = 0.0;     ///< duration of run() on the master
   std::size_t tasks = 0;         ///< tasks in the run
-  double throughput = 0.0;       ///< tasks per second of wall time (0 for an instant run)
+  std::size_t replayed = 0;      ///< of those, results read back from the checkpoint journal
+  double throughput = 0.0;       ///< tasks computed (not replayed) per second of wall time (0 for an instant run)
   std::size_t failures = 0;      ///< tasks that failed
   std::size_t retries = 0;       ///< tasks sent again after a lost worker
   std::vector<int> lost_workers; ///< ranks declared lost, in the order noticed
@@ -97,9 +98,9 @@ std::string formatted(const char* pattern, Args... args) {
 // ---- implementation ----------------------------------------------------------------------------
 
 inline run_report::run_report(const run_info& info)
-    : wall_seconds(info.wall_seconds), tasks(info.tasks.size()), failures(info.failures), retries(info.retries),
-      lost_workers(info.lost_workers) {
-  if (wall_seconds > 0) throughput = static_cast<double>(tasks) / wall_seconds;
+    : wall_seconds(info.wall_seconds), tasks(info.tasks.size()), replayed(info.replayed), failures(info.failures),
+      retries(info.retries), lost_workers(info.lost_workers) {
+  if (wall_seconds > 0) throughput = static_cast<double>(tasks - replayed) / wall_seconds;
   const std::vector<int> ranks = detail::ranks_of(info);
   for (int r : ranks) {
     worker_report row;
@@ -126,8 +127,9 @@ inline run_report::run_report(const run_info& info)
 inline void run_report::print(std::ostream& out) const {
   std::string lost = lost_workers.empty() ? "none" : "";
   for (int r : lost_workers) lost += (lost.empty() ? "" : ", ") + std::to_string(r);
-  out << "foreman run: " << tasks << " tasks in " << detail::formatted("%.3f", wall_seconds) << " s, "
-      << detail::formatted("%.1f", throughput) << " tasks/s, " << failures << " failed, " << retries
+  out << "foreman run: " << tasks << " tasks in " << detail::formatted("%.3f", wall_seconds) << " s, ";
+  if (replayed > 0) out << replayed << " replayed from the checkpoint, ";
+  out << detail::formatted("%.1f", throughput) << " tasks/s, " << failures << " failed, " << retries
       << " retried, lost workers: " << lost << '\n';
 
   // Cells first, then each column right-aligned to its widest cell.
