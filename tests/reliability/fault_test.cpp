@@ -7,6 +7,8 @@
 //   late    worker 2 answers task 4 only after the task timeout
 //   poison  task 4 kills every worker that runs it; max_attempts = 2 ends it as a failure
 //   throw   tasks whose index is divisible by 3 throw
+//   crash_big  tasks of 4 MiB each; worker 2 SIGKILLs itself on its first task, so the master's
+//              large sends to it can never complete: they must not stall the master
 
 #include <foreman/foreman.hpp>
 
@@ -15,6 +17,7 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -26,11 +29,44 @@ void check(bool condition, const std::string& what) {
   ++failures;
 }
 
+// Large tasks to a worker that died: the rendezvous sends to it never complete.
+int crash_big() {
+  foreman::master_worker<std::vector<char>, long> pool;
+  if (pool.worker_count() < 2) {
+    std::printf("fault crash_big needs at least 2 workers\n");
+    return 1;
+  }
+  constexpr std::size_t size = 4u << 20;
+  std::vector<std::vector<char>> tasks;
+  for (int i = 0; i < 24; ++i) tasks.emplace_back(size, static_cast<char>(i));
+  auto fn = [&pool](const std::vector<char>& t) -> long {
+    if (pool.rank() == 2) std::raise(SIGKILL);
+    long sum = 0;
+    for (char c : t) sum += c;
+    return sum;
+  };
+  foreman::options opt;
+  opt.schedule = foreman::schedule::round_robin; // worker 2 is sent tasks (and queued ones) up front
+  opt.task_timeout = std::chrono::seconds(2);
+  const auto start = std::chrono::steady_clock::now();
+  auto results = pool.run(tasks, fn, opt);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!pool.is_master()) return 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i)
+    check(results[i] == static_cast<long>(i) * static_cast<long>(size), "task " + std::to_string(i) + " correct");
+  check(pool.last_run().lost_workers == std::vector<int>{2}, "exactly worker 2 is lost");
+  check(seconds < 2.0 + 5.0, "the run ends within task_timeout + 5 s (took " + std::to_string(seconds) + " s)");
+  std::printf("fault crash_big: %d check(s) failed, run took %.2f s, lost workers %zu, retries %zu\n", failures,
+              seconds, pool.last_run().lost_workers.size(), pool.last_run().retries);
+  return failures == 0 ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   boost::mpi::environment env(argc, argv);
   const std::string fault = argc > 1 ? argv[1] : "";
+  if (fault == "crash_big") return crash_big();
   foreman::master_worker<int, long> pool;
   // poison kills two workers and needs one more to finish the run.
   const int needed = fault == "throw" ? 0 : fault == "poison" ? 3 : 2;
