@@ -160,7 +160,7 @@ TEST_CASE("degenerate option values and fewer tasks than workers", "[options]") 
     for (auto sched : {foreman::schedule::dynamic, foreman::schedule::round_robin}) {
       foreman::options opt;
       opt.schedule = sched;
-      opt.chunk_size = 0;      // treated as 1
+      opt.chunk_size = 0;      // automatic
       opt.tasks_in_flight = 0; // treated as 1
       INFO(count << " tasks, schedule " << name(sched));
       const auto r = pool.run(tasks, fn, opt);
@@ -200,4 +200,26 @@ TEST_CASE("100000 tiny tasks", "[options]") {
     CHECK(wrong == 0);
     CHECK(calls == tasks.size());
   }
+}
+
+TEST_CASE("automatic chunks: many tiny tasks per message, one slow task per message", "[options]") {
+  foreman::master_worker<int, long> pool;
+  std::vector<int> tiny(50'000);
+  for (std::size_t i = 0; i < tiny.size(); ++i) tiny[i] = static_cast<int>(i);
+  const auto r = pool.run(tiny, [](int x) { return long(x) * 2; });
+  if (pool.is_master() && pool.worker_count() > 0) {
+    for (std::size_t i = 0; i < tiny.size(); ++i) REQUIRE(r[i] == long(i) * 2);
+    INFO(pool.last_run().messages << " messages");
+    CHECK(pool.last_run().messages * 20 < tiny.size()); // on average more than 20 tasks a message
+  }
+  std::vector<int> slow(12);
+  pool.run(slow, [](int x) {
+    foreman_test::sleep_us(3000); // 3 ms: more than the millisecond a message aims at
+    return long(x);
+  });
+  if (pool.is_master() && pool.worker_count() > 0) CHECK(pool.last_run().messages == slow.size());
+  foreman::options fixed;
+  fixed.chunk_size = 7;
+  pool.run(tiny, [](int x) { return long(x); }, fixed);
+  if (pool.is_master() && pool.worker_count() > 0) CHECK(pool.last_run().messages == (tiny.size() + 6) / 7);
 }

@@ -265,7 +265,7 @@ private:
       std::exception_ptr callback_error;
       detail::journal_file journal;
       std::vector<char> payload;
-      auto on_done = [&](std::size_t index) {
+      auto on_done = [&](std::size_t index, std::chrono::steady_clock::time_point when) {
         if (journal.is_open() && !info_.tasks[index].failed && !info_.tasks[index].replayed && !callback_error) {
           try {
             payload.clear();
@@ -275,7 +275,7 @@ private:
             callback_error = std::current_exception();
           }
         }
-        observer.task_done(info_, index);
+        observer.task_done(info_, index, when);
         if (callback_error) return;
         try {
           notify(on_result, index, results);
@@ -291,8 +291,9 @@ private:
           if (worker_count() > 0) detail::broadcast_control(comm_, pool_, detail::tag::end_run, run_);
           throw;
         }
+        const auto now = std::chrono::steady_clock::now();
         for (std::size_t i = 0; i < tasks.size(); ++i)
-          if (info_.tasks[i].replayed) on_done(i);
+          if (info_.tasks[i].replayed) on_done(i, now);
       }
       if (info_.replayed == 0)
         compute(tasks, fn, opt, results, on_done);
@@ -339,7 +340,7 @@ private:
     info_ = run_info{};
     info_.tasks.assign(missing.size(), task_record{});
     const std::size_t failures_before = failures_.size();
-    auto on_part_done = [&](std::size_t k) {
+    auto on_part_done = [&](std::size_t k, std::chrono::steady_clock::time_point when) {
       const std::size_t i = where[k];
       results[i] = std::move(part[k]);
       whole.tasks[i] = info_.tasks[k];
@@ -347,7 +348,7 @@ private:
         if (failures_[f].index == k) failures_[f].index = i;
       // The callback and the journal speak of the whole task list.
       std::swap(whole, info_);
-      on_done(i);
+      on_done(i, when);
       std::swap(whole, info_);
     };
     part.assign(missing.size(), Result{});
@@ -407,14 +408,16 @@ private:
   template <class Fn, class OnDone>
   void run_locally(const std::vector<Task>& tasks, Fn& fn, std::vector<Result>& results, OnDone& on_done) {
     detail::invocation<Result> call;
+    auto clock = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < tasks.size(); ++i) {
-      detail::invoke_task<Result>(fn, tasks[i], call);
+      clock = detail::invoke_task<Result>(fn, tasks[i], call, clock);
       info_.tasks[i] = task_record{0, call.seconds, !call.value, 1};
       if (call.value)
         results[i] = std::move(*call.value);
       else
         failures_.push_back(task_failure{i, 0, call.error_type, call.error_message});
-      on_done(i);
+      on_done(i, clock);
+      clock = std::chrono::steady_clock::now(); // the callbacks' time is no task's
     }
   }
 

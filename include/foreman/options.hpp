@@ -29,9 +29,13 @@ struct options {
   /// Placement of tasks on workers.
   foreman::schedule schedule = schedule::dynamic;
 
-  /// Tasks sent to a worker in one message. Larger chunks amortise the per-message cost of
-  /// tiny tasks; 1 gives the finest load balance.
-  std::size_t chunk_size = 1;
+  /// Tasks sent to a worker in one message. 0 (the default): automatic. The master measures
+  /// how long tasks take on the workers and packs about a millisecond of work into each message
+  /// (one task per message until the first answers arrive; at most 4096), and, guided, never more
+  /// than half of what is left per worker, so that chunks shrink near the end and no worker is
+  /// left with a long tail. Any other value is a fixed chunk size; 1 gives the finest load
+  /// balance and the exact task-by-task timing of each worker.
+  std::size_t chunk_size = 0;
 
   /// Messages (chunks) a worker may hold at once: with 2 or more a worker finds its next
   /// task already delivered when it finishes one, instead of waiting a round trip.

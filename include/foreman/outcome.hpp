@@ -64,6 +64,7 @@ struct run_info {
   double wall_seconds = 0.0;      ///< duration of run() on the master
   std::size_t failures = 0;       ///< number of tasks that failed
   std::size_t retries = 0;        ///< task re-dispatches after a lost worker
+  std::size_t messages = 0;       ///< messages of tasks the master sent (fewer than tasks when chunked)
   std::vector<int> lost_workers;  ///< ranks declared lost during this run, in the order noticed
   std::size_t replayed = 0;       ///< results read back from the checkpoint journal (options::checkpoint)
   std::uint64_t checkpoint_dropped_bytes = 0; ///< torn or damaged journal tail cut off before resuming

@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   };
 
   foreman::options opt;
+  opt.chunk_size = 1; // one task per message, so that workers x tasks_in_flight bounds what is in flight
   if (phase != "plain") opt.checkpoint = dir + "/journal";
   const auto results = pool.run(tasks, fn, opt);
   ::close(log_fd);

@@ -23,20 +23,26 @@ struct invocation {
   double seconds = 0.0;
 };
 
+/// Calls fn(task) and captures its value or exception in `out`. The clock is read once per call:
+/// `start` is when the call began (for a run of tasks, the previous call's end), and the return
+/// value is when it ended; out.seconds is the difference.
 template <class Result, class Fn, class Task>
-void invoke_task(Fn& fn, const Task& task, invocation<Result>& out) {
-  out.value.reset();
-  const auto start = std::chrono::steady_clock::now();
+std::chrono::steady_clock::time_point invoke_task(Fn& fn, const Task& task, invocation<Result>& out,
+                                                  std::chrono::steady_clock::time_point start) {
   try {
-    out.value.emplace(fn(task));
+    out.value = static_cast<Result>(fn(task)); // assigned: an engaged value keeps its storage
   } catch (const std::exception& e) {
+    out.value.reset();
     out.error_type = type_name(typeid(e));
     out.error_message = e.what();
   } catch (...) {
+    out.value.reset();
     out.error_type = "unknown exception";
     out.error_message = "an exception not derived from std::exception";
   }
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto end = std::chrono::steady_clock::now();
+  out.seconds = std::chrono::duration<double>(end - start).count();
+  return end;
 }
 
 } // namespace detail

@@ -117,12 +117,13 @@ inline void announce(const std::string& line) {
 template <class Task, class Result, class OnDone>
 class master_loop {
 public:
-  /// @param on_done called with a task's index once its result or failure is filed
+  /// @param on_done called as on_done(index, time) once a task's result or failure is filed;
+  ///                time: when its message arrived
   master_loop(MPI_Comm comm, std::uint32_t run, const std::vector<Task>& tasks, const options& opt,
               pool_state& pool, std::vector<Result>& results, run_info& info, std::vector<task_failure>& failures,
               OnDone& on_done)
       : comm_(comm), run_(run), tasks_(tasks), opt_(opt), pool_(pool), results_(results), info_(info),
-        failures_(failures), on_done_(on_done), chunk_(std::max<std::size_t>(1, opt.chunk_size)),
+        failures_(failures), on_done_(on_done), fixed_chunk_(opt.chunk_size),
         in_flight_limit_(std::max<std::size_t>(1, opt.tasks_in_flight)),
         max_attempts_(std::max(1u, opt.max_attempts)),
         timeout_(std::chrono::duration_cast<clock::duration>(opt.task_timeout)) {
@@ -213,6 +214,27 @@ private:
     return nullptr;
   }
 
+  // Tasks in worker w's next message. Automatic sizing (chunk_size 0): enough tasks to fill
+  // about chunk_target of work by the running estimate of a task's duration (one task until the
+  // first answers arrive), at most max_auto_chunk, and guided: at most half of what is left per
+  // live worker, so chunks shrink towards the end and no worker is left with a long tail.
+  std::size_t chunk_for(int w) const {
+    if (fixed_chunk_ > 0) return fixed_chunk_;
+    constexpr double chunk_target = 1e-3; // seconds of work per message
+    constexpr std::size_t max_auto_chunk = 4096;
+    std::size_t by_duration = 1;
+    if (task_seconds_ > 0)
+      by_duration = static_cast<std::size_t>(std::min<double>(max_auto_chunk, chunk_target / task_seconds_));
+    std::size_t left = reassigned_.size();
+    if (opt_.schedule == schedule::dynamic) {
+      left += (tasks_.size() - next_) / static_cast<std::size_t>(std::max(1, pool_.live_workers()));
+    } else {
+      const std::size_t own = own_next(w);
+      left += own < tasks_.size() ? (tasks_.size() - own + worker_count() - 1) / worker_count() : 0;
+    }
+    return std::max<std::size_t>(1, std::min(by_duration, left / 2));
+  }
+
   // Sends worker w chunks until it holds in_flight_limit_ of them or no work is left.
   void refill(int w) {
     if (is_lost(w)) return;
@@ -226,7 +248,8 @@ private:
         spare_.pop_back();
       }
       sent.indices.clear();
-      while (sent.indices.size() < chunk_ && has_work(w)) sent.indices.push_back(take_task(w));
+      const std::size_t size = chunk_for(w);
+      while (sent.indices.size() < size && has_work(w)) sent.indices.push_back(take_task(w));
 
       slot->bytes.clear();
       encoder out(slot->bytes);
@@ -241,6 +264,7 @@ private:
                    std::to_string(attempts) + " of " + std::to_string(max_attempts_) + ")");
       }
       slot->request = post_send(slot->bytes, w, tag::tasks, comm_);
+      ++info_.messages;
       sent.sent = clock::now();
       state.outstanding.push_back(std::move(sent));
     }
@@ -265,6 +289,7 @@ private:
   }
 
   void file_reply(int worker) {
+    const auto arrival = clock::now(); // one reading for every task of the reply
     decoder in(reply_.data(), reply_.size());
     const auto stamp = in.get<header>();
     if (stamp.pool != pool_.id || stamp.run != run_) return; // from an earlier pool or run: stale
@@ -302,15 +327,16 @@ private:
       task_record& record = info_.tasks[index];
       record.worker = worker;
       record.seconds = seconds;
+      task_seconds_ = task_seconds_ == 0.0 ? seconds : task_seconds_ + 0.05 * (seconds - task_seconds_);
       record.failed = status != item_status::ok;
-      finish(index);
+      finish(index, arrival);
     }
   }
 
-  void finish(std::size_t index) {
+  void finish(std::size_t index, clock::time_point when) {
     done_[index] = 1;
     ++finished_;
-    on_done_(index);
+    on_done_(index, when);
   }
 
   void check_timeouts(clock::time_point now) {
@@ -375,7 +401,7 @@ private:
     task_record& record = info_.tasks[index];
     record.worker = worker;
     record.failed = true;
-    finish(index);
+    finish(index, clock::now());
   }
 
   void fail_unfinished(const std::string& why) {
@@ -393,7 +419,8 @@ private:
   run_info& info_;
   std::vector<task_failure>& failures_;
   OnDone& on_done_;
-  std::size_t chunk_;
+  std::size_t fixed_chunk_;      // options::chunk_size; 0: automatic, see chunk_for()
+  double task_seconds_ = 0.0;    // running estimate of one task's duration on a worker
   std::size_t in_flight_limit_;
   unsigned max_attempts_;
   clock::duration timeout_;

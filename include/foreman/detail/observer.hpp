@@ -92,9 +92,10 @@ public:
   /// Seconds since the run started.
   double elapsed() const { return std::chrono::duration<double>(clock::now() - start_).count(); }
 
-  /// Task `index` was just filed in `info` (its result or failure is in).
-  void task_done(run_info& info, std::size_t index) {
-    const double now = elapsed();
+  /// Task `index` was just filed in `info` (its result or failure is in); `when`: when it
+  /// reached the master.
+  void task_done(run_info& info, std::size_t index, clock::time_point when) {
+    const double now = std::chrono::duration<double>(when - start_).count();
     info.tasks[index].finished = now;
     order_.push_back(index);
     failed_ += info.tasks[index].failed ? 1 : 0;

@@ -79,6 +79,13 @@ public:
     setg(begin, begin, const_cast<char*>(last));
   }
   std::size_t remaining() const { return static_cast<std::size_t>(egptr() - gptr()); }
+  /// Copies the next `n` bytes to `out` and moves past them; false if fewer remain.
+  bool take(void* out, std::size_t n) {
+    if (n > remaining()) return false;
+    std::memcpy(out, gptr(), n);
+    gbump(static_cast<int>(n));
+    return true;
+  }
 };
 
 inline constexpr unsigned archive_flags = boost::archive::no_header | boost::archive::no_codecvt;
@@ -91,8 +98,9 @@ public:
   template <class T>
   void put(const T& value) {
     if constexpr (is_bitwise_v<T>) {
-      const char* bytes = reinterpret_cast<const char*>(&value);
-      out_.insert(out_.end(), bytes, bytes + sizeof(T));
+      const std::size_t at = out_.size();
+      out_.resize(at + sizeof(T)); // the buffer is reused from message to message: no reallocation
+      std::memcpy(out_.data() + at, &value, sizeof(T));
     } else {
       if (!archive_) archive_.emplace(sink_, archive_flags);
       *archive_ << value;
@@ -118,7 +126,7 @@ public:
   template <class T>
   void get(T& value) {
     if constexpr (is_bitwise_v<T>) {
-      if (source_.sgetn(reinterpret_cast<char*>(&value), sizeof(T)) != static_cast<std::streamsize>(sizeof(T)))
+      if (!source_.take(&value, sizeof(T)))
         throw error("truncated message: the peer sent fewer bytes than its message layout needs");
     } else {
       try {

@@ -12,6 +12,7 @@
 #include <mpi.h>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -101,10 +102,11 @@ private:
     encoder out(slot.bytes);
     out.put(header{pool_, run_});
     out.put(count);
+    auto clock = std::chrono::steady_clock::now();
     for (std::uint32_t k = 0; k < count; ++k) {
       const auto index = in.get<std::uint64_t>();
       in.get(task_);
-      invoke_task<Result>(fn_, std::as_const(task_), result_);
+      clock = invoke_task<Result>(fn_, std::as_const(task_), result_, clock);
       out.put(index);
       if (result_.value) {
         out.put(item_status::ok);

@@ -1,0 +1,395 @@
+// foreman's benchmark: foreman against the master/worker loops people write by hand, with
+// identical tasks, in one program so that the ratios come from the same run.
+//
+//   mpirun -n <N> bench <workload> <implementation> [--reps R] [--tasks T] [--bytes B]
+//
+// workloads        tiny     T uint64 -> uint64 tasks (x*x+1), default T = 200000
+//                  struct   T tasks holding a std::string (the archive path), default 200000
+//                  compute  64 tasks of ~20 ms CPU each; reports the speedup over serial time
+//                  payload  tasks and results of B bytes each (std::vector<char>)
+//                  latency  one task at a time (needs -n 2): microseconds per task
+//                  pingpong raw MPI ping-pong of B bytes between ranks 0 and 1 (the bandwidth
+//                           a payload run is compared with)
+// implementations  foreman        default options
+//                  foreman_plain  chunk_size 1, tasks_in_flight 1: one task per message, as
+//                                 the hand-written loops
+//                  raw            MPI C API: self-scheduling, one task per message, one in
+//                                 flight per worker, blocking MPI_Recv(MPI_ANY_SOURCE)
+//                  boost          the same loop with Boost.MPI and Boost.Serialization
+//
+// Every rank runs the workload R times (default 5) after one warm-up run; the master checks every
+// result, then prints one JSON line:
+//   {"workload":"tiny","impl":"raw","ranks":2,"tasks":200000,"bytes":0,"verified":true,
+//    "seconds":[...],"allocs_per_task":0.0,"serial_seconds":0}
+// `allocs_per_task`: heap allocations on the master per task during the timed runs (counted by
+// the global operator new of this program), for foreman's tiny workload.
+#include <foreman/foreman.hpp>
+
+#include <boost/mpi/collectives.hpp>
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/environment.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/utility.hpp>
+#include <boost/serialization/vector.hpp>
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <new>
+#include <string>
+#include <vector>
+
+// ---- counting allocations --------------------------------------------------------------------
+static std::atomic<std::uint64_t> g_allocations{0};
+void* operator new(std::size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+namespace mpi = boost::mpi;
+using clock_type = std::chrono::steady_clock;
+
+struct config {
+  std::string workload, impl;
+  int reps = 5;
+  std::size_t tasks = 0;
+  std::size_t bytes = 0;
+};
+
+// ---- the workloads' types and functions --------------------------------------------------------
+struct record {
+  std::uint64_t id = 0;
+  std::string name;
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar& id& name;
+  }
+};
+struct record_result {
+  std::uint64_t id = 0;
+  std::string label;
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar& id& label;
+  }
+};
+record make_record(std::uint64_t i) { return {i, "item-" + std::to_string(i * 7919 % 100003)}; }
+record_result process(const record& r) { return {r.id * 3 + 1, r.name + "/ok"}; }
+
+std::uint64_t tiny_fn(std::uint64_t x) { return x * x + 1; }
+
+// ~20 ms of CPU per task, calibrated once; the result depends on every iteration.
+std::uint64_t spin(std::uint64_t iterations, std::uint64_t seed) {
+  std::uint64_t x = seed | 1;
+  for (std::uint64_t i = 0; i < iterations; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
+  return x;
+}
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+std::uint64_t g_spin_iterations = 0; // set on every rank before a compute run
+
+std::vector<char> payload_fn(const std::vector<char>& in) {
+  std::vector<char> out(in.size());
+  if (!in.empty()) {
+    out.front() = static_cast<char>(in.front() + 1);
+    out.back() = static_cast<char>(in.back() + 1);
+  }
+  return out;
+}
+
+// ---- hand-written loops --------------------------------------------------------------------------
+constexpr int tag_task = 1, tag_result = 2, tag_stop = 3;
+
+// The raw MPI loop for trivially copyable Task/Result, as a careful C programmer writes it.
+template <class Task, class Result, class Fn>
+void raw_loop(const mpi::communicator& comm, const std::vector<Task>& tasks, std::vector<Result>& results, Fn fn) {
+  struct task_msg {
+    std::uint64_t index;
+    Task task;
+  };
+  struct result_msg {
+    std::uint64_t index;
+    Result result;
+  };
+  const int size = comm.size();
+  if (comm.rank() == 0) {
+    results.assign(tasks.size(), Result{});
+    std::size_t next = 0, done = 0;
+    task_msg out{};
+    for (int w = 1; w < size; ++w) {
+      if (next < tasks.size()) {
+        out = {next, tasks[next]};
+        ++next;
+        MPI_Send(&out, sizeof out, MPI_BYTE, w, tag_task, comm);
+      } else {
+        MPI_Send(nullptr, 0, MPI_BYTE, w, tag_stop, comm);
+      }
+    }
+    result_msg in{};
+    while (done < tasks.size()) {
+      MPI_Status status;
+      MPI_Recv(&in, sizeof in, MPI_BYTE, MPI_ANY_SOURCE, tag_result, comm, &status);
+      results[in.index] = in.result;
+      ++done;
+      if (next < tasks.size()) {
+        out = {next, tasks[next]};
+        ++next;
+        MPI_Send(&out, sizeof out, MPI_BYTE, status.MPI_SOURCE, tag_task, comm);
+      } else {
+        MPI_Send(nullptr, 0, MPI_BYTE, status.MPI_SOURCE, tag_stop, comm);
+      }
+    }
+  } else {
+    task_msg in{};
+    result_msg out{};
+    for (;;) {
+      MPI_Status status;
+      MPI_Recv(&in, sizeof in, MPI_BYTE, 0, MPI_ANY_TAG, comm, &status);
+      if (status.MPI_TAG == tag_stop) break;
+      out = {in.index, fn(in.task)};
+      MPI_Send(&out, sizeof out, MPI_BYTE, 0, tag_result, comm);
+    }
+  }
+}
+
+// The same loop with Boost.MPI: (index, task) and (index, result) pairs, serialized as needed.
+template <class Task, class Result, class Fn>
+void boost_loop(const mpi::communicator& comm, const std::vector<Task>& tasks, std::vector<Result>& results, Fn fn) {
+  const int size = comm.size();
+  if (comm.rank() == 0) {
+    results.assign(tasks.size(), Result{});
+    std::size_t next = 0, done = 0;
+    auto feed = [&](int w) {
+      if (next < tasks.size()) {
+        comm.send(w, tag_task, std::make_pair(static_cast<std::uint64_t>(next), tasks[next]));
+        ++next;
+      } else {
+        comm.send(w, tag_stop);
+      }
+    };
+    for (int w = 1; w < size; ++w) feed(w);
+    std::pair<std::uint64_t, Result> in;
+    while (done < tasks.size()) {
+      const mpi::status status = comm.recv(mpi::any_source, tag_result, in);
+      results[in.first] = std::move(in.second);
+      ++done;
+      feed(status.source());
+    }
+  } else {
+    std::pair<std::uint64_t, Task> in;
+    for (;;) {
+      const mpi::status status = comm.probe(0, mpi::any_tag);
+      if (status.tag() == tag_stop) {
+        comm.recv(0, tag_stop);
+        break;
+      }
+      comm.recv(0, tag_task, in);
+      comm.send(0, tag_result, std::make_pair(in.first, fn(in.second)));
+    }
+  }
+}
+
+// ---- running one implementation --------------------------------------------------------------
+struct measurement {
+  std::vector<double> seconds;
+  bool verified = true;
+  double allocs_per_task = -1.0;
+};
+
+template <class Task, class Result, class Fn, class Check>
+measurement measure(const config& cfg, const mpi::communicator& world, const std::vector<Task>& tasks, Fn fn,
+                    Check check) {
+  measurement m;
+  std::vector<Result> results;
+  foreman::options opt;
+  if (cfg.impl == "foreman_plain") {
+    opt.chunk_size = 1;
+    opt.tasks_in_flight = 1;
+  }
+  if (cfg.workload == "latency") {
+    opt.chunk_size = 1; // one task at a time
+    opt.tasks_in_flight = 1;
+  }
+  const bool use_foreman = cfg.impl == "foreman" || cfg.impl == "foreman_plain";
+  std::optional<foreman::master_worker<Task, Result>> pool;
+  if (use_foreman) pool.emplace(world);
+  auto once = [&] {
+    if (use_foreman) {
+      results = pool->run(tasks, fn, opt);
+    } else if constexpr (std::is_trivially_copyable_v<Task> && std::is_trivially_copyable_v<Result>) {
+      if (cfg.impl == "raw")
+        raw_loop(world, tasks, results, fn);
+      else
+        boost_loop(world, tasks, results, fn);
+    } else {
+      boost_loop(world, tasks, results, fn);
+    }
+  };
+  once(); // warm-up: connections, buffers, the automatic chunk estimate's first run
+  for (int r = 0; r < cfg.reps; ++r) {
+    world.barrier();
+    const std::uint64_t allocs_before = g_allocations.load();
+    const auto start = clock_type::now();
+    once();
+    const double s = std::chrono::duration<double>(clock_type::now() - start).count();
+    const std::uint64_t allocs = g_allocations.load() - allocs_before;
+    if (world.rank() == 0) {
+      m.seconds.push_back(s);
+      m.verified = m.verified && results.size() == tasks.size();
+      for (std::size_t i = 0; m.verified && i < tasks.size(); ++i) m.verified = check(tasks[i], results[i]);
+      const double per_task = static_cast<double>(allocs) / static_cast<double>(std::max<std::size_t>(1, tasks.size()));
+      m.allocs_per_task = m.allocs_per_task < 0 ? per_task : std::min(m.allocs_per_task, per_task);
+    }
+  }
+  return m;
+}
+
+void print(const config& cfg, int ranks, std::size_t tasks, const measurement& m, double serial_seconds = 0) {
+  std::printf("{\"workload\":\"%s\",\"impl\":\"%s\",\"ranks\":%d,\"tasks\":%zu,\"bytes\":%zu,\"verified\":%s,"
+              "\"seconds\":[",
+              cfg.workload.c_str(), cfg.impl.c_str(), ranks, tasks, cfg.bytes, m.verified ? "true" : "false");
+  for (std::size_t i = 0; i < m.seconds.size(); ++i) std::printf("%s%.6f", i ? "," : "", m.seconds[i]);
+  std::printf("],\"allocs_per_task\":%.4f,\"serial_seconds\":%.6f}\n", m.allocs_per_task, serial_seconds);
+  std::fflush(stdout);
+}
+
+// Raw MPI ping-pong between ranks 0 and 1: `count` round trips of `bytes` each way.
+measurement pingpong(const config& cfg, const mpi::communicator& world, std::size_t count) {
+  measurement m;
+  std::vector<char> buffer(std::max<std::size_t>(1, cfg.bytes), 'p');
+  const int n = static_cast<int>(cfg.bytes);
+  auto once = [&] {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (world.rank() == 0) {
+        MPI_Send(buffer.data(), n, MPI_BYTE, 1, 7, world);
+        MPI_Recv(buffer.data(), n, MPI_BYTE, 1, 7, world, MPI_STATUS_IGNORE);
+      } else if (world.rank() == 1) {
+        MPI_Recv(buffer.data(), n, MPI_BYTE, 0, 7, world, MPI_STATUS_IGNORE);
+        MPI_Send(buffer.data(), n, MPI_BYTE, 0, 7, world);
+      }
+    }
+  };
+  once();
+  for (int r = 0; r < cfg.reps; ++r) {
+    world.barrier();
+    const auto start = clock_type::now();
+    once();
+    if (world.rank() == 0) m.seconds.push_back(std::chrono::duration<double>(clock_type::now() - start).count());
+  }
+  return m;
+}
+
+int usage() {
+  std::fprintf(stderr, "usage: bench tiny|struct|compute|payload|latency|pingpong foreman|foreman_plain|raw|boost "
+                       "[--reps R] [--tasks T] [--bytes B]\n");
+  return 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  mpi::environment env(argc, argv);
+  mpi::communicator world;
+  if (argc < 3) return usage();
+  config cfg;
+  cfg.workload = argv[1];
+  cfg.impl = argv[2];
+  for (int i = 3; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const auto value = std::strtoull(argv[i + 1], nullptr, 10);
+    if (flag == "--reps") cfg.reps = static_cast<int>(value);
+    else if (flag == "--tasks") cfg.tasks = value;
+    else if (flag == "--bytes") cfg.bytes = value;
+    else return usage();
+  }
+  const int ranks = world.size();
+
+  if (cfg.workload == "tiny" || cfg.workload == "latency") {
+    const std::size_t n = cfg.tasks ? cfg.tasks : (cfg.workload == "tiny" ? 200000 : 20000);
+    std::vector<std::uint64_t> tasks(n);
+    for (std::size_t i = 0; i < n; ++i) tasks[i] = i;
+    auto m = measure<std::uint64_t, std::uint64_t>(cfg, world, tasks, tiny_fn,
+                                                   [](std::uint64_t t, std::uint64_t r) { return r == tiny_fn(t); });
+    if (world.rank() == 0) print(cfg, ranks, n, m);
+  } else if (cfg.workload == "struct") {
+    const std::size_t n = cfg.tasks ? cfg.tasks : 200000;
+    std::vector<record> tasks;
+    for (std::size_t i = 0; i < n; ++i) tasks.push_back(make_record(i));
+    auto m = measure<record, record_result>(cfg, world, tasks, process, [](const record& t, const record_result& r) {
+      const record_result want = process(t);
+      return r.id == want.id && r.label == want.label;
+    });
+    if (world.rank() == 0) print(cfg, ranks, n, m);
+  } else if (cfg.workload == "compute") {
+    // Calibrate on the master: iterations for 20 ms of CPU; every rank uses the same count.
+    std::uint64_t iterations = 0;
+    if (world.rank() == 0) {
+      iterations = 1'000'000;
+      for (;;) {
+        const double t0 = cpu_seconds();
+        volatile std::uint64_t sink = spin(iterations, 1); // used, so that the loop is not optimised away
+        (void)sink;
+        const double t = cpu_seconds() - t0;
+        if (t > 0.005) {
+          iterations = static_cast<std::uint64_t>(static_cast<double>(iterations) * 0.020 / t);
+          break;
+        }
+        iterations *= 4;
+      }
+    }
+    mpi::broadcast(world, iterations, 0);
+    g_spin_iterations = iterations;
+    const std::size_t n = cfg.tasks ? cfg.tasks : 64;
+    std::vector<std::uint64_t> tasks(n);
+    for (std::size_t i = 0; i < n; ++i) tasks[i] = i + 1;
+    auto fn = [](std::uint64_t seed) { return spin(g_spin_iterations, seed); };
+    // Serial time: the same tasks one after another on the master, before the parallel runs.
+    double serial = 0;
+    std::vector<std::uint64_t> expected(n);
+    if (world.rank() == 0) {
+      const auto start = clock_type::now();
+      for (std::size_t i = 0; i < n; ++i) expected[i] = fn(tasks[i]);
+      serial = std::chrono::duration<double>(clock_type::now() - start).count();
+    }
+    mpi::broadcast(world, expected, 0);
+    auto m = measure<std::uint64_t, std::uint64_t>(cfg, world, tasks, fn, [&](std::uint64_t t, std::uint64_t r) {
+      return r == expected[t - 1];
+    });
+    if (world.rank() == 0) print(cfg, ranks, n, m, serial);
+  } else if (cfg.workload == "payload") {
+    const std::size_t bytes = cfg.bytes ? cfg.bytes : 1 << 20;
+    cfg.bytes = bytes;
+    const std::size_t n = cfg.tasks ? cfg.tasks : std::max<std::size_t>(8, std::min<std::size_t>(2000, (256u << 20) / bytes));
+    std::vector<std::vector<char>> tasks;
+    for (std::size_t i = 0; i < n; ++i) tasks.emplace_back(bytes, static_cast<char>(i));
+    auto m = measure<std::vector<char>, std::vector<char>>(
+        cfg, world, tasks, payload_fn, [](const std::vector<char>& t, const std::vector<char>& r) {
+          return r.size() == t.size() && (t.empty() || (r.front() == t.front() + 1 && r.back() == t.back() + 1));
+        });
+    if (world.rank() == 0) print(cfg, ranks, n, m);
+  } else if (cfg.workload == "pingpong") {
+    if (ranks < 2) return usage();
+    cfg.bytes = cfg.bytes ? cfg.bytes : 1 << 20;
+    const std::size_t n = cfg.tasks ? cfg.tasks : std::max<std::size_t>(8, std::min<std::size_t>(2000, (256u << 20) / cfg.bytes));
+    auto m = pingpong(cfg, world, n);
+    if (world.rank() == 0) print(cfg, ranks, n, m);
+  } else {
+    return usage();
+  }
+  return 0;
+}
