@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages foreman needs to build, test and run its examples, but only
 # those that are missing. Uses sudo unless run as root. Does nothing on a machine that has them all.
-#   bash scripts/install-deps.sh
+#   bash scripts/install-deps.sh [extra packages...]
 # The timeline tests render an HTML page in headless Chromium (Debian's package `chromium`, about
 # 120 MB to download); FOREMAN_BROWSER_TESTS=0 leaves it out.
 set -euo pipefail
@@ -19,6 +19,7 @@ packages=(
 if [[ ${FOREMAN_BROWSER_TESTS:-1} != 0 ]]; then
   packages+=(chromium)                            # renders the HTML timeline in a test
 fi
+packages+=("$@")                                  # what the caller needs besides (scripts/bench.sh)
 
 missing=()
 for package in "${packages[@]}"; do

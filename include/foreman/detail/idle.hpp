@@ -29,7 +29,7 @@ public:
   }
 
 private:
-  static constexpr unsigned spin_polls = 2000;
+  static constexpr unsigned spin_polls = 200;
   static constexpr unsigned yield_polls = 200;
   static constexpr std::chrono::microseconds min_sleep{20};
   static constexpr std::chrono::microseconds max_sleep{1000};

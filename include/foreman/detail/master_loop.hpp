@@ -235,11 +235,29 @@ private:
     return std::max<std::size_t>(1, std::min(by_duration, left / 2));
   }
 
-  // Sends worker w chunks until it holds in_flight_limit_ of them or no work is left.
+  // Tasks not yet sent to any worker.
+  std::size_t unsent() const {
+    std::size_t left = reassigned_.size();
+    if (opt_.schedule == schedule::dynamic) return left + (tasks_.size() - next_);
+    for (int w = 1; w < size_; ++w)
+      if (!is_lost(w)) {
+        const std::size_t own = own_next(w);
+        left += own < tasks_.size() ? (tasks_.size() - own + worker_count() - 1) / worker_count() : 0;
+      }
+    return left;
+  }
+
+  // Sends worker w chunks until it holds in_flight_limit_ of them or no work is left. Near the
+  // end of a dynamic run (fewer unsent tasks than live workers could hold) a worker holds one
+  // message at most: a queued task must not wait behind a busy worker while another is idle.
   void refill(int w) {
     if (is_lost(w)) return;
     worker_state& state = workers_[static_cast<std::size_t>(w)];
-    while (state.outstanding.size() < in_flight_limit_ && has_work(w)) {
+    std::size_t limit = in_flight_limit_;
+    if (opt_.schedule == schedule::dynamic && limit > 1 &&
+        unsent() < static_cast<std::size_t>(pool_.live_workers()) * limit * chunk_for(w))
+      limit = 1;
+    while (state.outstanding.size() < limit && has_work(w)) {
       send_slot* slot = free_slot(state);
       if (slot == nullptr) return;
       chunk sent;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# foreman's benchmark: one command, one run, every ratio measured side by side.
+#   bash scripts/bench.sh            # the full benchmark (about 5 minutes on 2 cores)
+#   FOREMAN_BENCH_QUICK=1 bash scripts/bench.sh   # fewer repetitions, smaller payloads
+#
+# Installs what is missing (scripts/install-deps.sh, plus python3-mpi4py for the mpi4py.futures
+# baseline), builds benchmarks/bench.cpp in build-bench/ (Release), runs every workload against
+# the raw MPI loop, the Boost.MPI loop and mpi4py.futures, then prints the table and the floors of
+# the performance issue (benchmarks/report.py) and writes build-bench/bench-results.json.
+# Environment: FOREMAN_SKIP_DEPS=1, FOREMAN_BENCH_REPS (default 5), FOREMAN_JOBS.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=$root/build-bench
+reps=${FOREMAN_BENCH_REPS:-5}
+quick=${FOREMAN_BENCH_QUICK:-0}
+jobs=${FOREMAN_JOBS:-$(nproc)}
+
+if [[ ${FOREMAN_SKIP_DEPS:-0} != 1 ]]; then
+  bash "$root/scripts/install-deps.sh" python3-mpi4py
+fi
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFOREMAN_BUILD_TESTS=OFF -DFOREMAN_BUILD_EXAMPLES=OFF \
+  -DFOREMAN_INSTALL=OFF -DFOREMAN_BUILD_BENCHMARKS=ON >/dev/null
+cmake --build "$build" --parallel "$jobs" --target foreman_bench
+bench=$build/benchmarks/bench
+
+mpirun=(mpirun --oversubscribe)
+[[ $(id -u) -eq 0 ]] && mpirun+=(--allow-run-as-root)
+# Debian's mpi4py lives in the system Python, whatever python3 comes first on PATH.
+python=/usr/bin/python3
+[[ -x $python ]] || python=$(command -v python3)
+
+raw=$build/bench-raw.jsonl
+: >"$raw"
+run() { # run <ranks> <arguments of bench>...
+  local n=$1
+  shift
+  printf '  -n %s %s\n' "$n" "$*" >&2
+  "${mpirun[@]}" -n "$n" "$bench" "$@" --reps "$reps" | grep '^{' >>"$raw"
+}
+futures() { # futures <ranks> <workload> <chunksize> <tasks>
+  if ! "$python" -c 'import mpi4py' 2>/dev/null; then
+    echo "  (mpi4py is not installed: the mpi4py.futures baseline is left out)" >&2
+    return 0
+  fi
+  printf '  -n %s mpi4py.futures %s chunksize %s\n' "$1" "$2" "$3" >&2
+  "${mpirun[@]}" -n "$1" "$python" -m mpi4py.futures "$root/benchmarks/futures_bench.py" "$2" "$3" "$reps" "$4" |
+    grep '^{' >>"$raw"
+}
+
+echo "running the benchmark (${reps} repetitions each)" >&2
+for n in 2 3; do
+  for impl in foreman foreman_plain raw boost; do run "$n" tiny "$impl"; done
+  for impl in foreman foreman_plain boost; do run "$n" struct "$impl"; done
+  futures "$n" tiny 256 200000
+  futures "$n" struct 256 200000
+  futures "$n" tiny 1 4000
+done
+for impl in foreman raw boost; do run 3 compute "$impl"; done
+sizes=(8 1024 65536 1048576 8388608 67108864)
+[[ $quick == 1 ]] && sizes=(8 65536 1048576 8388608)
+for bytes in "${sizes[@]}"; do
+  run 2 pingpong raw --bytes "$bytes"
+  for impl in foreman boost; do run 2 payload "$impl" --bytes "$bytes"; done
+done
+for impl in foreman raw boost; do run 2 latency "$impl"; done
+
+"$python" "$root/benchmarks/report.py" "$raw" "$build/bench-results.json"
