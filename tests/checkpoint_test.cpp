@@ -208,6 +208,18 @@ long long must_not_run(int x) {
 
 constexpr std::size_t record_size = 8 + 4 + sizeof(long long) + 4; // index, length, payload, checksum
 
+// A pool, a journal file of its own, and a first run that wrote the journal.
+struct journaled_run {
+  foreman::master_worker<int, long long> pool;
+  cleanup file;
+  std::vector<int> tasks;
+  foreman::options opt;
+  journaled_run(const std::string& name, int count) : file{temp_path(name)}, tasks(make_tasks(count)) {
+    opt.checkpoint = file.path;
+    pool.run(tasks, square, opt);
+  }
+};
+
 TEST_CASE("a run with a checkpoint resumes from its journal without computing again", "[checkpoint]") {
   foreman::master_worker<int, long long> pool;
   const cleanup file{temp_path("resume")};
@@ -287,12 +299,11 @@ TEST_CASE("a journal missing some results: only those tasks run again", "[checkp
 
 TEST_CASE("the journal cut at every byte of its last record: that task runs again, the others not",
           "[checkpoint]") {
-  foreman::master_worker<int, long long> pool;
-  const cleanup file{temp_path("torn")};
-  const auto tasks = make_tasks(12);
-  foreman::options opt;
-  opt.checkpoint = file.path;
-  pool.run(tasks, square, opt);
+  journaled_run setup("torn", 12);
+  auto& pool = setup.pool;
+  const auto& file = setup.file;
+  const auto& tasks = setup.tasks;
+  const auto& opt = setup.opt;
   std::vector<char> whole;
   if (pool.is_master()) whole = read_file(file.path);
 
@@ -315,13 +326,12 @@ TEST_CASE("the journal cut at every byte of its last record: that task runs agai
 
 TEST_CASE("a bit flipped anywhere in the journal: refused if in the header, else recomputed; never wrong",
           "[checkpoint]") {
-  foreman::master_worker<int, long long> pool;
-  const cleanup file{temp_path("flip")};
-  const auto tasks = make_tasks(6);
+  journaled_run setup("flip", 6);
+  auto& pool = setup.pool;
+  const auto& file = setup.file;
+  const auto& tasks = setup.tasks;
+  const auto& opt = setup.opt;
   const auto expected = expected_of(tasks);
-  foreman::options opt;
-  opt.checkpoint = file.path;
-  pool.run(tasks, square, opt);
 
   std::size_t size = 0;
   std::vector<char> whole;
@@ -355,12 +365,11 @@ TEST_CASE("a bit flipped anywhere in the journal: refused if in the header, else
 
 TEST_CASE("journals that do not belong to the run are refused, on the master, and the workers go on",
           "[checkpoint]") {
-  foreman::master_worker<int, long long> pool;
-  const cleanup file{temp_path("foreign")};
-  const auto tasks = make_tasks(10);
-  foreman::options opt;
-  opt.checkpoint = file.path;
-  pool.run(tasks, square, opt);
+  journaled_run setup("foreign", 10);
+  auto& pool = setup.pool;
+  const auto& file = setup.file;
+  const auto& tasks = setup.tasks;
+  const auto& opt = setup.opt;
   const std::vector<char> original = pool.is_master() ? read_file(file.path) : std::vector<char>{};
 
   auto refused = [&](auto& some_pool, const auto& some_tasks, auto fn, const std::string& words) {

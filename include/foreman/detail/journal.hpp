@@ -111,16 +111,13 @@ class memory_source {
 public:
   memory_source(const char* data, std::size_t size) : data_(data), size_(size) {}
   bool read(char* out, std::size_t n) {
-    if (n > size_ - pos_) return false;
-    if (n == 0) return true; // out may be null (an empty payload's data())
-    std::memcpy(out, data_ + pos_, n);
+    if (!peek(out, n)) return false;
     pos_ += n;
     return true;
   }
   bool peek(char* out, std::size_t n) const {
     if (n > size_ - pos_) return false;
-    if (n == 0) return true;
-    std::memcpy(out, data_ + pos_, n);
+    if (n != 0) std::memcpy(out, data_ + pos_, n); // out may be null (an empty payload's data())
     return true;
   }
   std::uint64_t remaining() const { return size_ - pos_; }
@@ -137,14 +134,7 @@ public:
   /// Reads `size` bytes of `fd` from offset 0.
   fd_source(int fd, std::uint64_t size) : fd_(fd), left_(size) {}
   bool read(char* out, std::size_t n) {
-    if (n > left_) return false;
-    std::size_t done = 0;
-    while (done < n) {
-      const ssize_t got = ::pread(fd_, out + done, n - done, static_cast<off_t>(offset_ + done));
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) return false;
-      done += static_cast<std::size_t>(got);
-    }
+    if (!peek(out, n)) return false;
     left_ -= n;
     offset_ += n;
     return true;
