@@ -6,6 +6,10 @@
 
 #include <foreman/detail/type_name.hpp>
 
+#if defined(__GLIBCXX__) || defined(_LIBCPP_VERSION)
+#include <cxxabi.h>
+#endif
+
 #include <chrono>
 #include <exception>
 #include <optional>
@@ -14,6 +18,15 @@
 
 namespace foreman {
 namespace detail {
+
+/// The type of the exception being handled, demangled ("int" for `throw 42`), where the C++ ABI
+/// tells it (GCC, Clang); otherwise "unknown exception".
+inline std::string current_exception_type() {
+#if defined(__GLIBCXX__) || defined(_LIBCPP_VERSION)
+  if (const std::type_info* type = abi::__cxa_current_exception_type()) return type_name(*type);
+#endif
+  return "unknown exception";
+}
 
 template <class Result>
 struct invocation {
@@ -37,7 +50,7 @@ std::chrono::steady_clock::time_point invoke_task(Fn& fn, const Task& task, invo
     out.error_message = e.what();
   } catch (...) {
     out.value.reset();
-    out.error_type = "unknown exception";
+    out.error_type = current_exception_type();
     out.error_message = "an exception not derived from std::exception";
   }
   const auto end = std::chrono::steady_clock::now();
