@@ -208,24 +208,22 @@ long long must_not_run(int x) {
 
 constexpr std::size_t record_size = 8 + 4 + sizeof(long long) + 4; // index, length, payload, checksum
 
-// A pool, a journal file of its own, and a first run that wrote the journal.
-struct journaled_run {
+// A pool, tasks, and options naming a journal file of the test's own (removed at the end).
+struct checkpoint_setup {
   foreman::master_worker<int, long long> pool;
   cleanup file;
   std::vector<int> tasks;
   foreman::options opt;
-  journaled_run(const std::string& name, int count) : file{temp_path(name)}, tasks(make_tasks(count)) {
+  checkpoint_setup(const std::string& name, int count) : file{temp_path(name)}, tasks(make_tasks(count)) {
     opt.checkpoint = file.path;
-    pool.run(tasks, square, opt);
   }
 };
 
 TEST_CASE("a run with a checkpoint resumes from its journal without computing again", "[checkpoint]") {
-  foreman::master_worker<int, long long> pool;
-  const cleanup file{temp_path("resume")};
-  const auto tasks = make_tasks(30);
-  foreman::options opt;
-  opt.checkpoint = file.path;
+  checkpoint_setup setup("resume", 30);
+  auto& pool = setup.pool;
+  const auto& tasks = setup.tasks;
+  const auto& opt = setup.opt;
 
   auto first = pool.run(tasks, square, opt);
   if (pool.is_master()) {
@@ -254,11 +252,11 @@ TEST_CASE("a run with a checkpoint resumes from its journal without computing ag
 }
 
 TEST_CASE("a journal missing some results: only those tasks run again", "[checkpoint]") {
-  foreman::master_worker<int, long long> pool;
-  const cleanup file{temp_path("partial")};
-  const auto tasks = make_tasks(25);
-  foreman::options opt;
-  opt.checkpoint = file.path;
+  checkpoint_setup setup("partial", 25);
+  auto& pool = setup.pool;
+  const auto& file = setup.file;
+  const auto& tasks = setup.tasks;
+  const auto& opt = setup.opt;
   pool.run(tasks, square, opt);
 
   // Keep the header and the first 10 records, as if the job had been killed there.
@@ -299,11 +297,12 @@ TEST_CASE("a journal missing some results: only those tasks run again", "[checkp
 
 TEST_CASE("the journal cut at every byte of its last record: that task runs again, the others not",
           "[checkpoint]") {
-  journaled_run setup("torn", 12);
+  checkpoint_setup setup("torn", 12);
   auto& pool = setup.pool;
   const auto& file = setup.file;
   const auto& tasks = setup.tasks;
   const auto& opt = setup.opt;
+  pool.run(tasks, square, opt); // writes the journal
   std::vector<char> whole;
   if (pool.is_master()) whole = read_file(file.path);
 
@@ -326,11 +325,12 @@ TEST_CASE("the journal cut at every byte of its last record: that task runs agai
 
 TEST_CASE("a bit flipped anywhere in the journal: refused if in the header, else recomputed; never wrong",
           "[checkpoint]") {
-  journaled_run setup("flip", 6);
+  checkpoint_setup setup("flip", 6);
   auto& pool = setup.pool;
   const auto& file = setup.file;
   const auto& tasks = setup.tasks;
   const auto& opt = setup.opt;
+  pool.run(tasks, square, opt); // writes the journal
   const auto expected = expected_of(tasks);
 
   std::size_t size = 0;
@@ -365,11 +365,12 @@ TEST_CASE("a bit flipped anywhere in the journal: refused if in the header, else
 
 TEST_CASE("journals that do not belong to the run are refused, on the master, and the workers go on",
           "[checkpoint]") {
-  journaled_run setup("foreign", 10);
+  checkpoint_setup setup("foreign", 10);
   auto& pool = setup.pool;
   const auto& file = setup.file;
   const auto& tasks = setup.tasks;
   const auto& opt = setup.opt;
+  pool.run(tasks, square, opt); // writes the journal
   const std::vector<char> original = pool.is_master() ? read_file(file.path) : std::vector<char>{};
 
   auto refused = [&](auto& some_pool, const auto& some_tasks, auto fn, const std::string& words) {
@@ -402,11 +403,11 @@ TEST_CASE("journals that do not belong to the run are refused, on the master, an
 }
 
 TEST_CASE("an empty file is a new journal; a file that is not a journal is refused and kept", "[checkpoint]") {
-  foreman::master_worker<int, long long> pool;
-  const cleanup file{temp_path("other")};
-  const auto tasks = make_tasks(8);
-  foreman::options opt;
-  opt.checkpoint = file.path;
+  checkpoint_setup setup("other", 8);
+  auto& pool = setup.pool;
+  const auto& file = setup.file;
+  const auto& tasks = setup.tasks;
+  const auto& opt = setup.opt;
 
   if (pool.is_master()) write_file(file.path, {});
   auto results = pool.run(tasks, square, opt);
@@ -428,11 +429,10 @@ TEST_CASE("an empty file is a new journal; a file that is not a journal is refus
 }
 
 TEST_CASE("failed tasks are not recorded: they run again on resume", "[checkpoint]") {
-  foreman::master_worker<int, long long> pool;
-  const cleanup file{temp_path("failed")};
-  const auto tasks = make_tasks(18);
-  foreman::options opt;
-  opt.checkpoint = file.path;
+  checkpoint_setup setup("failed", 18);
+  auto& pool = setup.pool;
+  const auto& tasks = setup.tasks;
+  const auto& opt = setup.opt;
   auto flaky = [](int x) -> long long {
     if (x % 9 == 0) throw std::runtime_error("no luck with " + std::to_string(x));
     return square(x);

@@ -189,6 +189,11 @@ private:
     if (opt_.schedule == schedule::dynamic) return next_;
     return static_cast<std::size_t>(w - 1) + workers_[static_cast<std::size_t>(w)].next_round * worker_count();
   }
+  // Round robin: tasks of worker w's own share not yet sent.
+  std::size_t own_left(int w) const {
+    const std::size_t own = own_next(w);
+    return own < tasks_.size() ? (tasks_.size() - own + worker_count() - 1) / worker_count() : 0;
+  }
   bool has_work(int w) const { return !reassigned_.empty() || own_next(w) < tasks_.size(); }
   std::size_t take_task(int w) {
     if (!reassigned_.empty()) {
@@ -226,12 +231,10 @@ private:
     if (task_seconds_ > 0)
       by_duration = static_cast<std::size_t>(std::min<double>(max_auto_chunk, chunk_target / task_seconds_));
     std::size_t left = reassigned_.size();
-    if (opt_.schedule == schedule::dynamic) {
+    if (opt_.schedule == schedule::dynamic)
       left += (tasks_.size() - next_) / static_cast<std::size_t>(std::max(1, pool_.live_workers()));
-    } else {
-      const std::size_t own = own_next(w);
-      left += own < tasks_.size() ? (tasks_.size() - own + worker_count() - 1) / worker_count() : 0;
-    }
+    else
+      left += own_left(w);
     return std::max<std::size_t>(1, std::min(by_duration, left / 2));
   }
 
@@ -240,10 +243,7 @@ private:
     std::size_t left = reassigned_.size();
     if (opt_.schedule == schedule::dynamic) return left + (tasks_.size() - next_);
     for (int w = 1; w < size_; ++w)
-      if (!is_lost(w)) {
-        const std::size_t own = own_next(w);
-        left += own < tasks_.size() ? (tasks_.size() - own + worker_count() - 1) / worker_count() : 0;
-      }
+      if (!is_lost(w)) left += own_left(w);
     return left;
   }
 
