@@ -97,7 +97,7 @@ def main():
                    "at_least": 1.9, "met": compute is not None and compute["median"] >= 1.9})
     for r in table:
         if r["workload"] == "payload" and r["impl"] == "foreman" and r["bytes"] >= 1 << 20:
-            floor("payload %d B: foreman / ping-pong bandwidth" % r["bytes"], r,
+            floor("payload %d B: foreman / ping-pong bandwidth (warm malloc)" % r["bytes"], r,
                   get("pingpong", "raw", 2, r["bytes"]), 0.8)
     tiny = get("tiny", "foreman", 2)
     floors.append({"floor": "heap allocations per task on the master (tiny, -n 2)",

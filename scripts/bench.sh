@@ -32,11 +32,14 @@ python=/usr/bin/python3
 
 raw=$build/bench-raw.jsonl
 : >"$raw"
+extra=()  # more mpirun arguments for the next runs
+suffix="" # appended to the implementation's name in the results
 run() { # run <ranks> <arguments of bench>...
   local n=$1
   shift
-  printf '  -n %s %s\n' "$n" "$*" >&2
-  "${mpirun[@]}" -n "$n" "$bench" "$@" --reps "$reps" | grep '^{' >>"$raw"
+  printf '  -n %s %s %s\n' "$n" "$*" "${suffix:+(as $suffix)}" >&2
+  "${mpirun[@]}" "${extra[@]}" -n "$n" "$bench" "$@" --reps "$reps" | grep '^{' |
+    sed "s/\"impl\":\"\([a-z_]*\)\"/\"impl\":\"\1$suffix\"/" >>"$raw"
 }
 futures() { # futures <ranks> <workload> <chunksize> <tasks>
   if ! "$python" -c 'import mpi4py' 2>/dev/null; then
@@ -59,9 +62,20 @@ done
 for impl in foreman raw boost; do run 3 compute "$impl"; done
 sizes=(8 1024 65536 1048576 8388608 67108864)
 [[ $quick == 1 ]] && sizes=(8 65536 1048576 8388608)
+# Payloads measure the transport. Large results are fresh allocations on the master, and the
+# payload function allocates its own; glibc returns freed memory to the system and faults it in
+# again, which costs more than moving the bytes. So the payload runs tell glibc to keep freed
+# memory, for every implementation alike (ping-pong allocates nothing); the "_cold_malloc" rows
+# repeat foreman and Boost.MPI with glibc's defaults.
+warm_malloc=(-x MALLOC_MMAP_THRESHOLD_=33554432 -x MALLOC_TRIM_THRESHOLD_=4294967296 -x MALLOC_TOP_PAD_=268435456)
 for bytes in "${sizes[@]}"; do
+  extra=("${warm_malloc[@]}")
   run 2 pingpong raw --bytes "$bytes"
   for impl in foreman boost; do run 2 payload "$impl" --bytes "$bytes"; done
+  extra=()
+  suffix=_cold_malloc
+  for impl in foreman boost; do run 2 payload "$impl" --bytes "$bytes"; done
+  suffix=""
 done
 for impl in foreman raw boost; do run 2 latency "$impl"; done
 

@@ -1,6 +1,6 @@
 // Scheduling options: results stay in task order whatever order tasks complete in, for both
 // schedules and any chunk_size / tasks_in_flight; round_robin places task i on worker
-// 1 + i % worker_count(); many tiny tasks.
+// 1 + i % worker_count(); many tiny tasks; wait policies and how oversubscription is judged.
 
 #include "catch.hpp"
 #include "test_support.hpp"
@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -222,4 +224,43 @@ TEST_CASE("automatic chunks: many tiny tasks per message, one slow task per mess
   fixed.chunk_size = 7;
   pool.run(tiny, [](int x) { return long(x); }, fixed);
   if (pool.is_master() && pool.worker_count() > 0) CHECK(pool.last_run().messages == (tiny.size() + 6) / 7);
+}
+
+TEST_CASE("every wait policy gives the same results, and FOREMAN_WAIT overrides the option", "[options]") {
+  using foreman::wait_policy;
+  foreman::master_worker<job, reply> pool;
+  const std::vector<job> jobs = shuffled_jobs(30, 200);
+  for (wait_policy policy : {wait_policy::adaptive, wait_policy::busy, wait_policy::sleep}) {
+    foreman::options opt;
+    opt.wait = policy;
+    opt.chunk_size = 1;
+    const auto replies = pool.run(jobs, work, opt);
+    if (!pool.is_master()) continue;
+    REQUIRE(replies.size() == jobs.size());
+    for (std::size_t i = 0; i < jobs.size(); ++i) CHECK(replies[i].value == value_of(jobs[i]));
+  }
+  // The environment wins over the option on the rank that sees it; unknown values are ignored.
+  ::setenv("FOREMAN_WAIT", "sleep", 1);
+  CHECK(foreman::detail::effective_wait_policy(wait_policy::busy) == wait_policy::sleep);
+  ::setenv("FOREMAN_WAIT", "busy", 1);
+  CHECK(foreman::detail::effective_wait_policy(wait_policy::adaptive) == wait_policy::busy);
+  ::setenv("FOREMAN_WAIT", "adaptive", 1);
+  CHECK(foreman::detail::effective_wait_policy(wait_policy::sleep) == wait_policy::adaptive);
+  ::setenv("FOREMAN_WAIT", "fast please", 1);
+  CHECK(foreman::detail::effective_wait_policy(wait_policy::sleep) == wait_policy::sleep);
+  ::unsetenv("FOREMAN_WAIT");
+  CHECK(foreman::detail::effective_wait_policy(wait_policy::busy) == wait_policy::busy);
+}
+
+TEST_CASE("oversubscription is judged from the ranks of the pool on this host", "[options]") {
+  const unsigned processors = std::thread::hardware_concurrency();
+  if (processors == 0) return; // unknown: nothing to judge against
+  // Rank 1 shares host 7 with as many ranks as there are processors, then with one more.
+  std::vector<std::uint64_t> hosts(processors, 7);
+  hosts.push_back(9); // another host
+  CHECK_FALSE(foreman::detail::host_oversubscribed(hosts, 1));
+  CHECK_FALSE(foreman::detail::host_oversubscribed(hosts, static_cast<int>(processors))); // the one on host 9
+  hosts.push_back(7);
+  CHECK(foreman::detail::host_oversubscribed(hosts, 1));
+  CHECK_FALSE(foreman::detail::host_oversubscribed(hosts, static_cast<int>(processors)));
 }

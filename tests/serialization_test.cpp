@@ -1,6 +1,7 @@
 // Types that travel between ranks: a user struct holding string, vector, map, optional, variant
 // and cpp_int; tuple and pair; a trivially copyable struct (raw bytes, no archive); a class with
-// a private serialize(); 64 MiB tasks and results.
+// a private serialize(); polymorphic classes behind shared pointers (exported classes, object
+// tracking); 64 MiB tasks and results; and what the message decoder does with damaged bytes.
 
 #include "catch.hpp"
 #include "test_support.hpp"
@@ -9,11 +10,17 @@
 
 #include <boost/multiprecision/cpp_int.hpp>
 #include <boost/serialization/access.hpp>
+#include <boost/serialization/base_object.hpp>
+#include <boost/serialization/export.hpp>
+#include <boost/serialization/shared_ptr.hpp>
 
 #include <cstddef>
+#include <cstring>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <map>
+#include <stdexcept>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -266,5 +273,157 @@ TEST_CASE("a 64 MiB task and a 64 MiB result", "[serialization][large]") {
     for (std::size_t i = 1; i < r[0].size(); ++i) bad += r[0][i] != byte_at(i, 2);
     CHECK(bad == 0);
     CHECK(r[1] == "small");
+  }
+}
+
+// ---- polymorphic classes through base pointers: Boost's class export and object tracking -----
+struct shape {
+  virtual ~shape() = default;
+  virtual double area() const = 0;
+  template <class Archive>
+  void serialize(Archive&, const unsigned int) {}
+};
+struct circle : shape {
+  double r = 0;
+  circle() = default;
+  explicit circle(double radius) : r(radius) {}
+  double area() const override { return 3.0 * r * r; } // exact in binary for the radii used
+  template <class Archive>
+  void serialize(Archive& ar, const unsigned int) {
+    ar& boost::serialization::base_object<shape>(*this) & r;
+  }
+};
+struct labelled_square : shape {
+  double side = 0;
+  std::string label;
+  labelled_square() = default;
+  labelled_square(double s, std::string l) : side(s), label(std::move(l)) {}
+  double area() const override { return side * side; }
+  template <class Archive>
+  void serialize(Archive& ar, const unsigned int) {
+    ar& boost::serialization::base_object<shape>(*this) & side& label;
+  }
+};
+BOOST_CLASS_EXPORT(circle)
+BOOST_CLASS_EXPORT(labelled_square)
+
+struct drawing {
+  std::vector<std::shared_ptr<shape>> shapes; // shapes[0] and shapes.back() are one object
+  template <class Archive>
+  void serialize(Archive& ar, const unsigned int) {
+    ar& shapes;
+  }
+};
+
+TEST_CASE("polymorphic shapes behind shared pointers keep their types and their aliasing", "[serialization]") {
+  foreman::master_worker<drawing, drawing> pool;
+  std::vector<drawing> tasks(12);
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    auto first = std::make_shared<circle>(0.5 * static_cast<double>(i + 1));
+    tasks[i].shapes.push_back(first);
+    tasks[i].shapes.push_back(std::make_shared<labelled_square>(static_cast<double>(i), std::string(i + 1, 'e')));
+    tasks[i].shapes.push_back(first);
+  }
+  // The worker checks the aliasing it received, then answers with shapes twice as large.
+  auto fn = [](const drawing& d) {
+    if (d.shapes.size() != 3 || d.shapes[0] != d.shapes[2] || d.shapes[0] == d.shapes[1])
+      throw std::runtime_error("aliasing lost on the way to the worker");
+    drawing out;
+    auto c = std::make_shared<circle>(2 * dynamic_cast<const circle&>(*d.shapes[0]).r);
+    const auto& sq = dynamic_cast<const labelled_square&>(*d.shapes[1]);
+    out.shapes = {c, std::make_shared<labelled_square>(2 * sq.side, sq.label + "!"), c};
+    return out;
+  };
+  const auto r = pool.run(tasks, fn);
+  if (pool.is_master()) {
+    REQUIRE(r.size() == tasks.size());
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      REQUIRE(r[i].shapes.size() == 3);
+      const auto* c = dynamic_cast<const circle*>(r[i].shapes[0].get());
+      const auto* sq = dynamic_cast<const labelled_square*>(r[i].shapes[1].get());
+      REQUIRE(c != nullptr);
+      REQUIRE(sq != nullptr);
+      CHECK(r[i].shapes[2] == r[i].shapes[0]);
+      CHECK(c->r == static_cast<double>(i + 1));
+      CHECK(sq->side == 2.0 * static_cast<double>(i));
+      CHECK(sq->label == std::string(i + 1, 'e') + "!");
+      CHECK(sq->area() == 4.0 * static_cast<double>(i * i));
+    }
+  }
+}
+
+// ---- the message decoder against damaged bytes ---------------------------------------------------
+TEST_CASE("a decoder refuses a cut or inflated archive with foreman::error", "[serialization]") {
+  std::vector<char> bytes;
+  {
+    foreman::detail::encoder out(bytes);
+    out.put(std::uint32_t{7});
+    out.put(make_record(11));
+    out.put(std::string("tail"));
+  }
+  { // the whole message reads back
+    foreman::detail::decoder in(bytes.data(), bytes.size());
+    CHECK(in.get<std::uint32_t>() == 7);
+    record r;
+    in.get(r);
+    check_equal(r, make_record(11));
+    CHECK(in.get<std::string>() == "tail");
+    CHECK(in.exhausted());
+  }
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) { // every strict prefix fails cleanly
+    foreman::detail::decoder in(bytes.data(), cut);
+    auto read_all = [&] {
+      in.get<std::uint32_t>();
+      record r;
+      in.get(r);
+      in.get<std::string>();
+    };
+    CHECK_THROWS_AS(read_all(), foreman::error);
+  }
+  { // a string length far beyond the message is refused before any allocation
+    std::vector<char> lie;
+    foreman::detail::encoder(lie).put(std::string("abc"));
+    const std::uint64_t huge = std::uint64_t{1} << 60;
+    std::memcpy(lie.data(), &huge, sizeof huge);
+    foreman::detail::decoder in(lie.data(), lie.size());
+    CHECK_THROWS_AS(in.get<std::string>(), foreman::error);
+  }
+}
+
+// ---- bodies: large contiguous values travel as messages of their own ------------------------------
+TEST_CASE("bodies and inline values mixed in chunks, in both directions", "[serialization]") {
+  // Sizes on both sides of the 32 KiB threshold, so that one message carries inline values and
+  // several bodies, whose messages must be matched to the right items.
+  const std::size_t threshold = foreman::detail::body_threshold / sizeof(double);
+  std::vector<std::vector<double>> tasks;
+  for (std::size_t i = 0; i < 40; ++i) {
+    const std::size_t n = i % 4 == 0 ? 0 : i % 4 == 1 ? threshold - 1 : i % 4 == 2 ? threshold : threshold * 3 + i;
+    std::vector<double> v(n);
+    for (std::size_t k = 0; k < n; ++k) v[k] = static_cast<double>(mix(i * 1000003 + k) % 1000000);
+    tasks.push_back(std::move(v));
+  }
+  // The result is a string whose size depends on the task's, so a body result may follow an
+  // inline one and the other way round.
+  auto fn = [](const std::vector<double>& v) {
+    double sum = 0;
+    for (double x : v) sum += x;
+    std::string out(v.size() % 3 == 0 ? v.size() * 4 : 16, 'r');
+    const std::string head = std::to_string(v.size()) + ":" + std::to_string(static_cast<long long>(sum)) + ";";
+    out.replace(0, head.size(), head);
+    return out;
+  };
+  foreman::master_worker<std::vector<double>, std::string> pool;
+  for (std::size_t chunk : {1, 3, 8}) {
+    foreman::options opt;
+    opt.chunk_size = chunk;
+    opt.tasks_in_flight = 2;
+    INFO("chunk_size " << chunk);
+    const auto r = pool.run(tasks, fn, opt);
+    if (!pool.is_master()) continue;
+    REQUIRE(r.size() == tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      INFO("task " << i << " of " << tasks[i].size() << " doubles");
+      CHECK(r[i] == fn(tasks[i]));
+    }
   }
 }

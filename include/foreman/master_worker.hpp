@@ -94,6 +94,9 @@ public:
       : comm_(comm, boost::mpi::comm_duplicate), peers_(detail::handshake<Task, Result>(comm_)) {
     pool_.id = peers_.front().pool;
     pool_.lost.assign(static_cast<std::size_t>(comm_.size()), 0);
+    std::vector<std::uint64_t> hosts;
+    for (const auto& peer : peers_) hosts.push_back(peer.host);
+    pool_.oversubscribed = detail::host_oversubscribed(hosts, comm_.rank());
   }
 
   /// Closes the pool (see shutdown()). Never blocks on a worker that is not listening.
@@ -251,7 +254,8 @@ private:
       info_ = run_info{};
       if (!is_master()) {
         auto adapted = [&fn](const Task& t) -> Result { return fn(t); };
-        if (detail::worker_loop<Task, Result, decltype(adapted)>(comm_, pool_.id, run_, adapted).run() ==
+        const detail::idle_backoff idle(detail::effective_wait_policy(opt.wait), pool_.oversubscribed);
+        if (detail::worker_loop<Task, Result, decltype(adapted)>(comm_, pool_.id, run_, adapted, idle).run() ==
             detail::worker_exit::pool_closed)
           closed_ = true;
         return;
@@ -372,7 +376,8 @@ private:
     }
     id.tasks_fingerprint = crc.checksum();
     id.types = "Task=" + detail::type_name<Task>() + ";Result=" + detail::type_name<Result>() +
-               ";archive=" + std::to_string(static_cast<unsigned>(boost::archive::BOOST_ARCHIVE_VERSION()));
+               ";archive=foreman-" + std::to_string(detail::protocol_version) + "/boost-" +
+               std::to_string(static_cast<unsigned>(boost::archive::BOOST_ARCHIVE_VERSION()));
     const detail::journal_sync sync{opt.checkpoint_sync_every, opt.checkpoint_sync_interval};
     const detail::journal_scan scan =
         journal.open(opt.checkpoint, id, sync, [&](std::uint64_t index, const std::vector<char>& payload) {

@@ -17,8 +17,25 @@ enum class schedule {
   round_robin,
 };
 
+/// How a rank waits for its next message (options::wait).
+enum class wait_policy {
+  /// Poll, then yield the core, then sleep with growing pauses (20 µs to 1 ms). When every
+  /// rank of the pool on this host has a processor of its own, it polls for a few milliseconds
+  /// before yielding (the latency of blocking MPI calls); when the host runs more of the pool's
+  /// ranks than it has processors, it polls only briefly (~10 µs), so that a waiting rank gives
+  /// its core to the ranks that compute.
+  adaptive,
+  /// Always poll, never sleep, as blocking MPI calls do: the lowest latency when every rank has
+  /// its own core; on an oversubscribed node it takes cores from the ranks that compute.
+  busy,
+  /// Poll a few dozen times, then yield and sleep: a waiting rank frees its core almost at once.
+  /// For oversubscribed nodes and long tasks; each message may wait up to a millisecond.
+  sleep,
+};
+
 /// Options of master_worker::run(). Set the fields you care about; the others keep their
-/// defaults. Only the master's options matter: workers ignore the options they are given.
+/// defaults. Only the master's options matter: workers ignore the options they are given, except
+/// `wait`, which each rank takes from its own call.
 ///
 /// @code
 /// foreman::options opt;
@@ -54,6 +71,12 @@ struct options {
 
   /// Print one line on standard error for each lost worker and each re-dispatched task.
   bool announce_faults = true;
+
+  /// How this rank waits for messages; see wait_policy. Each rank uses the value of its own
+  /// run() call. The environment variable `FOREMAN_WAIT=adaptive|busy|sleep` overrides it on
+  /// the ranks that see it (mpirun passes the environment on to local ranks; `-x FOREMAN_WAIT`
+  /// for remote ones).
+  wait_policy wait = wait_policy::adaptive;
 
   /// Path of a checkpoint journal; empty (the default): none. The master appends each
   /// finished result to it as it arrives. Run again with the same task list (and the same

@@ -12,7 +12,6 @@
 #include <boost/serialization/level.hpp>
 #include <boost/serialization/nvp.hpp>
 #include <boost/serialization/serialization.hpp>
-#include <boost/serialization/split_free.hpp>
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/version.hpp>
 
@@ -57,42 +56,30 @@ namespace boost {
 namespace serialization {
 
 #ifndef FOREMAN_DETAIL_BOOST_HAS_STD_OPTIONAL
+// One serialize() rather than save()/load() overloads: a free load(Archive&, std::optional<T>&,
+// ...) is a candidate wherever Boost calls load() unqualified, e.g. for the friend load() of
+// <boost/serialization/shared_ptr.hpp>, whose deduction would then instantiate std::optional with
+// an incomplete type and fail to compile.
 template <class Archive, class T>
-void save(Archive& ar, const std::optional<T>& value, const unsigned int /*version*/) {
-  const bool engaged = value.has_value();
-  ar << boost::serialization::make_nvp("engaged", engaged);
-  if (engaged) ar << boost::serialization::make_nvp("value", *value);
-}
-
-template <class Archive, class T>
-void load(Archive& ar, std::optional<T>& value, const unsigned int /*version*/) {
-  bool engaged = false;
-  ar >> boost::serialization::make_nvp("engaged", engaged);
-  if (!engaged) {
-    value.reset();
-    return;
+void serialize(Archive& ar, std::optional<T>& value, const unsigned int /*version*/) {
+  if constexpr (Archive::is_saving::value) {
+    const bool engaged = value.has_value();
+    ar << boost::serialization::make_nvp("engaged", engaged);
+    if (engaged) ar << boost::serialization::make_nvp("value", *value);
+  } else {
+    bool engaged = false;
+    ar >> boost::serialization::make_nvp("engaged", engaged);
+    if (!engaged) {
+      value.reset();
+      return;
+    }
+    if (!value) value.emplace();
+    ar >> boost::serialization::make_nvp("value", *value);
   }
-  if (!value) value.emplace();
-  ar >> boost::serialization::make_nvp("value", *value);
-}
-
-template <class Archive, class T>
-void serialize(Archive& ar, std::optional<T>& value, const unsigned int version) {
-  boost::serialization::split_free(ar, value, version);
 }
 #endif
 
 #ifndef FOREMAN_DETAIL_BOOST_HAS_STD_VARIANT
-template <class Archive, class... Ts>
-void save(Archive& ar, const std::variant<Ts...>& value, const unsigned int /*version*/) {
-  if (value.valueless_by_exception())
-    throw std::invalid_argument("foreman: cannot serialize a valueless std::variant");
-  const std::uint32_t which = static_cast<std::uint32_t>(value.index());
-  ar << boost::serialization::make_nvp("which", which);
-  std::visit([&ar](const auto& alternative) { ar << boost::serialization::make_nvp("value", alternative); },
-             value);
-}
-
 namespace foreman_detail {
 template <std::size_t I, class Archive, class... Ts>
 void load_alternative(Archive& ar, std::variant<Ts...>& value, std::uint32_t which) {
@@ -110,16 +97,21 @@ void load_alternative(Archive& ar, std::variant<Ts...>& value, std::uint32_t whi
 }
 } // namespace foreman_detail
 
+// One serialize(), for the reason given at std::optional's.
 template <class Archive, class... Ts>
-void load(Archive& ar, std::variant<Ts...>& value, const unsigned int /*version*/) {
-  std::uint32_t which = 0;
-  ar >> boost::serialization::make_nvp("which", which);
-  foreman_detail::load_alternative<0>(ar, value, which);
-}
-
-template <class Archive, class... Ts>
-void serialize(Archive& ar, std::variant<Ts...>& value, const unsigned int version) {
-  boost::serialization::split_free(ar, value, version);
+void serialize(Archive& ar, std::variant<Ts...>& value, const unsigned int /*version*/) {
+  if constexpr (Archive::is_saving::value) {
+    if (value.valueless_by_exception())
+      throw std::invalid_argument("foreman: cannot serialize a valueless std::variant");
+    const std::uint32_t which = static_cast<std::uint32_t>(value.index());
+    ar << boost::serialization::make_nvp("which", which);
+    std::visit([&ar](const auto& alternative) { ar << boost::serialization::make_nvp("value", alternative); },
+               value);
+  } else {
+    std::uint32_t which = 0;
+    ar >> boost::serialization::make_nvp("which", which);
+    foreman_detail::load_alternative<0>(ar, value, which);
+  }
 }
 #endif
 

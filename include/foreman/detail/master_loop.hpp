@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,10 +29,31 @@ namespace detail {
 
 using clock = std::chrono::steady_clock;
 
-/// A posted non-blocking send and the buffer it reads from.
+/// A posted non-blocking send and the buffer it reads from, and the sends of the message's
+/// bodies (which read from the values themselves).
 struct send_slot {
   std::vector<char> bytes;
   MPI_Request request = MPI_REQUEST_NULL;
+  std::vector<MPI_Request> bodies;
+
+  bool idle() const { return request == MPI_REQUEST_NULL && bodies.empty(); }
+  /// Tests the sends; true when all have completed.
+  bool test() {
+    int done = 1;
+    if (request != MPI_REQUEST_NULL) MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (!done) return false;
+    if (!bodies.empty()) {
+      MPI_Testall(static_cast<int>(bodies.size()), bodies.data(), &done, MPI_STATUSES_IGNORE);
+      if (!done) return false;
+      bodies.clear();
+    }
+    return true;
+  }
+  void wait() {
+    MPI_Wait(&request, MPI_STATUS_IGNORE);
+    for (MPI_Request& r : bodies) MPI_Wait(&r, MPI_STATUS_IGNORE);
+    bodies.clear();
+  }
 };
 
 /// What a pool remembers between runs about its workers.
@@ -39,6 +61,7 @@ struct pool_state {
   std::uint64_t id = 0;               ///< the pool's id, first field of every message header
   std::vector<char> lost;             ///< per rank: declared lost, never sent anything again
   std::vector<send_slot> abandoned;   ///< sends to lost workers that may never complete
+  bool oversubscribed = true;         ///< more of the pool's ranks on this host than processors
   int live_workers() const { return static_cast<int>(std::count(lost.begin() + 1, lost.end(), 0)); }
 };
 
@@ -50,6 +73,15 @@ inline MPI_Request post_send(const std::vector<char>& bytes, int dest, tag t, MP
   MPI_Request request = MPI_REQUEST_NULL;
   MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, dest, static_cast<int>(t), comm, &request);
   return request;
+}
+
+/// Sends a body (a value's own bytes, see wire.hpp) without blocking; its request goes to `slot`.
+inline void post_body(const body_span& body, int dest, tag t, MPI_Comm comm, send_slot& slot) {
+  if (body.bytes > static_cast<std::size_t>(INT_MAX))
+    throw error("a value of " + std::to_string(body.bytes) +
+                " bytes exceeds MPI's 2 GiB limit per message; split the task or result");
+  slot.bodies.push_back(MPI_REQUEST_NULL);
+  MPI_Isend(body.data, static_cast<int>(body.bytes), MPI_BYTE, dest, static_cast<int>(t), comm, &slot.bodies.back());
 }
 
 /// Receives the message a matched probe found, into `into` (resized to fit).
@@ -139,12 +171,15 @@ public:
 
   /// Runs until every task has a result or a failure, then ends the run on every live worker.
   void run() {
-    idle_backoff idle;
-    for (int w = 1; w < size_; ++w) refill(w);
-    auto last_check = clock::now();
+    idle_backoff idle(effective_wait_policy(opt_.wait), pool_.oversubscribed);
+    const auto start = clock::now();
+    for (int w = 1; w < size_; ++w) refill(w, start);
+    auto last_check = start;
+    unsigned polls = 0;
     while (finished_ < tasks_.size()) {
       const bool progressed = poll_results();
-      if (timeout_.count() > 0) {
+      // The clock is read every 16th poll only: a reading costs as much as a poll.
+      if (timeout_.count() > 0 && ++polls % 16 == 0) {
         const auto now = clock::now();
         if (now - last_check >= std::chrono::milliseconds(1)) {
           last_check = now;
@@ -159,11 +194,11 @@ public:
     }
     for (int w = 1; w < size_; ++w) {
       for (auto& slot : workers_[static_cast<std::size_t>(w)].slots) {
-        if (slot.request == MPI_REQUEST_NULL) continue;
+        if (slot.idle()) continue;
         if (is_lost(w))
           pool_.abandoned.push_back(std::move(slot)); // may never complete: keep its buffer alive
         else
-          MPI_Wait(&slot.request, MPI_STATUS_IGNORE); // answered, hence matched: completes
+          slot.wait(); // answered, hence matched (bodies included: a worker takes them first): completes
       }
     }
     broadcast_control(comm_, pool_, tag::end_run, run_);
@@ -210,12 +245,8 @@ private:
   }
 
   send_slot* free_slot(worker_state& w) {
-    for (auto& slot : w.slots) {
-      if (slot.request == MPI_REQUEST_NULL) return &slot;
-      int complete = 0;
-      MPI_Test(&slot.request, &complete, MPI_STATUS_IGNORE);
-      if (complete) return &slot;
-    }
+    for (auto& slot : w.slots)
+      if (slot.idle() || slot.test()) return &slot;
     return nullptr;
   }
 
@@ -250,7 +281,8 @@ private:
   // Sends worker w chunks until it holds in_flight_limit_ of them or no work is left. Near the
   // end of a dynamic run (fewer unsent tasks than live workers could hold) a worker holds one
   // message at most: a queued task must not wait behind a busy worker while another is idle.
-  void refill(int w) {
+  // `now`: the time the chunks count as sent, for the task timeout.
+  void refill(int w, clock::time_point now) {
     if (is_lost(w)) return;
     worker_state& state = workers_[static_cast<std::size_t>(w)];
     std::size_t limit = in_flight_limit_;
@@ -273,17 +305,22 @@ private:
       encoder out(slot->bytes);
       out.put(header{pool_.id, run_});
       out.put(static_cast<std::uint32_t>(sent.indices.size()));
+      const std::size_t bodies_at = out.size();
+      out.put(std::uint32_t{0}); // bodies: patched below
+      bodies_.clear();
       for (std::size_t i : sent.indices) {
         out.put(static_cast<std::uint64_t>(i));
-        out.put(tasks_[i]);
+        if (const body_span body = put_item(out, tasks_[i])) bodies_.push_back(body);
         unsigned& attempts = info_.tasks[i].attempts;
         if (++attempts > 1 && opt_.announce_faults)
           announce("task " + std::to_string(i) + " sent again, to worker " + std::to_string(w) + " (attempt " +
                    std::to_string(attempts) + " of " + std::to_string(max_attempts_) + ")");
       }
+      out.patch(bodies_at, static_cast<std::uint32_t>(bodies_.size()));
       slot->request = post_send(slot->bytes, w, tag::tasks, comm_);
+      for (const body_span& body : bodies_) post_body(body, w, tag::task_body, comm_, *slot); // from tasks_ itself
       ++info_.messages;
-      sent.sent = clock::now();
+      sent.sent = now;
       state.outstanding.push_back(std::move(sent));
     }
   }
@@ -300,24 +337,25 @@ private:
       any = true;
       receive_matched(message, status, reply_);
       const int worker = status.MPI_SOURCE;
-      if (is_lost(worker)) continue; // a lost worker's late answer: its tasks were handed on already
-      file_reply(worker);
-      refill(worker);
+      const auto arrival = clock::now(); // one reading for the whole reply and the chunk sent back
+      file_reply(worker, arrival);
+      refill(worker, arrival);
     }
   }
 
-  void file_reply(int worker) {
-    const auto arrival = clock::now(); // one reading for every task of the reply
+  void file_reply(int worker, clock::time_point arrival) {
     decoder in(reply_.data(), reply_.size());
     const auto stamp = in.get<header>();
-    if (stamp.pool != pool_.id || stamp.run != run_) return; // from an earlier pool or run: stale
-    worker_state& state = workers_[static_cast<std::size_t>(worker)];
-    state.last_answer = clock::now();
-    if (!state.outstanding.empty()) {
-      spare_.push_back(std::move(state.outstanding.front().indices));
-      state.outstanding.pop_front();
-    }
     const auto count = in.get<std::uint32_t>();
+    const auto bodies = in.get<std::uint32_t>();
+    // From an earlier pool or run (stale), or a lost worker's late answer (its tasks were
+    // handed on already): dropped, with its bodies.
+    if (stamp.pool != pool_.id || stamp.run != run_ || is_lost(worker)) {
+      drain_bodies(worker, bodies);
+      return;
+    }
+    worker_state& state = workers_[static_cast<std::size_t>(worker)];
+    state.last_answer = arrival;
     for (std::uint32_t k = 0; k < count; ++k) {
       const auto index = in.get<std::uint64_t>();
       const auto status = in.get<item_status>();
@@ -327,12 +365,16 @@ private:
                     " of a run with " + std::to_string(tasks_.size()) + " tasks");
       const bool duplicate = done_[index] != 0;
       if (status == item_status::ok) {
-        if (duplicate) {
-          Result ignored{};
-          in.get(ignored);
-          continue;
+        std::optional<Result> ignored;
+        Result& into = duplicate ? ignored.emplace() : results_[index];
+        const body_span body = get_item(in, into);
+        if (body && !receive_body(worker, body)) {
+          // The worker sent the message but not its body: it died in between. The message's
+          // chunk is still its oldest outstanding one: its unfiled tasks run again elsewhere.
+          lose(worker, timeout_seconds());
+          return;
         }
-        in.get(results_[index]);
+        if (duplicate) continue;
       } else {
         task_failure failure;
         failure.index = index;
@@ -348,6 +390,52 @@ private:
       task_seconds_ = task_seconds_ == 0.0 ? seconds : task_seconds_ + 0.05 * (seconds - task_seconds_);
       record.failed = status != item_status::ok;
       finish(index, arrival);
+    }
+    if (!state.outstanding.empty()) { // a worker answers its chunks in order: this was the oldest
+      spare_.push_back(std::move(state.outstanding.front().indices));
+      state.outstanding.pop_front();
+    }
+  }
+
+  double timeout_seconds() const { return std::chrono::duration<double>(timeout_).count(); }
+
+  // Receives a body that `worker` sends right after its message. Waits at most the task
+  // timeout (forever without one); false if it did not come.
+  bool receive_body(int worker, const body_span& body) {
+    MPI_Request request = MPI_REQUEST_NULL;
+    MPI_Irecv(body.data, static_cast<int>(body.bytes), MPI_BYTE, worker, static_cast<int>(tag::result_body), comm_,
+              &request);
+    const auto deadline = clock::now() + timeout_;
+    idle_backoff idle(effective_wait_policy(opt_.wait), pool_.oversubscribed);
+    for (;;) {
+      int done = 0;
+      MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+      if (done) return true;
+      if (timeout_.count() > 0 && clock::now() > deadline) {
+        MPI_Cancel(&request);
+        MPI_Wait(&request, MPI_STATUS_IGNORE);
+        return false;
+      }
+      idle.pause();
+    }
+  }
+
+  // Receives and drops the `count` bodies that follow a dropped message from `worker`; gives up
+  // on those that do not come within a second (a lost worker may be dead).
+  void drain_bodies(int worker, std::uint32_t count) {
+    const auto deadline = clock::now() + std::chrono::seconds(1);
+    idle_backoff idle;
+    while (count > 0 && clock::now() < deadline) {
+      int found = 0;
+      MPI_Message message;
+      MPI_Status status;
+      MPI_Improbe(worker, static_cast<int>(tag::result_body), comm_, &found, &message, &status);
+      if (!found) {
+        idle.pause();
+        continue;
+      }
+      receive_matched(message, status, scratch_);
+      --count;
     }
   }
 
@@ -405,7 +493,8 @@ private:
     }
     state.outstanding.clear();
     if (opt_.schedule == schedule::round_robin) orphan_round_robin_tasks(w);
-    for (int other = 1; other < size_; ++other) refill(other);
+    const auto now = clock::now();
+    for (int other = 1; other < size_; ++other) refill(other, now);
   }
 
   void orphan_round_robin_tasks(int w) {
@@ -450,6 +539,8 @@ private:
   std::deque<std::size_t> reassigned_; // tasks taken from lost workers, sent before any other
   std::vector<std::vector<std::size_t>> spare_; // recycled chunk index lists: no allocation per chunk
   std::vector<char> reply_;  // reused receive buffer
+  std::vector<char> scratch_; // dropped bodies land here
+  std::vector<body_span> bodies_; // the bodies of the message being sent
 };
 
 } // namespace detail

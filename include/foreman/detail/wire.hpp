@@ -2,19 +2,28 @@
 /// @file wire.hpp
 /// foreman's wire protocol: the message tags, the layout of each message, and the byte-level
 /// encoder/decoder that writes trivially copyable values as raw bytes and everything else
-/// through a Boost binary archive over the same buffer.
+/// through foreman's Boost.Serialization archive (archive.hpp) into the same buffer.
 ///
 /// Messages on the pool's private communicator (see docs/design.md):
 ///
 ///   every message starts with the header  u64 pool, u32 run
-///   master -> worker  tag::tasks     header, u32 count, count x { u64 index, Task }
-///   worker -> master  tag::results   header, u32 count, count x { u64 index, u8 status,
-///                                    f64 seconds, Result | (string type, string message) }
+///   master -> worker  tag::tasks     header, u32 count, u32 bodies, count x { u64 index, Task* }
+///   master -> worker  tag::task_body     the bytes of one Task body (see below), `bodies` of them
+///   worker -> master  tag::results   header, u32 count, u32 bodies, count x { u64 index, u8 status,
+///                                    f64 seconds, Result* | (string type, string message) }
+///   worker -> master  tag::result_body   the bytes of one Result body
 ///   master -> worker  tag::end_run   header
 ///   master -> worker  tag::shutdown  header
 ///
+/// Task*, Result*: a value as the encoder writes it; for a contiguous container of bitwise
+/// elements (std::vector<double>, std::string, ...) a u8 kind first: 0, the value follows; 1, it
+/// is a body: its element count (u64) follows, and its bytes travel as a message of their own,
+/// sent straight from the container and received straight into the destination container (no
+/// copy on either side; Open MPI moves large ones with a single copy between the processes).
+/// Values of body_threshold bytes or more are bodies. A message's bodies follow it, in item order.
+///
 /// A worker receives with MPI_ANY_TAG from the master, so MPI's non-overtaking rule keeps
-/// end_run behind the run's last tasks. `pool` is the id the master chose at the handshake:
+/// end_run behind the run's last tasks; it receives a message's bodies before it probes again. `pool` is the id the master chose at the handshake:
 /// a message that outlived its pool (Open MPI reuses a freed communicator's context for the
 /// next duplicate) carries another id and is dropped; `run` counts the pool's runs, so a late
 /// reply to an earlier run is dropped too.
@@ -22,25 +31,28 @@
 #include <foreman/errors.hpp>
 #include <foreman/serialization.hpp>
 
+#include <foreman/detail/archive.hpp>
+
 #include <boost/archive/archive_exception.hpp>
-#include <boost/archive/binary_iarchive.hpp>
-#include <boost/archive/binary_oarchive.hpp>
 
 #include <cstdint>
 #include <cstring>
 #include <optional>
-#include <streambuf>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace foreman {
 namespace detail {
 
 /// Bumped whenever a message layout changes; checked by the handshake.
-inline constexpr std::uint32_t protocol_version = 2;
+inline constexpr std::uint32_t protocol_version = 3;
 
 /// Message tags on the pool's private communicator.
-enum class tag : int { tasks = 1, results = 2, end_run = 3, shutdown = 4 };
+enum class tag : int { tasks = 1, results = 2, end_run = 3, shutdown = 4, task_body = 5, result_body = 6 };
+
+/// Values of at least this many bytes that can travel as a body do (see the file comment).
+inline constexpr std::size_t body_threshold = std::size_t{32} << 10;
 
 /// The first bytes of every message: which pool and which of its runs it belongs to.
 struct header {
@@ -51,49 +63,15 @@ struct header {
 /// Status byte of one result item.
 enum class item_status : std::uint8_t { ok = 0, failed = 1 };
 
-/// An unbuffered streambuf that appends to a byte vector, so archive output and raw appends
-/// can be interleaved on one buffer.
-class byte_sink final : public std::streambuf {
-public:
-  explicit byte_sink(std::vector<char>& out) : out_(&out) {}
-
-protected:
-  std::streamsize xsputn(const char* data, std::streamsize count) override {
-    out_->insert(out_->end(), data, data + count);
-    return count;
-  }
-  int_type overflow(int_type c) override {
-    if (!traits_type::eq_int_type(c, traits_type::eof())) out_->push_back(traits_type::to_char_type(c));
-    return traits_type::not_eof(c);
-  }
-
-private:
-  std::vector<char>* out_;
-};
-
-/// A streambuf reading a byte range; its get pointer is the decoder's single cursor.
-class byte_source final : public std::streambuf {
-public:
-  byte_source(const char* first, const char* last) {
-    char* begin = const_cast<char*>(first); // never written through: this streambuf only reads
-    setg(begin, begin, const_cast<char*>(last));
-  }
-  std::size_t remaining() const { return static_cast<std::size_t>(egptr() - gptr()); }
-  /// Copies the next `n` bytes to `out` and moves past them; false if fewer remain.
-  bool take(void* out, std::size_t n) {
-    if (n > remaining()) return false;
-    std::memcpy(out, gptr(), n);
-    gbump(static_cast<int>(n));
-    return true;
-  }
-};
-
-inline constexpr unsigned archive_flags = boost::archive::no_header | boost::archive::no_codecvt;
-
 /// Appends values to a message buffer.
 class encoder {
 public:
-  explicit encoder(std::vector<char>& out) : out_(out), sink_(out) {}
+  explicit encoder(std::vector<char>& out) : out_(out) {}
+
+  /// Bytes written so far (the buffer's size).
+  std::size_t size() const { return out_.size(); }
+  /// Overwrites the u32 written at byte offset `at` (a count known only after the items).
+  void patch(std::size_t at, std::uint32_t value) { std::memcpy(out_.data() + at, &value, sizeof value); }
 
   template <class T>
   void put(const T& value) {
@@ -102,8 +80,11 @@ public:
       out_.resize(at + sizeof(T)); // the buffer is reused from message to message: no reallocation
       std::memcpy(out_.data() + at, &value, sizeof(T));
     } else {
-      if (!archive_) archive_.emplace(sink_, archive_flags);
-      *archive_ << value;
+      // One archive per value, not per message: an archive tracks objects saved through pointers
+      // by address, and a worker's next result may be built where its last one was destroyed,
+      // which one archive for the whole message would write as a reference to the earlier result.
+      byte_oarchive archive(out_);
+      archive << value;
     }
   }
 
@@ -114,24 +95,24 @@ public:
 
 private:
   std::vector<char>& out_;
-  byte_sink sink_;
-  std::optional<boost::archive::binary_oarchive> archive_;
 };
 
 /// Reads values back in the order an encoder wrote them.
 class decoder {
 public:
-  decoder(const char* first, std::size_t size) : source_(first, first + size) {}
+  decoder(const char* first, std::size_t size) : cursor_(first), last_(first + size) {}
 
   template <class T>
   void get(T& value) {
     if constexpr (is_bitwise_v<T>) {
-      if (!source_.take(&value, sizeof(T)))
+      if (sizeof(T) > remaining())
         throw error("truncated message: the peer sent fewer bytes than its message layout needs");
+      std::memcpy(&value, cursor_, sizeof(T));
+      cursor_ += sizeof(T);
     } else {
       try {
-        if (!archive_) archive_.emplace(source_, archive_flags);
-        *archive_ >> value;
+        byte_iarchive archive(cursor_, last_);
+        archive >> value;
       } catch (const boost::archive::archive_exception& e) {
         throw error(std::string("malformed message: ") + e.what());
       }
@@ -150,12 +131,73 @@ public:
     return value;
   }
 
-  bool exhausted() const { return source_.remaining() == 0; }
+  std::size_t remaining() const { return static_cast<std::size_t>(last_ - cursor_); }
+  bool exhausted() const { return remaining() == 0; }
 
 private:
-  byte_source source_;
-  std::optional<boost::archive::binary_iarchive> archive_;
+  const char* cursor_; // one cursor for raw values and the archives alike
+  const char* last_;
 };
+
+/// Containers whose elements lie contiguously and travel as raw bytes: they can be bodies.
+template <class T>
+struct body_traits {
+  static constexpr bool capable = false;
+};
+template <class T, class A>
+struct body_traits<std::vector<T, A>> {
+  static constexpr bool capable = is_bitwise_v<T> && !std::is_same_v<T, bool>;
+  using element = T;
+};
+template <class C, class Tr, class A>
+struct body_traits<std::basic_string<C, Tr, A>> {
+  static constexpr bool capable = is_bitwise_v<C>;
+  using element = C;
+};
+
+/// Where a body's bytes are.
+struct body_span {
+  void* data = nullptr;
+  std::size_t bytes = 0;
+  explicit operator bool() const { return data != nullptr; }
+};
+
+/// Writes a value as an item of a message; returns its body when it travels as one (the
+/// caller sends it after the message), else an empty span.
+template <class T>
+body_span put_item(encoder& out, const T& value) {
+  if constexpr (body_traits<T>::capable) {
+    const std::size_t bytes = value.size() * sizeof(typename body_traits<T>::element);
+    if (bytes >= body_threshold) {
+      out.put(std::uint8_t{1});
+      out.put(static_cast<std::uint64_t>(value.size()));
+      return body_span{const_cast<void*>(static_cast<const void*>(value.data())), bytes};
+    }
+    out.put(std::uint8_t{0});
+  }
+  out.put(value);
+  return {};
+}
+
+/// Reads an item written by put_item() into `value`; when it is a body, sizes `value` for it and
+/// returns where its bytes go (the caller receives them there), else an empty span.
+template <class T>
+body_span get_item(decoder& in, T& value) {
+  if constexpr (body_traits<T>::capable) {
+    const auto kind = in.get<std::uint8_t>();
+    if (kind == 1) {
+      using element = typename body_traits<T>::element;
+      const auto count = in.get<std::uint64_t>();
+      if (count == 0 || count > static_cast<std::uint64_t>(value.max_size()) || count > (~std::uint64_t{0}) / sizeof(element))
+        throw error("malformed message: a body of " + std::to_string(count) + " elements");
+      value.resize(static_cast<std::size_t>(count));
+      return body_span{static_cast<void*>(&value[0]), static_cast<std::size_t>(count) * sizeof(element)};
+    }
+    if (kind != 0) throw error("malformed message: unknown item kind " + std::to_string(kind));
+  }
+  in.get(value);
+  return {};
+}
 
 } // namespace detail
 } // namespace foreman
