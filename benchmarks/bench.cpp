@@ -15,6 +15,8 @@
 //                                 the hand-written loops
 //                  raw            MPI C API: self-scheduling, one task per message, one in
 //                                 flight per worker, blocking MPI_Recv(MPI_ANY_SOURCE)
+//                  raw_poll       the raw loop waiting by MPI_Improbe polling instead of blocking
+//                                 receives (tiny, latency): the price of never blocking on one rank
 //                  boost          the same loop with Boost.MPI and Boost.Serialization
 //
 // Every rank runs the workload R times (default 5) after one warm-up run; the master checks every
@@ -116,9 +118,25 @@ std::vector<char> payload_fn(const std::vector<char>& in) {
 // ---- hand-written loops --------------------------------------------------------------------------
 constexpr int tag_task = 1, tag_result = 2, tag_stop = 3;
 
+// Receives one message from `source` with `tag`: blocking MPI_Recv, or (polling) MPI_Improbe
+// until one is there, then MPI_Mrecv, as a loop must that may never block on one peer.
+inline void receive(void* data, int bytes, int source, int tag, MPI_Comm comm, MPI_Status* status, bool polling) {
+  if (!polling) {
+    MPI_Recv(data, bytes, MPI_BYTE, source, tag, comm, status);
+    return;
+  }
+  int found = 0;
+  MPI_Message message;
+  while (!found) MPI_Improbe(source, tag, comm, &found, &message, status);
+  MPI_Mrecv(data, bytes, MPI_BYTE, &message, MPI_STATUS_IGNORE);
+}
+
 // The raw MPI loop for trivially copyable Task/Result, as a careful C programmer writes it.
+// polling (implementation raw_poll): the same loop waiting by MPI_Improbe polling instead of a
+// blocking receive: what waiting costs when a loop must never block on one worker.
 template <class Task, class Result, class Fn>
-void raw_loop(const mpi::communicator& comm, const std::vector<Task>& tasks, std::vector<Result>& results, Fn fn) {
+void raw_loop(const mpi::communicator& comm, const std::vector<Task>& tasks, std::vector<Result>& results, Fn fn,
+              bool polling = false) {
   struct task_msg {
     std::uint64_t index;
     Task task;
@@ -144,7 +162,7 @@ void raw_loop(const mpi::communicator& comm, const std::vector<Task>& tasks, std
     result_msg in{};
     while (done < tasks.size()) {
       MPI_Status status;
-      MPI_Recv(&in, sizeof in, MPI_BYTE, MPI_ANY_SOURCE, tag_result, comm, &status);
+      receive(&in, sizeof in, MPI_ANY_SOURCE, tag_result, comm, &status, polling);
       results[in.index] = in.result;
       ++done;
       if (next < tasks.size()) {
@@ -160,7 +178,7 @@ void raw_loop(const mpi::communicator& comm, const std::vector<Task>& tasks, std
     result_msg out{};
     for (;;) {
       MPI_Status status;
-      MPI_Recv(&in, sizeof in, MPI_BYTE, 0, MPI_ANY_TAG, comm, &status);
+      receive(&in, sizeof in, 0, MPI_ANY_TAG, comm, &status, polling);
       if (status.MPI_TAG == tag_stop) break;
       out = {in.index, fn(in.task)};
       MPI_Send(&out, sizeof out, MPI_BYTE, 0, tag_result, comm);
@@ -236,8 +254,8 @@ measurement measure(const config& cfg, const mpi::communicator& world, const std
       results.clear();
       results = pool->run(tasks, fn, opt);
     } else if constexpr (std::is_trivially_copyable_v<Task> && std::is_trivially_copyable_v<Result>) {
-      if (cfg.impl == "raw")
-        raw_loop(world, tasks, results, fn);
+      if (cfg.impl == "raw" || cfg.impl == "raw_poll")
+        raw_loop(world, tasks, results, fn, cfg.impl == "raw_poll");
       else
         boost_loop(world, tasks, results, fn);
     } else {
@@ -299,7 +317,7 @@ measurement pingpong(const config& cfg, const mpi::communicator& world, std::siz
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: bench tiny|struct|compute|payload|latency|pingpong foreman|foreman_plain|raw|boost "
+  std::fprintf(stderr, "usage: bench tiny|struct|compute|payload|latency|pingpong foreman|foreman_plain|raw|raw_poll|boost "
                        "[--reps R] [--tasks T] [--bytes B]\n");
   return 2;
 }

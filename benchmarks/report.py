@@ -90,6 +90,9 @@ def main():
               2.0)
         floor("tiny -n %d, one task per message: foreman / raw MPI loop" % n, get("tiny", "foreman_plain", n),
               get("tiny", "raw", n), 0.7)
+        # Not a floor of the issue: how close a loop that polls (as foreman must) can come.
+        floor("  (reference) tiny -n %d: raw loop polling / raw loop blocking" % n, get("tiny", "raw_poll", n),
+              get("tiny", "raw", n), 0.7)
         floor("struct -n %d, one task per message: foreman / Boost.MPI loop" % n, get("struct", "foreman_plain", n),
               get("struct", "boost", n), 1.0)
     compute = get("compute", "foreman", 3)

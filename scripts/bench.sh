@@ -53,7 +53,7 @@ futures() { # futures <ranks> <workload> <chunksize> <tasks>
 
 echo "running the benchmark (${reps} repetitions each)" >&2
 for n in 2 3; do
-  for impl in foreman foreman_plain raw boost; do run "$n" tiny "$impl"; done
+  for impl in foreman foreman_plain raw raw_poll boost; do run "$n" tiny "$impl"; done
   for impl in foreman foreman_plain boost; do run "$n" struct "$impl"; done
   futures "$n" tiny 256 200000
   futures "$n" struct 256 200000
@@ -65,9 +65,10 @@ sizes=(8 1024 65536 1048576 8388608 67108864)
 # Payloads measure the transport. Large results are fresh allocations on the master, and the
 # payload function allocates its own; glibc returns freed memory to the system and faults it in
 # again, which costs more than moving the bytes. So the payload runs tell glibc to keep freed
-# memory, for every implementation alike (ping-pong allocates nothing); the "_cold_malloc" rows
-# repeat foreman and Boost.MPI with glibc's defaults.
-warm_malloc=(-x MALLOC_MMAP_THRESHOLD_=33554432 -x MALLOC_TRIM_THRESHOLD_=4294967296 -x MALLOC_TOP_PAD_=268435456)
+# memory and to back large blocks with transparent huge pages, for every implementation and the
+# ping-pong alike; the "_cold_malloc" rows repeat foreman and Boost.MPI with glibc's defaults.
+warm_malloc=(-x MALLOC_MMAP_THRESHOLD_=33554432 -x MALLOC_TRIM_THRESHOLD_=4294967296 -x MALLOC_TOP_PAD_=268435456
+  -x GLIBC_TUNABLES=glibc.malloc.hugetlb=1)
 for bytes in "${sizes[@]}"; do
   extra=("${warm_malloc[@]}")
   run 2 pingpong raw --bytes "$bytes"
@@ -77,6 +78,6 @@ for bytes in "${sizes[@]}"; do
   for impl in foreman boost; do run 2 payload "$impl" --bytes "$bytes"; done
   suffix=""
 done
-for impl in foreman raw boost; do run 2 latency "$impl"; done
+for impl in foreman raw raw_poll boost; do run 2 latency "$impl"; done
 
 "$python" "$root/benchmarks/report.py" "$raw" "$build/bench-results.json"
