@@ -186,8 +186,9 @@ public:
           check_timeouts(now);
         }
       }
+      const bool refilled = !starved_.empty() && retry_starved();
       if (pool_.live_workers() == 0) fail_unfinished("no live worker is left to run it");
-      if (progressed)
+      if (progressed || refilled)
         idle.reset();
       else
         idle.pause();
@@ -291,7 +292,12 @@ private:
       limit = 1;
     while (state.outstanding.size() < limit && has_work(w)) {
       send_slot* slot = free_slot(state);
-      if (slot == nullptr) return;
+      if (slot == nullptr) {
+        // Its previous message is still being sent (a large one, or its bodies, completes only
+        // after the worker took it): try again from the loop, since no reply may come to do it.
+        if (std::find(starved_.begin(), starved_.end(), w) == starved_.end()) starved_.push_back(w);
+        return;
+      }
       chunk sent;
       if (!spare_.empty()) {
         sent.indices = std::move(spare_.back());
@@ -323,6 +329,17 @@ private:
       sent.sent = now;
       state.outstanding.push_back(std::move(sent));
     }
+  }
+
+  // Refills the workers whose send slots were all busy when they were last refilled.
+  // Returns whether any of them got a message.
+  bool retry_starved() {
+    retrying_.swap(starved_);
+    starved_.clear();
+    const auto now = clock::now();
+    const std::size_t sent = info_.messages;
+    for (int w : retrying_) refill(w, now);
+    return info_.messages != sent;
   }
 
   // Files every reply that has arrived; returns whether there was any.
@@ -539,6 +556,8 @@ private:
   std::deque<std::size_t> reassigned_; // tasks taken from lost workers, sent before any other
   std::vector<std::vector<std::size_t>> spare_; // recycled chunk index lists: no allocation per chunk
   std::vector<char> reply_;  // reused receive buffer
+  std::vector<int> starved_; // workers refill() could not supply: every send slot was busy
+  std::vector<int> retrying_;
   std::vector<char> scratch_; // dropped bodies land here
   std::vector<body_span> bodies_; // the bodies of the message being sent
 };
