@@ -190,7 +190,7 @@ public:
       if (pool_.live_workers() == 0) fail_unfinished("no live worker is left to run it");
       if (progressed || refilled)
         idle.reset();
-      else
+      else if (starved_.empty()) // a starved worker has answered: its sends complete any moment
         idle.pause();
     }
     for (int w = 1; w < size_; ++w) {
