@@ -249,10 +249,9 @@ measurement measure(const config& cfg, const mpi::communicator& world, const std
   if (use_foreman) pool.emplace(world);
   auto once = [&] {
     if (use_foreman) {
-      // The previous results go first, as in the hand-written loops (results.assign): each
-      // repetition may reuse their memory instead of faulting in fresh pages.
-      results.clear();
-      results = pool->run(tasks, fn, opt);
+      // run_into: large results are received into the storage the previous repetition's hold
+      // (for other types it is run(): results assigned afresh).
+      pool->run_into(tasks, fn, results, opt);
     } else if constexpr (std::is_trivially_copyable_v<Task> && std::is_trivially_copyable_v<Result>) {
       if (cfg.impl == "raw" || cfg.impl == "raw_poll")
         raw_loop(world, tasks, results, fn, cfg.impl == "raw_poll");

@@ -427,3 +427,82 @@ TEST_CASE("bodies and inline values mixed in chunks, in both directions", "[seri
     }
   }
 }
+
+namespace {
+// Counts the allocations of the vectors that use it (in this process).
+long g_counted_allocations = 0;
+template <class T>
+struct counting_allocator {
+  using value_type = T;
+  counting_allocator() = default;
+  template <class U>
+  counting_allocator(const counting_allocator<U>&) {}
+  T* allocate(std::size_t n) {
+    ++g_counted_allocations;
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) { std::allocator<T>().deallocate(p, n); }
+  template <class U>
+  bool operator==(const counting_allocator<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const counting_allocator<U>&) const { return false; }
+};
+using counted_doubles = std::vector<double, counting_allocator<double>>;
+} // namespace
+
+TEST_CASE("run_into receives results into the storage the caller's elements hold", "[serialization]") {
+  foreman::master_worker<std::uint64_t, counted_doubles> pool;
+  const std::size_t big = foreman::detail::body_threshold / sizeof(double) * 2; // a body
+  std::vector<std::uint64_t> tasks(24);
+  for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i] = i;
+  auto fn = [big](std::uint64_t t) {
+    if (t % 100 == 5) throw std::runtime_error("five");
+    counted_doubles v(t % 3 == 0 ? 7 : big); // small ones travel inline
+    for (std::size_t k = 0; k < v.size(); ++k) v[k] = static_cast<double>(t * 1000 + k);
+    return v;
+  };
+  auto check = [&](const std::vector<counted_doubles>& r, std::uint64_t shift) {
+    REQUIRE(r.size() == tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      INFO("task " << i);
+      if (i == 5) {
+        CHECK(r[i].empty()); // a failed task's element is Result{}, not the previous run's value
+        continue;
+      }
+      REQUIRE(r[i].size() == (i % 3 == 0 ? 7 : big));
+      CHECK(r[i].front() == static_cast<double>((i + shift) * 1000));
+      CHECK(r[i].back() == static_cast<double>((i + shift) * 1000 + r[i].size() - 1));
+    }
+  };
+  std::vector<counted_doubles> results(tasks.size(), counted_doubles(3, -1.0));
+  results[5].assign(big, 42.0); // must not survive the failure
+  auto run = [&] { // whether task_error was thrown (on the master only: workers just serve)
+    try {
+      pool.run_into(tasks, fn, results);
+    } catch (const foreman::task_error& e) {
+      return e.failures().size() == 1 && e.failures().front().index == 5;
+    }
+    return false;
+  };
+  CHECK(run() == pool.is_master());
+  if (!pool.is_master()) {
+    CHECK(results.empty());
+    CHECK_FALSE(run());
+    pool.run_outcomes(tasks, fn); // the master's third run
+    return;
+  }
+  check(results, 0);
+  // The same sizes again, other values: received where the previous results are, so the master
+  // allocates no result storage at all (its workers do, in fn).
+  for (auto& t : tasks) t += 300; // keeps t % 3 (the same sizes) and t % 100 (task 5 fails again)
+  const long before = g_counted_allocations;
+  CHECK(run());
+  check(results, 300);
+  if (pool.worker_count() == 0) return; // the master runs fn itself
+  CHECK(g_counted_allocations == before);
+  // Whereas run() builds every result afresh.
+  const long before_run = g_counted_allocations;
+  const auto fresh = pool.run_outcomes(tasks, fn);
+  CHECK(fresh[7].value() == results[7]);
+  CHECK(g_counted_allocations - before_run >= static_cast<long>(tasks.size()) - 1);
+}

@@ -156,6 +156,22 @@ public:
     return results;
   }
 
+  /// As run(tasks, fn, opt), but writes the results into `results` instead of a new vector, and,
+  /// when Result is a std::vector or std::basic_string of trivially copyable elements, receives
+  /// each result into the storage the element at its index already holds: a run whose results
+  /// have the sizes of the previous run's allocates and zeroes nothing for them (for large
+  /// results, this is where the time goes; see docs/performance.md). Other Result types are
+  /// assigned afresh. On the master `results` ends with tasks.size() elements (a failed task's
+  /// element is Result{}); on workers it is left empty.
+  /// @throws the same as run()
+  template <class Fn>
+  void run_into(const std::vector<Task>& tasks, Fn&& fn, std::vector<Result>& results, const options& opt = {}) {
+    detail::no_callback none;
+    if (!is_master()) results.clear();
+    execute(tasks, fn, none, opt, results, true);
+    if (!failures_.empty()) throw task_error(failures_);
+  }
+
   /// As run(), but never throws task_error: element i holds fn(tasks[i]) or the failure it
   /// raised. Empty on workers.
   template <class Fn>
@@ -238,7 +254,7 @@ private:
 
   template <class Fn, class OnResult>
   void execute(const std::vector<Task>& tasks, Fn& fn, OnResult& on_result, const options& opt,
-               std::vector<Result>& results) {
+               std::vector<Result>& results, bool reuse = false) {
     constexpr bool fn_ok = detail::returns_result<Fn, Task, Result>::value;
     static_assert(fn_ok, "foreman: fn must be callable as Result(const Task&): it must accept a const Task& and "
                          "return a value convertible to Result");
@@ -262,7 +278,10 @@ private:
       }
       detail::run_observer observer(tasks.size(), opt); // timing, progress, timeline
       info_.workers = worker_count();
-      results.assign(tasks.size(), Result{});
+      if (reuse && detail::body_traits<Result>::capable)
+        results.resize(tasks.size()); // each element's storage is received into again
+      else
+        results.assign(tasks.size(), Result{});
       info_.tasks.assign(tasks.size(), task_record{});
       // A throwing callback (or a failing journal) must not abandon the workers mid-run: keep the
       // first exception, finish the run, then rethrow it.
@@ -310,6 +329,8 @@ private:
       }
       std::sort(failures_.begin(), failures_.end(),
                 [](const task_failure& a, const task_failure& b) { return a.index < b.index; });
+      if (reuse)
+        for (const task_failure& f : failures_) results[f.index] = Result{}; // no stale value from an earlier run
       info_.failures = failures_.size();
       info_.wall_seconds = observer.elapsed();
       observer.run_ended(info_, failures_);
