@@ -105,16 +105,16 @@ inline void discard_pending(MPI_Comm comm) {
   }
 }
 
-/// Waits for `requests` for at most `limit`; returns whether all completed. Requests still
-/// pending are left as they are.
-inline bool wait_all_for(std::vector<MPI_Request>& requests, clock::duration limit) {
+/// Waits for `count` requests for at most `limit` (zero: no limit); returns whether all
+/// completed. Requests still pending are left as they are.
+inline bool wait_all_for(MPI_Request* requests, int count, clock::duration limit,
+                         idle_backoff idle = idle_backoff()) {
   const auto deadline = clock::now() + limit;
-  idle_backoff idle;
   for (;;) {
     int done = 0;
-    MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
+    MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
     if (done) return true;
-    if (clock::now() >= deadline) return false;
+    if (limit.count() > 0 && clock::now() >= deadline) return false;
     idle.pause();
   }
 }
@@ -133,7 +133,7 @@ inline void broadcast_control(MPI_Comm comm, pool_state& pool, tag t, std::uint3
     requests.push_back(slot.request);
   }
   // Control messages are tiny and go out eagerly: this returns at once on a working transport.
-  if (wait_all_for(requests, std::chrono::seconds(2))) return;
+  if (wait_all_for(requests.data(), static_cast<int>(requests.size()), std::chrono::seconds(2))) return;
   for (auto& slot : slots) {
     int done = 0;
     if (slot.request != MPI_REQUEST_NULL) MPI_Test(&slot.request, &done, MPI_STATUS_IGNORE);
@@ -270,14 +270,8 @@ private:
     return std::max<std::size_t>(1, std::min(by_duration, left / 2));
   }
 
-  // Tasks not yet sent to any worker.
-  std::size_t unsent() const {
-    std::size_t left = reassigned_.size();
-    if (opt_.schedule == schedule::dynamic) return left + (tasks_.size() - next_);
-    for (int w = 1; w < size_; ++w)
-      if (!is_lost(w)) left += own_left(w);
-    return left;
-  }
+  // Dynamic schedule: tasks not yet sent to any worker.
+  std::size_t unsent() const { return reassigned_.size() + (tasks_.size() - next_); }
 
   // Sends worker w chunks until it holds in_flight_limit_ of them or no work is left. Near the
   // end of a dynamic run (fewer unsent tasks than live workers could hold) a worker holds one
@@ -422,19 +416,11 @@ private:
     MPI_Request request = MPI_REQUEST_NULL;
     MPI_Irecv(body.data, static_cast<int>(body.bytes), MPI_BYTE, worker, static_cast<int>(tag::result_body), comm_,
               &request);
-    const auto deadline = clock::now() + timeout_;
-    idle_backoff idle(effective_wait_policy(opt_.wait), pool_.oversubscribed);
-    for (;;) {
-      int done = 0;
-      MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-      if (done) return true;
-      if (timeout_.count() > 0 && clock::now() > deadline) {
-        MPI_Cancel(&request);
-        MPI_Wait(&request, MPI_STATUS_IGNORE);
-        return false;
-      }
-      idle.pause();
-    }
+    if (wait_all_for(&request, 1, timeout_, idle_backoff(effective_wait_policy(opt_.wait), pool_.oversubscribed)))
+      return true;
+    MPI_Cancel(&request);
+    MPI_Wait(&request, MPI_STATUS_IGNORE);
+    return false;
   }
 
   // Receives and drops the `count` bodies that follow a dropped message from `worker`; gives up

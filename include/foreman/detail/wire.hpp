@@ -23,8 +23,8 @@
 /// Values of body_threshold bytes or more are bodies. A message's bodies follow it, in item order.
 ///
 /// A worker receives with MPI_ANY_TAG from the master, so MPI's non-overtaking rule keeps
-/// end_run behind the run's last tasks; it receives a message's bodies before it probes again. `pool` is the id the master chose at the handshake:
-/// a message that outlived its pool (Open MPI reuses a freed communicator's context for the
+/// end_run behind the run's last tasks; it receives a message's bodies before it probes again.
+/// `pool` is the id the master chose at the handshake: a message that outlived its pool (Open MPI reuses a freed communicator's context for the
 /// next duplicate) carries another id and is dropped; `run` counts the pool's runs, so a late
 /// reply to an earlier run is dropped too.
 
@@ -37,7 +37,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -162,16 +161,25 @@ struct body_span {
   explicit operator bool() const { return data != nullptr; }
 };
 
+/// Whether `value` travels as a body: a body-capable container of body_threshold bytes or more.
+template <class T>
+bool travels_as_body(const T& value) {
+  if constexpr (body_traits<T>::capable)
+    return value.size() * sizeof(typename body_traits<T>::element) >= body_threshold;
+  else
+    return false;
+}
+
 /// Writes a value as an item of a message; returns its body when it travels as one (the
 /// caller sends it after the message), else an empty span.
 template <class T>
 body_span put_item(encoder& out, const T& value) {
   if constexpr (body_traits<T>::capable) {
-    const std::size_t bytes = value.size() * sizeof(typename body_traits<T>::element);
-    if (bytes >= body_threshold) {
+    if (travels_as_body(value)) {
       out.put(std::uint8_t{1});
       out.put(static_cast<std::uint64_t>(value.size()));
-      return body_span{const_cast<void*>(static_cast<const void*>(value.data())), bytes};
+      return body_span{const_cast<void*>(static_cast<const void*>(value.data())),
+                       value.size() * sizeof(typename body_traits<T>::element)};
     }
     out.put(std::uint8_t{0});
   }

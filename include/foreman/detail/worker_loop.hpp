@@ -137,16 +137,14 @@ private:
       if (result_.value) {
         out.put(item_status::ok);
         out.put(result_.seconds);
-        if constexpr (body_traits<Result>::capable) {
+        if (travels_as_body(*result_.value)) {
           // A result sent as a body must outlive this loop: it moves to the slot.
-          if (result_.value->size() * sizeof(typename body_traits<Result>::element) >= body_threshold) {
-            slot.held.push_back(std::move(*result_.value));
-            result_.value.reset();
-            bodies_.push_back(put_item(out, slot.held.back()));
-            continue;
-          }
+          slot.held.push_back(std::move(*result_.value));
+          result_.value.reset();
+          bodies_.push_back(put_item(out, slot.held.back()));
+        } else {
+          put_item(out, *result_.value);
         }
-        put_item(out, *result_.value);
       } else {
         out.put(item_status::failed);
         out.put(result_.seconds);
