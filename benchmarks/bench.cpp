@@ -9,15 +9,20 @@
 //                  payload  tasks and results of B bytes each (std::vector<char>)
 //                  latency  one task at a time (needs -n 2): microseconds per task
 //                  pingpong raw MPI ping-pong of B bytes between ranks 0 and 1 (the bandwidth
-//                           a payload run is compared with)
+//                           a payload run is compared with; implementations raw, raw_tasks)
 // implementations  foreman        default options
 //                  foreman_plain  chunk_size 1, tasks_in_flight 1: one task per message, as
 //                                 the hand-written loops
 //                  raw            MPI C API: self-scheduling, one task per message, one in
 //                                 flight per worker, blocking MPI_Recv(MPI_ANY_SOURCE)
-//                  raw_poll       the raw loop waiting by MPI_Improbe polling instead of blocking
-//                                 receives (tiny, latency): the price of never blocking on one rank
+//                  raw_poll       the raw loop polling posted receives (MPI_Irecv + MPI_Test) instead
+//                                 of blocking in MPI_Recv (tiny, latency): the price of never
+//                                 blocking on one rank
 //                  boost          the same loop with Boost.MPI and Boost.Serialization
+//                  foreman_returning  (payload) foreman with a function that returns a fresh
+//                                 result each task, instead of writing into the one it is given
+//                  raw_tasks      (pingpong) rank 0 sends the payload run's distinct task buffers
+//                                 and receives into distinct result buffers; "raw" bounces one
 //
 // Every rank runs the workload R times (default 5) after one warm-up run; the master checks every
 // result, then prints one JSON line:
@@ -106,34 +111,52 @@ double cpu_seconds() {
 }
 std::uint64_t g_spin_iterations = 0; // set on every rank before a compute run
 
-std::vector<char> payload_fn(const std::vector<char>& in) {
-  std::vector<char> out(in.size());
+// A payload's result: as long as the task, zero but for its first and last bytes (the task's + 1).
+void payload_into(const std::vector<char>& in, std::vector<char>& out) {
+  out.resize(in.size()); // an object reused from an earlier task of the same size: nothing to do
   if (!in.empty()) {
     out.front() = static_cast<char>(in.front() + 1);
     out.back() = static_cast<char>(in.back() + 1);
   }
+}
+std::vector<char> payload_fn(const std::vector<char>& in) {
+  std::vector<char> out;
+  payload_into(in, out);
   return out;
 }
+bool payload_ok(const std::vector<char>& t, const std::vector<char>& r) {
+  if (r.size() != t.size()) return false;
+  if (t.empty()) return true;
+  if (r.front() != static_cast<char>(t.front() + 1) || r.back() != static_cast<char>(t.back() + 1)) return false;
+  return r.size() < 3 || std::all_of(r.begin() + 1, r.end() - 1, [](char c) { return c == 0; });
+}
+// Both forms: foreman calls the one that writes into the result (its storage reused from task to
+// task); the hand-written Boost.MPI loop calls the one that returns it.
+struct payload_function {
+  std::vector<char> operator()(const std::vector<char>& in) const { return payload_fn(in); }
+  void operator()(const std::vector<char>& in, std::vector<char>& out) const { payload_into(in, out); }
+};
 
 // ---- hand-written loops --------------------------------------------------------------------------
 constexpr int tag_task = 1, tag_result = 2, tag_stop = 3;
 
-// Receives one message from `source` with `tag`: blocking MPI_Recv, or (polling) MPI_Improbe
-// until one is there, then MPI_Mrecv, as a loop must that may never block on one peer.
+// Receives one message from `source` with `tag`: blocking MPI_Recv, or (polling) a receive
+// posted with MPI_Irecv and tested with MPI_Test until it completes, as a loop must that may
+// never block on one peer (the cheapest such wait here: polling with MPI_Improbe instead took
+// 0.25-0.6x the blocking loop's rate, see docs/performance.md).
 inline void receive(void* data, int bytes, int source, int tag, MPI_Comm comm, MPI_Status* status, bool polling) {
   if (!polling) {
     MPI_Recv(data, bytes, MPI_BYTE, source, tag, comm, status);
     return;
   }
-  int found = 0;
-  MPI_Message message;
-  while (!found) MPI_Improbe(source, tag, comm, &found, &message, status);
-  MPI_Mrecv(data, bytes, MPI_BYTE, &message, MPI_STATUS_IGNORE);
+  MPI_Request request;
+  MPI_Irecv(data, bytes, MPI_BYTE, source, tag, comm, &request);
+  for (int done = 0; !done;) MPI_Test(&request, &done, status);
 }
 
 // The raw MPI loop for trivially copyable Task/Result, as a careful C programmer writes it.
-// polling (implementation raw_poll): the same loop waiting by MPI_Improbe polling instead of a
-// blocking receive: what waiting costs when a loop must never block on one worker.
+// polling (implementation raw_poll): the same loop waiting by polling a posted receive instead of
+// a blocking receive: what waiting costs when a loop must never block on one worker.
 template <class Task, class Result, class Fn>
 void raw_loop(const mpi::communicator& comm, const std::vector<Task>& tasks, std::vector<Result>& results, Fn fn,
               bool polling = false) {
@@ -244,7 +267,7 @@ measurement measure(const config& cfg, const mpi::communicator& world, const std
     opt.chunk_size = 1; // one task at a time
     opt.tasks_in_flight = 1;
   }
-  const bool use_foreman = cfg.impl == "foreman" || cfg.impl == "foreman_plain";
+  const bool use_foreman = cfg.impl.rfind("foreman", 0) == 0;
   std::optional<foreman::master_worker<Task, Result>> pool;
   if (use_foreman) pool.emplace(world);
   auto once = [&] {
@@ -290,18 +313,24 @@ void print(const config& cfg, int ranks, std::size_t tasks, const measurement& m
 }
 
 // Raw MPI ping-pong between ranks 0 and 1: `count` round trips of `bytes` each way.
+// impl "raw": one buffer on each rank, sent back and forth (at 1 MiB it stays in the cache).
+// impl "raw_tasks": rank 0 sends `count` distinct buffers and receives each answer into a
+// distinct buffer of its own, as a payload run moves its tasks and results; rank 1 echoes
+// from one buffer, as a worker receives every task into the same one.
 measurement pingpong(const config& cfg, const mpi::communicator& world, std::size_t count) {
   measurement m;
-  std::vector<char> buffer(std::max<std::size_t>(1, cfg.bytes), 'p');
+  const bool distinct = cfg.impl == "raw_tasks";
+  const std::size_t buffers = distinct && world.rank() == 0 ? 2 * count : 1;
+  std::vector<std::vector<char>> buffer(buffers, std::vector<char>(std::max<std::size_t>(1, cfg.bytes), 'p'));
   const int n = static_cast<int>(cfg.bytes);
   auto once = [&] {
     for (std::size_t i = 0; i < count; ++i) {
       if (world.rank() == 0) {
-        MPI_Send(buffer.data(), n, MPI_BYTE, 1, 7, world);
-        MPI_Recv(buffer.data(), n, MPI_BYTE, 1, 7, world, MPI_STATUS_IGNORE);
+        MPI_Send(buffer[distinct ? 2 * i : 0].data(), n, MPI_BYTE, 1, 7, world);
+        MPI_Recv(buffer[distinct ? 2 * i + 1 : 0].data(), n, MPI_BYTE, 1, 7, world, MPI_STATUS_IGNORE);
       } else if (world.rank() == 1) {
-        MPI_Recv(buffer.data(), n, MPI_BYTE, 0, 7, world, MPI_STATUS_IGNORE);
-        MPI_Send(buffer.data(), n, MPI_BYTE, 0, 7, world);
+        MPI_Recv(buffer[0].data(), n, MPI_BYTE, 0, 7, world, MPI_STATUS_IGNORE);
+        MPI_Send(buffer[0].data(), n, MPI_BYTE, 0, 7, world);
       }
     }
   };
@@ -316,7 +345,7 @@ measurement pingpong(const config& cfg, const mpi::communicator& world, std::siz
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: bench tiny|struct|compute|payload|latency|pingpong foreman|foreman_plain|raw|raw_poll|boost "
+  std::fprintf(stderr, "usage: bench tiny|struct|compute|payload|latency|pingpong foreman|foreman_plain|foreman_returning|raw|raw_poll|raw_tasks|boost "
                        "[--reps R] [--tasks T] [--bytes B]\n");
   return 2;
 }
@@ -406,11 +435,10 @@ int main(int argc, char** argv) {
     const std::size_t n = cfg.tasks ? cfg.tasks : std::max<std::size_t>(8, std::min<std::size_t>(2000, (256u << 20) / bytes));
     std::vector<std::vector<char>> tasks;
     for (std::size_t i = 0; i < n; ++i) tasks.emplace_back(bytes, static_cast<char>(i));
-    auto m = measure<std::vector<char>, std::vector<char>>(
-        cfg, world, tasks, payload_fn, [](const std::vector<char>& t, const std::vector<char>& r) {
-          return r.size() == t.size() &&
-                 (t.empty() || (r.front() == static_cast<char>(t.front() + 1) && r.back() == static_cast<char>(t.back() + 1)));
-        });
+    // foreman_returning: foreman with the function that returns a fresh result every task.
+    auto m = cfg.impl == "foreman_returning"
+                 ? measure<std::vector<char>, std::vector<char>>(cfg, world, tasks, payload_fn, payload_ok)
+                 : measure<std::vector<char>, std::vector<char>>(cfg, world, tasks, payload_function{}, payload_ok);
     if (world.rank() == 0) print(cfg, ranks, n, m);
   } else if (cfg.workload == "pingpong") {
     if (ranks < 2) return usage();

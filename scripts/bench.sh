@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # foreman's benchmark: one command, one run, every ratio measured side by side.
-#   bash scripts/bench.sh            # the full benchmark (about 5 minutes on 2 cores)
+#   bash scripts/bench.sh            # the full benchmark (about 3 minutes on 2 cores)
 #   FOREMAN_BENCH_QUICK=1 bash scripts/bench.sh   # fewer repetitions, smaller payloads
 #
 # Installs what is missing (scripts/install-deps.sh, plus python3-mpi4py for the mpi4py.futures
@@ -62,17 +62,21 @@ done
 for impl in foreman raw boost; do run 3 compute "$impl"; done
 sizes=(8 1024 65536 1048576 8388608 67108864)
 [[ $quick == 1 ]] && sizes=(8 65536 1048576 8388608)
-# Payloads measure the transport. Large results are fresh allocations on the master, and the
-# payload function allocates its own; glibc returns freed memory to the system and faults it in
-# again, which costs more than moving the bytes. So the payload runs tell glibc to keep freed
-# memory and to back large blocks with transparent huge pages, for every implementation and the
-# ping-pong alike; the "_cold_malloc" rows repeat foreman and Boost.MPI with glibc's defaults.
+# Payloads measure the transport. foreman receives results into the storage of the previous
+# repetition's (run_into) and its function writes into the result object it is given; the Boost.MPI
+# loop allocates both afresh, and glibc returns freed memory to the system and faults it in again,
+# which costs more than moving the bytes. So the payload runs tell glibc to keep freed memory and
+# to back large blocks with transparent huge pages, for every implementation and the ping-pong
+# alike; the "_cold_malloc" rows repeat foreman and Boost.MPI with glibc's defaults.
 warm_malloc=(-x MALLOC_MMAP_THRESHOLD_=33554432 -x MALLOC_TRIM_THRESHOLD_=4294967296 -x MALLOC_TOP_PAD_=268435456
   -x GLIBC_TUNABLES=glibc.malloc.hugetlb=1)
 for bytes in "${sizes[@]}"; do
   extra=("${warm_malloc[@]}")
-  run 2 pingpong raw --bytes "$bytes"
+  # raw: one buffer bounced back and forth; raw_tasks: the payload run's own task and result buffers
+  for impl in raw raw_tasks; do run 2 pingpong "$impl" --bytes "$bytes"; done
   for impl in foreman boost; do run 2 payload "$impl" --bytes "$bytes"; done
+  # foreman with a function that returns a fresh result instead of writing into the one it is given
+  if ((bytes >= 1048576)); then run 2 payload foreman_returning --bytes "$bytes"; fi
   extra=()
   suffix=_cold_malloc
   for impl in foreman boost; do run 2 payload "$impl" --bytes "$bytes"; done

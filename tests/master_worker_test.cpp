@@ -352,3 +352,64 @@ TEST_CASE("a pool on a sub-communicator", "[master_worker]") {
   const auto again = pool.run({color}, [](int x) { return where{x, world_rank()}; });
   if (pool.is_master()) CHECK(again.at(0).value == color);
 }
+
+TEST_CASE("messages longer than a posted receive arrive whole, in both directions", "[master_worker]") {
+  // Each side receives into buffers of posted_capacity bytes posted ahead; a longer message
+  // follows an envelope. Archived values (not bodies) of sizes around that capacity, alone and
+  // several per message, and small ones between them.
+  const std::size_t capacity = foreman::detail::posted_capacity;
+  std::vector<std::vector<std::string>> tasks;
+  for (std::size_t i = 0; i < 60; ++i) {
+    const std::size_t bytes = i % 3 == 0 ? 10 : i % 3 == 1 ? capacity - 40 + i : capacity * 2 + i * 97;
+    tasks.push_back({std::string(bytes / 2, static_cast<char>('a' + i % 26)), std::string(bytes - bytes / 2, 'z')});
+  }
+  // The result is as long as the task, so replies cross the capacity where the tasks do not.
+  auto fn = [](const std::vector<std::string>& t) {
+    std::map<std::size_t, std::string> out;
+    for (std::size_t k = 0; k < t.size(); ++k) out[k] = t[k] + "!";
+    return out;
+  };
+  foreman::master_worker<std::vector<std::string>, std::map<std::size_t, std::string>> pool;
+  for (std::size_t chunk : {1, 4, 0}) {
+    foreman::options opt;
+    opt.chunk_size = chunk;
+    INFO("chunk_size " << chunk);
+    const auto r = pool.run(tasks, fn, opt);
+    if (!pool.is_master()) continue;
+    REQUIRE(r.size() == tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      INFO("task " << i);
+      CHECK(r[i] == fn(tasks[i]));
+    }
+  }
+}
+
+TEST_CASE("a function may write its result into the object it is given", "[master_worker]") {
+  foreman::master_worker<int, std::string> pool;
+  const std::vector<int> tasks = iota(50, -10);
+  // The object may hold an earlier task's result: the function assigns all of it.
+  auto fn = [](int x, std::string& out) {
+    if (x == 7) throw std::invalid_argument("seven");
+    out.assign(static_cast<std::size_t>(x + 11), '#');
+    out += std::to_string(x);
+  };
+  for (std::size_t chunk : {1, 5}) {
+    foreman::options opt;
+    opt.chunk_size = chunk;
+    const auto r = pool.run_outcomes(tasks, fn, opt);
+    if (!pool.is_master()) {
+      CHECK(r.empty());
+      continue;
+    }
+    REQUIRE(r.size() == tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      const int x = tasks[i];
+      INFO("task " << x << ", chunk_size " << chunk);
+      if (x == 7) {
+        CHECK(r[i].failure().type == "std::invalid_argument");
+        continue;
+      }
+      CHECK(r[i].value() == std::string(static_cast<std::size_t>(x + 11), '#') + std::to_string(x));
+    }
+  }
+}

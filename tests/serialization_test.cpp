@@ -8,6 +8,7 @@
 
 #include <foreman/foreman.hpp>
 
+#include <boost/mpi/collectives.hpp>
 #include <boost/multiprecision/cpp_int.hpp>
 #include <boost/serialization/access.hpp>
 #include <boost/serialization/base_object.hpp>
@@ -505,4 +506,59 @@ TEST_CASE("run_into receives results into the storage the caller's elements hold
   const auto fresh = pool.run_outcomes(tasks, fn);
   CHECK(fresh[7].value() == results[7]);
   CHECK(g_counted_allocations - before_run >= static_cast<long>(tasks.size()) - 1);
+}
+
+TEST_CASE("a function that writes into the result it is given reuses that object's storage", "[serialization]") {
+  foreman::master_worker<std::uint64_t, counted_doubles> pool;
+  const std::size_t big = foreman::detail::body_threshold / sizeof(double) * 2; // a body: held while it is sent
+  std::vector<std::uint64_t> tasks(200);
+  for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i] = i;
+  long calls = 0, calls_with_room = 0; // on this rank
+  auto fn = [&](std::uint64_t t, counted_doubles& out) {
+    ++calls;
+    if (t == 5) {
+      if (!out.empty()) out[0] = -7.0; // half-written, then thrown: none of it may reach the master
+      throw std::runtime_error("five");
+    }
+    if (out.capacity() >= big) ++calls_with_room;
+    out.resize(big);
+    for (std::size_t k = 0; k < big; ++k) out[k] = static_cast<double>(t * 1000 + k);
+  };
+  foreman::options opt;
+  opt.chunk_size = 2;
+  opt.tasks_in_flight = 2;
+  const long allocations_before = g_counted_allocations;
+  const auto outcomes = pool.run_outcomes(tasks, fn, opt);
+  const long allocations = g_counted_allocations - allocations_before;
+  // Per rank: fn's calls, those that found room in their result object, the allocations made.
+  std::vector<long> mine{calls, calls_with_room, allocations};
+  std::vector<std::vector<long>> all;
+  boost::mpi::gather(boost::mpi::communicator(), mine, all, 0);
+  if (!pool.is_master()) return;
+  REQUIRE(outcomes.size() == tasks.size());
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    INFO("task " << i);
+    if (i == 5) {
+      CHECK_FALSE(outcomes[i].ok());
+      CHECK(outcomes[i].failure().message == "five");
+      continue;
+    }
+    REQUIRE(outcomes[i].ok());
+    const counted_doubles& r = outcomes[i].value();
+    REQUIRE(r.size() == big);
+    CHECK(r.front() == static_cast<double>(i * 1000));
+    CHECK(r.back() == static_cast<double>(i * 1000 + big - 1));
+  }
+  if (pool.worker_count() == 0) return; // the master ran fn itself, into the fresh elements of a new vector
+  long total_calls = 0;
+  for (int w = 1; w <= pool.worker_count(); ++w) {
+    const std::vector<long>& counts = all[static_cast<std::size_t>(w)];
+    INFO("worker " << w << ": " << counts[0] << " calls, " << counts[1] << " with room, " << counts[2]
+                   << " allocations");
+    total_calls += counts[0];
+    // A worker holds at most 2 replies x 2 results while they are sent; every other call reuses one.
+    CHECK(counts[2] <= 4);
+    CHECK(counts[1] >= counts[0] - 4 - 1); // - 1: task 5 may have been the one to find no room
+  }
+  CHECK(total_calls == static_cast<long>(tasks.size()));
 }

@@ -33,12 +33,6 @@
 namespace foreman {
 
 namespace detail {
-template <class Fn, class Task, class Result, class = void>
-struct returns_result : std::false_type {};
-template <class Fn, class Task, class Result>
-struct returns_result<Fn, Task, Result, std::enable_if_t<std::is_invocable_v<Fn&, const Task&>>>
-    : std::is_convertible<std::invoke_result_t<Fn&, const Task&>, Result> {};
-
 template <class F, class Result>
 inline constexpr bool is_value_callback_v = std::is_invocable_v<F&, std::size_t, int, const Result&>;
 template <class F, class Result>
@@ -219,7 +213,7 @@ public:
                     ": every rank must call run() the same number of times");
       };
       if constexpr (types_ok_)
-        detail::worker_loop<Task, Result, decltype(refuse)>(comm_, pool_.id, run_, refuse).close();
+        detail::worker_loop<Task, Result, decltype(refuse)>(comm_, pool_.id, run_, refuse, worker_store_).close();
       return;
     }
     detail::broadcast_control(comm_, pool_, detail::tag::shutdown, run_);
@@ -255,9 +249,9 @@ private:
   template <class Fn, class OnResult>
   void execute(const std::vector<Task>& tasks, Fn& fn, OnResult& on_result, const options& opt,
                std::vector<Result>& results, bool reuse = false) {
-    constexpr bool fn_ok = detail::returns_result<Fn, Task, Result>::value;
-    static_assert(fn_ok, "foreman: fn must be callable as Result(const Task&): it must accept a const Task& and "
-                         "return a value convertible to Result");
+    constexpr bool fn_ok = detail::is_task_function<Fn, Task, Result>::value;
+    static_assert(fn_ok, "foreman: fn must be callable as Result(const Task&) (it accepts a const Task& and returns "
+                         "a value convertible to Result) or as void(const Task&, Result&) (it writes the result)");
     constexpr bool callback_ok = std::is_same_v<OnResult, detail::no_callback> ||
                                  detail::is_value_callback_v<OnResult, Result> ||
                                  detail::is_outcome_callback_v<OnResult, Result>;
@@ -269,9 +263,8 @@ private:
       failures_.clear();
       info_ = run_info{};
       if (!is_master()) {
-        auto adapted = [&fn](const Task& t) -> Result { return fn(t); };
         const detail::idle_backoff idle(detail::effective_wait_policy(opt.wait), pool_.oversubscribed);
-        if (detail::worker_loop<Task, Result, decltype(adapted)>(comm_, pool_.id, run_, adapted, idle).run() ==
+        if (detail::worker_loop<Task, Result, Fn>(comm_, pool_.id, run_, fn, worker_store_, idle).run() ==
             detail::worker_exit::pool_closed)
           closed_ = true;
         return;
@@ -397,7 +390,7 @@ private:
     }
     id.tasks_fingerprint = crc.checksum();
     id.types = "Task=" + detail::type_name<Task>() + ";Result=" + detail::type_name<Result>() +
-               ";archive=foreman-" + std::to_string(detail::protocol_version) + "/boost-" +
+               ";archive=foreman-" + std::to_string(detail::value_format) + "/boost-" +
                std::to_string(static_cast<unsigned>(boost::archive::BOOST_ARCHIVE_VERSION()));
     const detail::journal_sync sync{opt.checkpoint_sync_every, opt.checkpoint_sync_interval};
     const detail::journal_scan scan =
@@ -433,23 +426,23 @@ private:
   // No workers: the master runs every task itself, with the same error capture as a worker.
   template <class Fn, class OnDone>
   void run_locally(const std::vector<Task>& tasks, Fn& fn, std::vector<Result>& results, OnDone& on_done) {
-    detail::invocation<Result> call;
-    auto clock = std::chrono::steady_clock::now();
+    detail::invocation call;
+    const detail::task_clock clock;
     for (std::size_t i = 0; i < tasks.size(); ++i) {
-      clock = detail::invoke_task<Result>(fn, tasks[i], call, clock);
-      info_.tasks[i] = task_record{0, call.seconds, !call.value, 1};
-      if (call.value)
-        results[i] = std::move(*call.value);
-      else
+      detail::invoke_task(fn, tasks[i], results[i], call, clock, clock.now());
+      info_.tasks[i] = task_record{0, call.seconds, !call.ok, 1};
+      if (!call.ok) {
+        results[i] = Result{}; // not what the function left behind
         failures_.push_back(task_failure{i, 0, call.error_type, call.error_message});
-      on_done(i, clock);
-      clock = std::chrono::steady_clock::now(); // the callbacks' time is no task's
+      }
+      on_done(i, std::chrono::steady_clock::now());
     }
   }
 
   boost::mpi::communicator comm_;
   std::vector<detail::hello> peers_; // every rank's handshake record
   detail::pool_state pool_;          // on the master: lost workers, sends that may never complete
+  detail::worker_storage<Task, Result> worker_store_; // on a worker: buffers and objects kept between runs
   std::uint32_t run_ = 0;
   bool closed_ = false;
   run_info info_;

@@ -9,6 +9,8 @@
 //   throw   tasks whose index is divisible by 3 throw
 //   crash_big  tasks of 4 MiB each; worker 2 SIGKILLs itself on its first task, so the master's
 //              large sends to it can never complete: they must not stall the master
+//   late_big   as late, with results longer than the master's posted receives: the late answer's
+//              envelope and message arrive during the next run and are dropped
 
 #include <foreman/foreman.hpp>
 
@@ -61,12 +63,57 @@ int crash_big() {
   return failures == 0 ? 0 : 1;
 }
 
+// A late answer too long for the master's posted receive: its envelope and its message arrive
+// after the worker was declared lost, during the next run, and must be dropped whole.
+int late_big() {
+  foreman::master_worker<int, std::string> pool;
+  if (pool.worker_count() < 2) {
+    std::printf("fault late_big needs at least 2 workers\n");
+    return 1;
+  }
+  const std::size_t length = foreman::detail::posted_capacity * 2; // an envelope, not a body
+  const int target = 1 + 4 % pool.worker_count(); // round robin: task 4 goes there
+  auto text = [length](int x, char fill) { return std::to_string(x) + std::string(length, fill); };
+  std::vector<int> tasks(40);
+  for (int i = 0; i < 40; ++i) tasks[static_cast<std::size_t>(i)] = i;
+  auto fn = [&](int x) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (x == 4 && pool.rank() == target) std::this_thread::sleep_for(std::chrono::seconds(4));
+    return text(x, 'a');
+  };
+  auto second_fn = [&](int x) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100)); // the late answer comes meanwhile
+    return text(x, 'b');
+  };
+  foreman::options opt;
+  opt.schedule = foreman::schedule::round_robin;
+  opt.task_timeout = std::chrono::seconds(2);
+  auto first = pool.run(tasks, fn, opt);
+  if (!pool.is_master()) {
+    pool.run(tasks, second_fn);
+    return 0;
+  }
+  const foreman::run_info info = pool.last_run();
+  for (std::size_t i = 0; i < tasks.size(); ++i)
+    check(first[i] == text(static_cast<int>(i), 'a'), "first run task " + std::to_string(i));
+  check(info.lost_workers == std::vector<int>{target}, "exactly the late worker is lost");
+  const auto start = std::chrono::steady_clock::now();
+  auto second = pool.run(tasks, second_fn);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (std::size_t i = 0; i < tasks.size(); ++i)
+    check(second[i] == text(static_cast<int>(i), 'b'), "second run task " + std::to_string(i));
+  check(pool.last_run().lost_workers.empty(), "no worker lost in the second run");
+  std::printf("fault late_big: %d check(s) failed, second run took %.2f s\n", failures, seconds);
+  return failures == 0 ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   boost::mpi::environment env(argc, argv);
   const std::string fault = argc > 1 ? argv[1] : "";
   if (fault == "crash_big") return crash_big();
+  if (fault == "late_big") return late_big();
   foreman::master_worker<int, long> pool;
   // poison kills two workers and needs one more to finish the run.
   const int needed = fault == "throw" ? 0 : fault == "poison" ? 3 : 2;

@@ -4,16 +4,16 @@
 /// threw: the one place where a task's exception is turned into data, for workers and for a
 /// master that runs tasks itself.
 
+#include <foreman/detail/task_clock.hpp>
 #include <foreman/detail/type_name.hpp>
 
 #if defined(__GLIBCXX__) || defined(_LIBCPP_VERSION)
 #include <cxxabi.h>
 #endif
 
-#include <chrono>
 #include <exception>
-#include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace foreman {
@@ -28,33 +28,51 @@ inline std::string current_exception_type() {
   return "unknown exception";
 }
 
-template <class Result>
+/// Whether `fn` writes its result into an object it is given, as `fn(const Task&, Result&)`,
+/// rather than returning it: the object is then reused from task to task (its storage too).
+template <class Fn, class Task, class Result>
+inline constexpr bool writes_into_v = std::is_invocable_v<Fn&, const Task&, Result&>;
+
+/// Whether `fn` can run a task: as `Result(const Task&)` or as `void(const Task&, Result&)`.
+template <class Fn, class Task, class Result, class = void>
+struct is_task_function : std::bool_constant<writes_into_v<Fn, Task, Result>> {};
+template <class Fn, class Task, class Result>
+struct is_task_function<Fn, Task, Result, std::enable_if_t<std::is_invocable_v<Fn&, const Task&>>>
+    : std::bool_constant<writes_into_v<Fn, Task, Result> ||
+                         std::is_convertible_v<std::invoke_result_t<Fn&, const Task&>, Result>> {};
+
+/// How one call of the user's function went.
 struct invocation {
-  std::optional<Result> value; ///< empty when the function threw
+  bool ok = false; ///< false when the function threw
   std::string error_type;
   std::string error_message;
   double seconds = 0.0;
 };
 
-/// Calls fn(task) and captures its value or exception in `out`. The clock is read once per call:
-/// `start` is when the call began (for a run of tasks, the previous call's end), and the return
-/// value is when it ended; out.seconds is the difference.
-template <class Result, class Fn, class Task>
-std::chrono::steady_clock::time_point invoke_task(Fn& fn, const Task& task, invocation<Result>& out,
-                                                  std::chrono::steady_clock::time_point start) {
+/// Calls fn on `task`, leaving its result in `into` (fn(task, into), or into = fn(task)), and
+/// records in `out` whether it returned or what it threw; after a throw `into` holds whatever
+/// fn left in it. The clock is read once per call: `start` is when the call began (for a run of
+/// tasks, the previous call's end), and the return value is when it ended; out.seconds is the
+/// difference.
+template <class Fn, class Task, class Result>
+task_clock::stamp invoke_task(Fn& fn, const Task& task, Result& into, invocation& out, const task_clock& clock,
+                              task_clock::stamp start) {
+  out.ok = false;
   try {
-    out.value = static_cast<Result>(fn(task)); // assigned: an engaged value keeps its storage
+    if constexpr (writes_into_v<Fn, Task, Result>)
+      fn(task, into);
+    else
+      into = static_cast<Result>(fn(task));
+    out.ok = true;
   } catch (const std::exception& e) {
-    out.value.reset();
     out.error_type = type_name(typeid(e));
     out.error_message = e.what();
   } catch (...) {
-    out.value.reset();
     out.error_type = current_exception_type();
     out.error_message = "an exception not derived from std::exception";
   }
-  const auto end = std::chrono::steady_clock::now();
-  out.seconds = std::chrono::duration<double>(end - start).count();
+  const task_clock::stamp end = clock.now();
+  out.seconds = clock.seconds(start, end);
   return end;
 }
 

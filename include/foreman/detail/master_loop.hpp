@@ -7,6 +7,7 @@
 /// off to sleeping.
 
 #include <foreman/detail/idle.hpp>
+#include <foreman/detail/transport.hpp>
 #include <foreman/detail/wire.hpp>
 #include <foreman/errors.hpp>
 #include <foreman/options.hpp>
@@ -16,7 +17,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <deque>
@@ -27,35 +27,6 @@
 namespace foreman {
 namespace detail {
 
-using clock = std::chrono::steady_clock;
-
-/// A posted non-blocking send and the buffer it reads from, and the sends of the message's
-/// bodies (which read from the values themselves).
-struct send_slot {
-  std::vector<char> bytes;
-  MPI_Request request = MPI_REQUEST_NULL;
-  std::vector<MPI_Request> bodies;
-
-  bool idle() const { return request == MPI_REQUEST_NULL && bodies.empty(); }
-  /// Tests the sends; true when all have completed.
-  bool test() {
-    int done = 1;
-    if (request != MPI_REQUEST_NULL) MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-    if (!done) return false;
-    if (!bodies.empty()) {
-      MPI_Testall(static_cast<int>(bodies.size()), bodies.data(), &done, MPI_STATUSES_IGNORE);
-      if (!done) return false;
-      bodies.clear();
-    }
-    return true;
-  }
-  void wait() {
-    MPI_Wait(&request, MPI_STATUS_IGNORE);
-    for (MPI_Request& r : bodies) MPI_Wait(&r, MPI_STATUS_IGNORE);
-    bodies.clear();
-  }
-};
-
 /// What a pool remembers between runs about its workers.
 struct pool_state {
   std::uint64_t id = 0;               ///< the pool's id, first field of every message header
@@ -64,60 +35,6 @@ struct pool_state {
   bool oversubscribed = true;         ///< more of the pool's ranks on this host than processors
   int live_workers() const { return static_cast<int>(std::count(lost.begin() + 1, lost.end(), 0)); }
 };
-
-/// Sends a byte buffer without blocking. @throws error when it exceeds MPI's int count.
-inline MPI_Request post_send(const std::vector<char>& bytes, int dest, tag t, MPI_Comm comm) {
-  if (bytes.size() > static_cast<std::size_t>(INT_MAX))
-    throw error("a message of " + std::to_string(bytes.size()) +
-                " bytes exceeds MPI's 2 GiB limit per message; split the task or result");
-  MPI_Request request = MPI_REQUEST_NULL;
-  MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, dest, static_cast<int>(t), comm, &request);
-  return request;
-}
-
-/// Sends a body (a value's own bytes, see wire.hpp) without blocking; its request goes to `slot`.
-inline void post_body(const body_span& body, int dest, tag t, MPI_Comm comm, send_slot& slot) {
-  if (body.bytes > static_cast<std::size_t>(INT_MAX))
-    throw error("a value of " + std::to_string(body.bytes) +
-                " bytes exceeds MPI's 2 GiB limit per message; split the task or result");
-  slot.bodies.push_back(MPI_REQUEST_NULL);
-  MPI_Isend(body.data, static_cast<int>(body.bytes), MPI_BYTE, dest, static_cast<int>(t), comm, &slot.bodies.back());
-}
-
-/// Receives the message a matched probe found, into `into` (resized to fit).
-inline void receive_matched(MPI_Message& message, const MPI_Status& status, std::vector<char>& into) {
-  int count = 0;
-  MPI_Get_count(&status, MPI_BYTE, &count);
-  into.resize(static_cast<std::size_t>(count));
-  MPI_Mrecv(into.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE);
-}
-
-/// Receives and drops every message already waiting on `comm`, so none outlives it.
-inline void discard_pending(MPI_Comm comm) {
-  std::vector<char> sink;
-  for (;;) {
-    int found = 0;
-    MPI_Message message;
-    MPI_Status status;
-    MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &found, &message, &status);
-    if (!found) return;
-    receive_matched(message, status, sink);
-  }
-}
-
-/// Waits for `count` requests for at most `limit` (zero: no limit); returns whether all
-/// completed. Requests still pending are left as they are.
-inline bool wait_all_for(MPI_Request* requests, int count, clock::duration limit,
-                         idle_backoff idle = idle_backoff()) {
-  const auto deadline = clock::now() + limit;
-  for (;;) {
-    int done = 0;
-    MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
-    if (done) return true;
-    if (limit.count() > 0 && clock::now() >= deadline) return false;
-    idle.pause();
-  }
-}
 
 /// Sends a control message (end_run or shutdown) to every live worker and waits, bounded,
 /// for the sends to complete; a send that does not complete is kept in `pool.abandoned`.
@@ -158,7 +75,8 @@ public:
         failures_(failures), on_done_(on_done), fixed_chunk_(opt.chunk_size),
         in_flight_limit_(std::max<std::size_t>(1, opt.tasks_in_flight)),
         max_attempts_(std::max(1u, opt.max_attempts)),
-        timeout_(std::chrono::duration_cast<clock::duration>(opt.task_timeout)) {
+        timeout_(std::chrono::duration_cast<clock::duration>(opt.task_timeout)),
+        inbox_(comm, static_cast<int>(pool.lost.size()), static_cast<int>(tag::results)) {
     MPI_Comm_size(comm_, &size_);
     workers_.resize(static_cast<std::size_t>(size_));
     for (auto& w : workers_) w.slots.resize(in_flight_limit_);
@@ -172,6 +90,9 @@ public:
   /// Runs until every task has a result or a failure, then ends the run on every live worker.
   void run() {
     idle_backoff idle(effective_wait_policy(opt_.wait), pool_.oversubscribed);
+    // Every worker's next reply has a receive waiting for it, lost ones' too (a late reply is
+    // taken and dropped).
+    for (int w = 1; w < size_; ++w) inbox_.post(w);
     const auto start = clock::now();
     for (int w = 1; w < size_; ++w) refill(w, start);
     auto last_check = start;
@@ -202,6 +123,9 @@ public:
           slot.wait(); // answered, hence matched (bodies included: a worker takes them first): completes
       }
     }
+    // Live workers have answered everything: only a lost worker's late reply can still come.
+    for (int w = 1; w < size_; ++w)
+      if (inbox_.withdraw(w)) take_reply(w, clock::now());
     broadcast_control(comm_, pool_, tag::end_run, run_);
   }
 
@@ -251,10 +175,14 @@ private:
     return nullptr;
   }
 
+  // An automatic chunk's tasks stop once they fill this many bytes (bodies included).
+  static constexpr std::size_t max_auto_chunk_bytes = std::size_t{1} << 20;
+
   // Tasks in worker w's next message. Automatic sizing (chunk_size 0): enough tasks to fill
   // about chunk_target of work by the running estimate of a task's duration (one task until the
   // first answers arrive), at most max_auto_chunk, and guided: at most half of what is left per
-  // live worker, so chunks shrink towards the end and no worker is left with a long tail.
+  // live worker, so chunks shrink towards the end and no worker is left with a long tail;
+  // refill() stops a chunk at max_auto_chunk_bytes.
   std::size_t chunk_for(int w) const {
     if (fixed_chunk_ > 0) return fixed_chunk_;
     constexpr double chunk_target = 1e-3; // seconds of work per message
@@ -299,25 +227,34 @@ private:
       }
       sent.indices.clear();
       const std::size_t size = chunk_for(w);
-      while (sent.indices.size() < size && has_work(w)) sent.indices.push_back(take_task(w));
 
-      slot->bytes.clear();
-      encoder out(slot->bytes);
+      encoder out(slot->bytes, 0);
       out.put(header{pool_.id, run_});
-      out.put(static_cast<std::uint32_t>(sent.indices.size()));
-      const std::size_t bodies_at = out.size();
-      out.put(std::uint32_t{0}); // bodies: patched below
+      const std::size_t count_at = out.size();
+      out.put(std::uint32_t{0}); // count and bodies: patched below
+      out.put(std::uint32_t{0});
       bodies_.clear();
-      for (std::size_t i : sent.indices) {
+      std::size_t body_bytes = 0;
+      while (sent.indices.size() < size && has_work(w)) {
+        const std::size_t i = take_task(w);
+        sent.indices.push_back(i);
         out.put(static_cast<std::uint64_t>(i));
-        if (const body_span body = put_item(out, tasks_[i])) bodies_.push_back(body);
+        if (const body_span body = put_item(out, tasks_[i])) {
+          bodies_.push_back(body);
+          body_bytes += body.bytes;
+        }
         unsigned& attempts = info_.tasks[i].attempts;
         if (++attempts > 1 && opt_.announce_faults)
           announce("task " + std::to_string(i) + " sent again, to worker " + std::to_string(w) + " (attempt " +
                    std::to_string(attempts) + " of " + std::to_string(max_attempts_) + ")");
+        // An automatic chunk stops at max_auto_chunk_bytes: larger ones save no time, and the
+        // worker would hold all of their results at once.
+        if (fixed_chunk_ == 0 && out.size() + body_bytes >= max_auto_chunk_bytes) break;
       }
-      out.patch(bodies_at, static_cast<std::uint32_t>(bodies_.size()));
-      slot->request = post_send(slot->bytes, w, tag::tasks, comm_);
+      out.patch(count_at, static_cast<std::uint32_t>(sent.indices.size()));
+      out.patch(count_at + sizeof(std::uint32_t), static_cast<std::uint32_t>(bodies_.size()));
+      out.finish();
+      post_message(*slot, w, tag::tasks, comm_);
       for (const body_span& body : bodies_) post_body(body, w, tag::task_body, comm_, *slot); // from tasks_ itself
       ++info_.messages;
       sent.sent = now;
@@ -340,22 +277,69 @@ private:
   bool poll_results() {
     bool any = false;
     for (;;) {
-      int found = 0;
-      MPI_Message message;
-      MPI_Status status;
-      MPI_Improbe(MPI_ANY_SOURCE, static_cast<int>(tag::results), comm_, &found, &message, &status);
-      if (!found) return any;
+      const int worker = inbox_.poll();
+      if (worker < 0) return any;
       any = true;
-      receive_matched(message, status, reply_);
-      const int worker = status.MPI_SOURCE;
-      const auto arrival = clock::now(); // one reading for the whole reply and the chunk sent back
-      file_reply(worker, arrival);
-      refill(worker, arrival);
+      if (plain_reply(worker)) {
+        // The common case: the worker's next tasks leave first, and the reply is filed while
+        // they travel. One clock reading serves the reply and the chunks sent back.
+        retire_oldest(worker);
+        std::deque<chunk>& outstanding = workers_[static_cast<std::size_t>(worker)].outstanding;
+        const std::size_t held = outstanding.size();
+        refill(worker, clock::time_point{});
+        const auto arrival = clock::now();
+        for (std::size_t k = held; k < outstanding.size(); ++k) outstanding[k].sent = arrival;
+        file_reply(worker, arrival, inbox_.message(worker), false);
+        // Completes the sends just posted where that is already possible, so that the next
+        // refill finds a free slot without testing it.
+        for (send_slot& slot : workers_[static_cast<std::size_t>(worker)].slots)
+          if (!slot.idle()) slot.test();
+      } else {
+        const auto arrival = clock::now();
+        take_reply(worker, arrival);
+        refill(worker, arrival);
+      }
+      // Only now: the worker's next reply cannot come before the tasks just sent, and the next
+      // task leaves sooner. (A reply already on its way is matched from MPI's queue instead.)
+      inbox_.post(worker);
     }
   }
 
-  void file_reply(int worker, clock::time_point arrival) {
-    decoder in(reply_.data(), reply_.size());
+  // Whether the reply that arrived from `worker` answers this run, from a live worker, in one
+  // message without bodies: then nothing in it can make the master declare the worker lost.
+  bool plain_reply(int worker) const {
+    if (is_lost(worker) || inbox_.announced(worker) > 0) return false;
+    decoder in = inbox_.message(worker);
+    const auto stamp = in.get<header>();
+    in.get<std::uint32_t>(); // count
+    return stamp.pool == pool_.id && stamp.run == run_ && in.get<std::uint32_t>() == 0;
+  }
+
+  // The worker answered its oldest outstanding chunk (it answers them in order).
+  void retire_oldest(int worker) {
+    std::deque<chunk>& outstanding = workers_[static_cast<std::size_t>(worker)].outstanding;
+    if (outstanding.empty()) return;
+    spare_.push_back(std::move(outstanding.front().indices));
+    outstanding.pop_front();
+  }
+
+  // Files the reply that arrived from `worker`, fetching it first if it came as an envelope.
+  void take_reply(int worker, clock::time_point arrival) {
+    if (inbox_.announced(worker) > 0) {
+      // Sent right after its envelope; a lost worker's late one is given a second, as its bodies.
+      const clock::duration limit = is_lost(worker) ? clock::duration(std::chrono::seconds(1)) : timeout_;
+      if (!inbox_.fetch_large(worker, tag::results_large, limit, wait_idle())) {
+        if (!is_lost(worker)) lose(worker, timeout_seconds()); // it died between the two
+        return;
+      }
+    }
+    file_reply(worker, arrival, inbox_.message(worker), true);
+  }
+
+  idle_backoff wait_idle() const { return idle_backoff(effective_wait_policy(opt_.wait), pool_.oversubscribed); }
+
+  // Files a reply's results and failures; `retire`: then retires the chunk it answered.
+  void file_reply(int worker, clock::time_point arrival, decoder in, bool retire) {
     const auto stamp = in.get<header>();
     const auto count = in.get<std::uint32_t>();
     const auto bodies = in.get<std::uint32_t>();
@@ -402,10 +386,7 @@ private:
       record.failed = status != item_status::ok;
       finish(index, arrival);
     }
-    if (!state.outstanding.empty()) { // a worker answers its chunks in order: this was the oldest
-      spare_.push_back(std::move(state.outstanding.front().indices));
-      state.outstanding.pop_front();
-    }
+    if (retire) retire_oldest(worker);
   }
 
   double timeout_seconds() const { return std::chrono::duration<double>(timeout_).count(); }
@@ -413,14 +394,7 @@ private:
   // Receives a body that `worker` sends right after its message. Waits at most the task
   // timeout (forever without one); false if it did not come.
   bool receive_body(int worker, const body_span& body) {
-    MPI_Request request = MPI_REQUEST_NULL;
-    MPI_Irecv(body.data, static_cast<int>(body.bytes), MPI_BYTE, worker, static_cast<int>(tag::result_body), comm_,
-              &request);
-    if (wait_all_for(&request, 1, timeout_, idle_backoff(effective_wait_policy(opt_.wait), pool_.oversubscribed)))
-      return true;
-    MPI_Cancel(&request);
-    MPI_Wait(&request, MPI_STATUS_IGNORE);
-    return false;
+    return receive_within(body.data, body.bytes, worker, tag::result_body, comm_, timeout_, wait_idle());
   }
 
   // Receives and drops the `count` bodies that follow a dropped message from `worker`; gives up
@@ -541,11 +515,11 @@ private:
   std::size_t finished_ = 0; // tasks filed
   std::deque<std::size_t> reassigned_; // tasks taken from lost workers, sent before any other
   std::vector<std::vector<std::size_t>> spare_; // recycled chunk index lists: no allocation per chunk
-  std::vector<char> reply_;  // reused receive buffer
   std::vector<int> starved_; // workers refill() could not supply: every send slot was busy
   std::vector<int> retrying_;
   std::vector<char> scratch_; // dropped bodies land here
   std::vector<body_span> bodies_; // the bodies of the message being sent
+  inbox inbox_;                   // the workers' replies, received into receives posted ahead
 };
 
 } // namespace detail

@@ -15,6 +15,10 @@
 ///   master -> worker  tag::end_run   header
 ///   master -> worker  tag::shutdown  header
 ///
+/// A tasks or results message longer than posted_capacity goes as its envelope (header, u32
+/// envelope_marker, u64 size) on its tag, then itself on tag::tasks_large / tag::results_large:
+/// the receiver posts its receives for these tags before the messages arrive (transport.hpp).
+///
 /// Task*, Result*: a value as the encoder writes it; for a contiguous container of bitwise
 /// elements (std::vector<double>, std::string, ...) a u8 kind first: 0, the value follows; 1, it
 /// is a body: its element count (u64) follows, and its bytes travel as a message of their own,
@@ -35,6 +39,8 @@
 
 #include <boost/archive/archive_exception.hpp>
 
+#include <climits>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -45,10 +51,33 @@ namespace foreman {
 namespace detail {
 
 /// Bumped whenever a message layout changes; checked by the handshake.
-inline constexpr std::uint32_t protocol_version = 3;
+inline constexpr std::uint32_t protocol_version = 4;
+/// Bumped whenever the encoding of a single value changes (put_item, the archives); journals,
+/// which hold encoded results, name it.
+inline constexpr std::uint32_t value_format = 3;
 
 /// Message tags on the pool's private communicator.
-enum class tag : int { tasks = 1, results = 2, end_run = 3, shutdown = 4, task_body = 5, result_body = 6 };
+enum class tag : int {
+  tasks = 1,
+  results = 2,
+  end_run = 3,
+  shutdown = 4,
+  task_body = 5,
+  result_body = 6,
+  tasks_large = 7,  ///< a tasks message that its envelope announced
+  results_large = 8 ///< a results message that its envelope announced
+};
+
+/// The tag a message that is too long for a posted receive travels on, after its envelope.
+constexpr tag large_tag(tag t) { return t == tag::tasks ? tag::tasks_large : tag::results_large; }
+
+/// tasks and results messages are received into buffers of this size posted before they arrive
+/// (transport.hpp); a longer message is sent as an envelope of envelope_bytes, its own header
+/// followed by u32 envelope_marker and the message's size as u64, and then on large_tag().
+inline constexpr std::size_t posted_capacity = std::size_t{8} << 10;
+inline constexpr std::uint32_t envelope_marker = 0xFFFFFFFFu; ///< never a message's item count
+inline constexpr std::size_t header_bytes = 12;
+inline constexpr std::size_t envelope_bytes = header_bytes + 4 + 8;
 
 /// Values of at least this many bytes that can travel as a body do (see the file comment).
 inline constexpr std::size_t body_threshold = std::size_t{32} << 10;
@@ -62,28 +91,48 @@ struct header {
 /// Status byte of one result item.
 enum class item_status : std::uint8_t { ok = 0, failed = 1 };
 
-/// Appends values to a message buffer.
+/// Appends values to a message buffer. Raw values are copied into room reserved ahead (one
+/// resize for several values, see reserve()); the buffer holds exactly the bytes written once
+/// finish() is called or the encoder is destroyed: call finish() before sending the buffer
+/// while the encoder is still in scope.
 class encoder {
 public:
-  explicit encoder(std::vector<char>& out) : out_(out) {}
+  /// Appends to the bytes `out` holds.
+  explicit encoder(std::vector<char>& out) : out_(out), size_(out.size()) {}
+  /// Writes from byte offset `at` of `out`, taking the bytes after it as reserved room: a buffer
+  /// reused for a message as long as its last one is written without resizing it.
+  encoder(std::vector<char>& out, std::size_t at) : out_(out), size_(at) {}
+  encoder(const encoder&) = delete;
+  encoder& operator=(const encoder&) = delete;
+  ~encoder() { finish(); }
 
-  /// Bytes written so far (the buffer's size).
-  std::size_t size() const { return out_.size(); }
+  /// Bytes written so far.
+  std::size_t size() const { return size_; }
   /// Overwrites the u32 written at byte offset `at` (a count known only after the items).
   void patch(std::size_t at, std::uint32_t value) { std::memcpy(out_.data() + at, &value, sizeof value); }
+  /// Makes room for `bytes` more bytes of raw values, so that writing them resizes nothing.
+  void reserve(std::size_t bytes) {
+    if (out_.size() < size_ + bytes) out_.resize(size_ + bytes);
+  }
+  /// Trims the buffer to the bytes written.
+  void finish() { out_.resize(size_); }
 
   template <class T>
   void put(const T& value) {
     if constexpr (is_bitwise_v<T>) {
-      const std::size_t at = out_.size();
-      out_.resize(at + sizeof(T)); // the buffer is reused from message to message: no reallocation
-      std::memcpy(out_.data() + at, &value, sizeof(T));
+      reserve(sizeof(T)); // the buffer is reused from message to message: no reallocation
+      std::memcpy(out_.data() + size_, &value, sizeof(T));
+      size_ += sizeof(T);
     } else {
       // One archive per value, not per message: an archive tracks objects saved through pointers
       // by address, and a worker's next result may be built where its last one was destroyed,
       // which one archive for the whole message would write as a reference to the earlier result.
-      byte_oarchive archive(out_);
-      archive << value;
+      out_.resize(size_); // the archive appends
+      {
+        byte_oarchive archive(out_);
+        archive << value;
+      }
+      size_ = out_.size();
     }
   }
 
@@ -94,6 +143,7 @@ public:
 
 private:
   std::vector<char>& out_;
+  std::size_t size_; // bytes written; out_ may be longer by the room reserved
 };
 
 /// Reads values back in the order an encoder wrote them.
@@ -137,6 +187,27 @@ private:
   const char* cursor_; // one cursor for raw values and the archives alike
   const char* last_;
 };
+
+/// Appends to `out` the envelope of `message` (a tasks or results message).
+inline void put_envelope(std::vector<char>& out, const std::vector<char>& message) {
+  out.assign(message.begin(), message.begin() + static_cast<std::ptrdiff_t>(header_bytes));
+  encoder envelope(out);
+  envelope.put(envelope_marker);
+  envelope.put(static_cast<std::uint64_t>(message.size()));
+}
+
+/// The size of the message an envelope announces, or 0 if `bytes` is not an envelope.
+inline std::size_t envelope_size(const char* data, std::size_t bytes) {
+  if (bytes != envelope_bytes) return 0; // every tasks or results message is longer or shorter
+  std::uint32_t marker = 0;
+  std::memcpy(&marker, data + header_bytes, sizeof marker);
+  if (marker != envelope_marker) return 0;
+  std::uint64_t size = 0;
+  std::memcpy(&size, data + header_bytes + sizeof marker, sizeof size);
+  if (size <= posted_capacity || size > static_cast<std::uint64_t>(INT_MAX))
+    throw error("malformed message: an envelope announcing " + std::to_string(size) + " bytes");
+  return static_cast<std::size_t>(size);
+}
 
 /// Containers whose elements lie contiguously and travel as raw bytes: they can be bodies.
 template <class T>

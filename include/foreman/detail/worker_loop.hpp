@@ -5,7 +5,8 @@
 
 #include <foreman/detail/idle.hpp>
 #include <foreman/detail/invoke.hpp>
-#include <foreman/detail/master_loop.hpp>
+#include <foreman/detail/task_clock.hpp>
+#include <foreman/detail/transport.hpp>
 #include <foreman/detail/wire.hpp>
 #include <foreman/errors.hpp>
 
@@ -24,12 +25,33 @@ namespace detail {
 /// What ended a worker's loop.
 enum class worker_exit { run_ended, pool_closed };
 
+/// What a worker keeps from one run to the next: its reply slots, with their buffers and the
+/// result objects the function writes into, and the object tasks are decoded into. A run after
+/// the first allocates none of them again.
+template <class Task, class Result>
+struct worker_storage {
+  /// A reply being sent: its message, and the results it refers to. held[0, in_flight) are the
+  /// results sent as bodies, read by their sends until the reply completes; the rest are spare
+  /// objects whose storage the next tasks' results reuse.
+  struct reply_slot : send_slot {
+    std::vector<Result> held;
+    std::size_t in_flight = 0;
+  };
+  std::array<reply_slot, 2> slots; // one may still be in transit while the next is filled
+  std::size_t next_slot = 0;
+  Task task{};
+  std::vector<char> scratch;      // dropped bodies land here
+  std::vector<body_span> bodies; // of the reply being built
+};
+
 template <class Task, class Result, class Fn>
 class worker_loop {
 public:
-  /// @param idle how to wait for the master's messages (options::wait)
-  worker_loop(MPI_Comm comm, std::uint64_t pool, std::uint32_t run, Fn& fn, idle_backoff idle = idle_backoff())
-      : comm_(comm), pool_(pool), run_(run), fn_(fn), idle_(idle) {}
+  /// @param store what the worker keeps between runs (see worker_storage)
+  /// @param idle  how to wait for the master's messages (options::wait)
+  worker_loop(MPI_Comm comm, std::uint64_t pool, std::uint32_t run, Fn& fn, worker_storage<Task, Result>& store,
+              idle_backoff idle = idle_backoff())
+      : comm_(comm), pool_(pool), run_(run), fn_(fn), store_(store), idle_(idle) {}
 
   /// Serves the current run: returns when the master ends it (run_ended) or closes the pool.
   worker_exit run() { return loop(false); }
@@ -44,34 +66,42 @@ public:
 private:
   worker_exit loop(bool closing) {
     idle_backoff idle = idle_;
+    inbox_.post(0);
     for (;;) {
-      int found = 0;
-      MPI_Message message;
-      MPI_Status status;
-      // Any tag from the master: MPI's non-overtaking order keeps end_run behind the run's tasks.
-      MPI_Improbe(0, MPI_ANY_TAG, comm_, &found, &message, &status);
-      if (!found) {
+      if (inbox_.poll() < 0) {
         idle.pause();
         continue;
       }
       idle.reset();
-      receive_matched(message, status, request_);
-      decoder in(request_.data(), request_.size());
+      // Any tag from the master: MPI's non-overtaking order keeps end_run behind the run's tasks.
+      const auto kind = static_cast<tag>(inbox_.message_tag(0));
+      if (kind == tag::tasks && inbox_.announced(0) > 0)
+        inbox_.fetch_large(0, tag::tasks_large, clock::duration::zero(), idle_); // sent right after its envelope
+      decoder in = inbox_.message(0);
       const auto stamp = in.get<header>();
       if (stamp.pool != pool_) { // left over from a pool destroyed earlier
-        if (static_cast<tag>(status.MPI_TAG) == tag::tasks) drain_bodies(in);
+        if (kind == tag::tasks) drain_bodies(in);
+        inbox_.post(0);
         continue;
       }
-      switch (static_cast<tag>(status.MPI_TAG)) {
-      case tag::tasks:
+      switch (kind) {
+      case tag::tasks: {
         if (closing)
           run_ = stamp.run; // answer whatever run the master is in
         else
           check_run(stamp.run);
         serve(in);
+        // Only now, once the reply is on its way (the master's next message is its answer, or
+        // was sent earlier and is matched from MPI's queue): posted before, a receive for any tag
+        // would take this message's bodies.
+        inbox_.post(0);
         break;
+      }
       case tag::end_run:
-        if (closing) break;
+        if (closing) {
+          inbox_.post(0);
+          break;
+        }
         check_run(stamp.run);
         finish();
         return worker_exit::run_ended;
@@ -79,15 +109,11 @@ private:
         finish();
         return worker_exit::pool_closed;
       default:
-        throw error("protocol error: unexpected message tag " + std::to_string(status.MPI_TAG) + " from the master");
+        throw error("protocol error: unexpected message tag " + std::to_string(static_cast<int>(kind)) +
+                    " from the master");
       }
     }
   }
-
-  // A reply being sent: its message and the results whose bodies are sent from themselves.
-  struct reply_slot : send_slot {
-    std::vector<Result> held;
-  };
 
   void check_run(std::uint32_t master_run) const {
     if (master_run != run_)
@@ -99,79 +125,76 @@ private:
   void drain_bodies(decoder& in) {
     in.get<std::uint32_t>(); // count
     const auto bodies = in.get<std::uint32_t>();
-    for (std::uint32_t k = 0; k < bodies; ++k) {
-      MPI_Message message;
-      MPI_Status status;
-      MPI_Mprobe(0, static_cast<int>(tag::task_body), comm_, &message, &status);
-      receive_matched(message, status, request_);
-    }
+    for (std::uint32_t k = 0; k < bodies; ++k) drop_message(comm_, 0, tag::task_body, store_.scratch);
   }
 
   void serve(decoder& in) {
     const auto count = in.get<std::uint32_t>();
     in.get<std::uint32_t>(); // bodies: each is received where its item says
 
-    // Two reply buffers: one may still be in transit while the next is filled.
-    reply_slot& slot = slots_[next_slot_];
-    next_slot_ = 1 - next_slot_;
-    slot.wait();
-    slot.held.clear();
-    slot.bytes.clear();
-    encoder out(slot.bytes);
+    auto& slot = store_.slots[store_.next_slot];
+    store_.next_slot = 1 - store_.next_slot;
+    if (!slot.idle()) slot.wait(); // usually done at the end of the previous serve()
+    slot.in_flight = 0;
+    encoder out(slot.bytes, 0);
     out.put(header{pool_, run_});
     out.put(count);
     const std::size_t bodies_at = out.size();
     out.put(std::uint32_t{0}); // bodies: patched below
-    bodies_.clear();
-    auto clock = std::chrono::steady_clock::now();
+    store_.bodies.clear();
+    task_clock::stamp clock = clock_.now();
     for (std::uint32_t k = 0; k < count; ++k) {
       const auto index = in.get<std::uint64_t>();
-      if (const body_span body = get_item(in, task_)) {
+      if (const body_span body = get_item(in, store_.task)) {
         // The master sent it right after the message: received straight into the task.
         MPI_Recv(body.data, static_cast<int>(body.bytes), MPI_BYTE, 0, static_cast<int>(tag::task_body), comm_,
                  MPI_STATUS_IGNORE);
-        clock = std::chrono::steady_clock::now(); // the task starts once its bytes are here
+        clock = clock_.now(); // the task starts once its bytes are here
       }
-      clock = invoke_task<Result>(fn_, std::as_const(task_), result_, clock);
+      // The result goes into the slot's next spare object: a function that writes into it
+      // (fn(task, result)) reuses the storage an earlier result of this slot had.
+      if (slot.in_flight == slot.held.size()) slot.held.emplace_back();
+      Result& result = slot.held[slot.in_flight];
+      clock = invoke_task(fn_, std::as_const(store_.task), result, call_, clock_, clock);
       out.put(index);
-      if (result_.value) {
+      if (call_.ok) {
         out.put(item_status::ok);
-        out.put(result_.seconds);
-        if (travels_as_body(*result_.value)) {
-          // A result sent as a body must outlive this loop: it moves to the slot.
-          slot.held.push_back(std::move(*result_.value));
-          result_.value.reset();
-          bodies_.push_back(put_item(out, slot.held.back()));
-        } else {
-          put_item(out, *result_.value);
+        out.put(call_.seconds);
+        const body_span body = put_item(out, result);
+        if (body) { // sent from the object itself: it stays untouched until the reply completes
+          store_.bodies.push_back(body);
+          ++slot.in_flight;
         }
       } else {
         out.put(item_status::failed);
-        out.put(result_.seconds);
-        out.put(result_.error_type);
-        out.put(result_.error_message);
+        out.put(call_.seconds);
+        out.put(call_.error_type);
+        out.put(call_.error_message);
       }
     }
-    out.patch(bodies_at, static_cast<std::uint32_t>(bodies_.size()));
-    slot.request = post_send(slot.bytes, 0, tag::results, comm_);
-    for (const body_span& body : bodies_) post_body(body, 0, tag::result_body, comm_, slot);
+    out.patch(bodies_at, static_cast<std::uint32_t>(store_.bodies.size()));
+    out.finish();
+    post_message(slot, 0, tag::results, comm_);
+    for (const body_span& body : store_.bodies) post_body(body, 0, tag::result_body, comm_, slot);
+    // The other slot's reply left a message earlier: its send is complete, or completes once the
+    // master takes it. Waiting here rather than when the slot is next used keeps the wait off the
+    // way from a task's arrival to its result's departure.
+    store_.slots[store_.next_slot].wait();
   }
 
   void finish() {
-    for (auto& slot : slots_) slot.wait();
+    for (auto& slot : store_.slots) slot.wait();
   }
 
   MPI_Comm comm_;
   std::uint64_t pool_;
   std::uint32_t run_;
   Fn& fn_;
+  worker_storage<Task, Result>& store_;
   idle_backoff idle_;
-  std::vector<char> request_;
-  std::array<reply_slot, 2> slots_;
-  std::vector<body_span> bodies_; // of the reply being built
-  std::size_t next_slot_ = 0;
-  Task task_{};
-  invocation<Result> result_;
+  inbox inbox_{comm_, 1, MPI_ANY_TAG}; // the master's messages, received into a receive posted ahead
+  task_clock clock_;
+  invocation call_;
 };
 
 } // namespace detail

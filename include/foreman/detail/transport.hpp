@@ -1,0 +1,294 @@
+#pragma once
+/// @file transport.hpp
+/// The MPI calls that move foreman's messages (wire.hpp): non-blocking sends that keep their
+/// buffers alive, receives posted before their messages arrive, envelopes for messages longer
+/// than a posted receive, and bounded waits. Neither loop ever blocks on one peer without a limit
+/// except where the protocol guarantees the message is on its way.
+
+#include <foreman/detail/idle.hpp>
+#include <foreman/detail/wire.hpp>
+#include <foreman/errors.hpp>
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+namespace foreman {
+namespace detail {
+
+using clock = std::chrono::steady_clock;
+
+/// A posted non-blocking send and the buffer it reads from, and the sends that follow it (an
+/// envelope's message, the message's bodies), which read from their own buffers or the values.
+struct send_slot {
+  std::vector<char> bytes;
+  std::vector<char> envelope; // sent in place of `bytes` when they exceed posted_capacity
+  MPI_Request request = MPI_REQUEST_NULL;
+  std::vector<MPI_Request> bodies; // and the envelope's message, if any
+
+  bool idle() const { return request == MPI_REQUEST_NULL && bodies.empty(); }
+  /// Tests the sends; true when all have completed.
+  bool test() {
+    int done = 1;
+    if (request != MPI_REQUEST_NULL) MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (!done) return false;
+    if (!bodies.empty()) {
+      MPI_Testall(static_cast<int>(bodies.size()), bodies.data(), &done, MPI_STATUSES_IGNORE);
+      if (!done) return false;
+      bodies.clear();
+    }
+    return true;
+  }
+  void wait() {
+    MPI_Wait(&request, MPI_STATUS_IGNORE);
+    for (MPI_Request& r : bodies) MPI_Wait(&r, MPI_STATUS_IGNORE);
+    bodies.clear();
+  }
+};
+
+inline void check_int_size(std::size_t bytes, const char* what) {
+  if (bytes > static_cast<std::size_t>(INT_MAX))
+    throw error(std::string(what) + " of " + std::to_string(bytes) +
+                " bytes exceeds MPI's 2 GiB limit per message; split the task or result");
+}
+
+/// Sends a byte buffer without blocking. @throws error when it exceeds MPI's int count.
+inline MPI_Request post_send(const std::vector<char>& bytes, int dest, tag t, MPI_Comm comm) {
+  check_int_size(bytes.size(), "a message");
+  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, dest, static_cast<int>(t), comm, &request);
+  return request;
+}
+
+/// Sends slot.bytes, a message on tag `t` whose receiver posts its receive ahead (see inbox):
+/// as it is when it fits posted_capacity, else as an envelope on `t` followed by the message on
+/// large_tag(t). The slot holds the requests.
+inline void post_message(send_slot& slot, int dest, tag t, MPI_Comm comm) {
+  if (slot.bytes.size() <= posted_capacity) {
+    slot.request = post_send(slot.bytes, dest, t, comm);
+    return;
+  }
+  check_int_size(slot.bytes.size(), "a message");
+  slot.envelope.clear();
+  put_envelope(slot.envelope, slot.bytes);
+  slot.request = post_send(slot.envelope, dest, t, comm);
+  slot.bodies.push_back(post_send(slot.bytes, dest, large_tag(t), comm));
+}
+
+/// Sends a body (a value's own bytes, see wire.hpp) without blocking; its request goes to `slot`.
+inline void post_body(const body_span& body, int dest, tag t, MPI_Comm comm, send_slot& slot) {
+  check_int_size(body.bytes, "a value");
+  slot.bodies.push_back(MPI_REQUEST_NULL);
+  MPI_Isend(body.data, static_cast<int>(body.bytes), MPI_BYTE, dest, static_cast<int>(t), comm, &slot.bodies.back());
+}
+
+/// Receives the message a matched probe found, into `into` (resized to fit).
+inline void receive_matched(MPI_Message& message, const MPI_Status& status, std::vector<char>& into) {
+  int count = 0;
+  MPI_Get_count(&status, MPI_BYTE, &count);
+  into.resize(static_cast<std::size_t>(count));
+  MPI_Mrecv(into.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE);
+}
+
+/// Receives and drops the next message from `source` with tag `t`, which is known to be coming.
+inline void drop_message(MPI_Comm comm, int source, tag t, std::vector<char>& sink) {
+  MPI_Message message;
+  MPI_Status status;
+  MPI_Mprobe(source, static_cast<int>(t), comm, &message, &status);
+  receive_matched(message, status, sink);
+}
+
+/// Receives and drops every message already waiting on `comm`, so none outlives it.
+inline void discard_pending(MPI_Comm comm) {
+  std::vector<char> sink;
+  for (;;) {
+    int found = 0;
+    MPI_Message message;
+    MPI_Status status;
+    MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &found, &message, &status);
+    if (!found) return;
+    receive_matched(message, status, sink);
+  }
+}
+
+/// Waits for `count` requests for at most `limit` (zero: no limit); returns whether all
+/// completed. Requests still pending are left as they are.
+inline bool wait_all_for(MPI_Request* requests, int count, clock::duration limit,
+                         idle_backoff idle = idle_backoff()) {
+  const auto deadline = clock::now() + limit;
+  for (;;) {
+    int done = 0;
+    MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
+    if (done) return true;
+    if (limit.count() > 0 && clock::now() >= deadline) return false;
+    idle.pause();
+  }
+}
+
+/// Receives `bytes` bytes from `source` with tag `t` into `data`, waiting at most `limit` (zero:
+/// no limit); false, and the receive withdrawn, if they did not come in time.
+inline bool receive_within(void* data, std::size_t bytes, int source, tag t, MPI_Comm comm, clock::duration limit,
+                           idle_backoff idle) {
+  check_int_size(bytes, "a message");
+  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_Irecv(data, static_cast<int>(bytes), MPI_BYTE, source, static_cast<int>(t), comm, &request);
+  if (wait_all_for(&request, 1, limit, idle)) return true;
+  MPI_Cancel(&request);
+  MPI_Wait(&request, MPI_STATUS_IGNORE);
+  return false;
+}
+
+/// The messages of one tag (or MPI_ANY_TAG) from each of a communicator's ranks, received through
+/// receives posted before the messages arrive. Open MPI then copies an arriving message straight
+/// into the posted buffer, where a probe first queues it as unexpected and copies it again, and
+/// MPI_Test costs a flag check where MPI_Improbe allocates a request per call: a loop polling a
+/// posted receive answers about as fast as one blocking in MPI_Recv (docs/performance.md).
+///
+/// Each rank has two buffers of posted_capacity bytes: the next receive can be posted while the
+/// last message is still being read. A longer message comes as an envelope; fetch_large() then
+/// receives the message itself. Receives still posted when the inbox is destroyed are withdrawn.
+class inbox {
+public:
+  /// @param ranks the communicator's size: receives can be posted from ranks 0 .. ranks - 1
+  inbox(MPI_Comm comm, int ranks, int tag)
+      : comm_(comm), tag_(tag), channels_(static_cast<std::size_t>(ranks)),
+        requests_(static_cast<std::size_t>(ranks), MPI_REQUEST_NULL), indices_(static_cast<std::size_t>(ranks)),
+        statuses_(static_cast<std::size_t>(ranks)) {}
+  inbox(const inbox&) = delete;
+  inbox& operator=(const inbox&) = delete;
+  ~inbox() {
+    for (int r = 0; r < static_cast<int>(channels_.size()); ++r) withdraw(r);
+  }
+
+  /// Posts the receive of the next message from `rank`, into the buffer that does not hold its
+  /// last message (nothing to do if one is posted already).
+  void post(int rank) {
+    if (posted(rank)) return;
+    channel& c = channels_[static_cast<std::size_t>(rank)];
+    const int into = c.ready == 0 ? 1 : 0;
+    std::vector<char>& buffer = c.buffers[static_cast<std::size_t>(into)];
+    buffer.resize(posted_capacity);
+    MPI_Irecv(buffer.data(), static_cast<int>(posted_capacity), MPI_BYTE, rank, tag_, comm_,
+              &requests_[static_cast<std::size_t>(rank)]);
+    c.posted = into;
+    ++posted_count_;
+    last_posted_ = rank;
+  }
+  bool posted(int rank) const { return requests_[static_cast<std::size_t>(rank)] != MPI_REQUEST_NULL; }
+
+  /// Tests the posted receives once; returns the rank of one whose message has arrived (read it
+  /// with message()), or -1. Its receive is not posted again until post() is called.
+  int poll() {
+    if (arrived_.empty()) {
+      if (posted_count_ == 1) { // MPI_Test looks again after making progress; MPI_Testsome does not
+        if (requests_[static_cast<std::size_t>(last_posted_)] == MPI_REQUEST_NULL)
+          last_posted_ = static_cast<int>(std::find_if(requests_.begin(), requests_.end(),
+                                                       [](MPI_Request r) { return r != MPI_REQUEST_NULL; }) -
+                                          requests_.begin());
+        int done = 0;
+        MPI_Test(&requests_[static_cast<std::size_t>(last_posted_)], &done, &statuses_[0]);
+        if (!done) return -1;
+        arrive(last_posted_, statuses_[0]);
+      } else {
+        int count = 0;
+        MPI_Testsome(static_cast<int>(requests_.size()), requests_.data(), &count, indices_.data(), statuses_.data());
+        if (count == MPI_UNDEFINED || count == 0) return -1;
+        for (int k = 0; k < count; ++k) arrive(indices_[static_cast<std::size_t>(k)], statuses_[static_cast<std::size_t>(k)]);
+      }
+    }
+    const int rank = arrived_.front();
+    arrived_.pop_front();
+    return rank;
+  }
+
+  /// The tag of the last message from `rank` (useful with MPI_ANY_TAG).
+  int message_tag(int rank) const { return channels_[static_cast<std::size_t>(rank)].tag; }
+
+  /// The last message from `rank` (or, after fetch_large(), the message its envelope announced).
+  decoder message(int rank) const {
+    const channel& c = channels_[static_cast<std::size_t>(rank)];
+    if (c.large_ready) return decoder(c.large.data(), c.large.size());
+    return decoder(c.buffers[static_cast<std::size_t>(c.ready)].data(), c.ready_bytes);
+  }
+
+  /// If the last message from `rank` is an envelope: how many bytes its message has, else 0.
+  std::size_t announced(int rank) const {
+    const channel& c = channels_[static_cast<std::size_t>(rank)];
+    return c.large_ready ? 0 : envelope_size(c.buffers[static_cast<std::size_t>(c.ready)].data(), c.ready_bytes);
+  }
+
+  /// Receives the message the last envelope from `rank` announced, on large_tag(tag), waiting at
+  /// most `limit` (zero: no limit); message() then returns it. False if it did not come.
+  bool fetch_large(int rank, tag large, clock::duration limit, idle_backoff idle) {
+    channel& c = channels_[static_cast<std::size_t>(rank)];
+    const std::size_t bytes = announced(rank);
+    c.large.resize(bytes);
+    if (!receive_within(c.large.data(), bytes, rank, large, comm_, limit, idle)) return false;
+    c.large_ready = true;
+    return true;
+  }
+
+  /// Withdraws the receive posted from `rank`; returns true if a message had arrived in it after
+  /// all (read it with message(), like one poll() returned).
+  bool withdraw(int rank) {
+    MPI_Request& request = requests_[static_cast<std::size_t>(rank)];
+    if (request == MPI_REQUEST_NULL) return false;
+    MPI_Cancel(&request);
+    MPI_Status status;
+    MPI_Wait(&request, &status);
+    --posted_count_;
+    int cancelled = 0;
+    MPI_Test_cancelled(&status, &cancelled);
+    if (cancelled) return false;
+    take(rank, status);
+    return true;
+  }
+
+private:
+  struct channel {
+    std::array<std::vector<char>, 2> buffers;
+    int posted = -1;     // the buffer the posted receive fills
+    int ready = -1;      // the buffer holding the last message
+    std::size_t ready_bytes = 0;
+    int tag = 0;
+    std::vector<char> large; // an envelope's message
+    bool large_ready = false;
+  };
+
+  void take(int rank, const MPI_Status& status) {
+    channel& c = channels_[static_cast<std::size_t>(rank)];
+    int count = 0;
+    MPI_Get_count(&status, MPI_BYTE, &count);
+    c.ready = c.posted;
+    c.posted = -1;
+    c.ready_bytes = static_cast<std::size_t>(count);
+    c.tag = status.MPI_TAG;
+    c.large_ready = false;
+  }
+
+  void arrive(int rank, const MPI_Status& status) {
+    --posted_count_;
+    take(rank, status);
+    arrived_.push_back(rank);
+  }
+
+  MPI_Comm comm_;
+  int tag_;
+  std::vector<channel> channels_;
+  std::vector<MPI_Request> requests_; // per rank: its posted receive, or MPI_REQUEST_NULL
+  std::vector<int> indices_;
+  std::vector<MPI_Status> statuses_;
+  std::deque<int> arrived_; // ranks whose message arrived and was not yet returned by poll()
+  int posted_count_ = 0;
+  int last_posted_ = -1;
+};
+
+} // namespace detail
+} // namespace foreman
