@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,7 @@ struct pool_state {
   std::vector<char> lost;             ///< per rank: declared lost, never sent anything again
   std::vector<send_slot> abandoned;   ///< sends to lost workers that may never complete
   bool oversubscribed = true;         ///< more of the pool's ranks on this host than processors
+  std::unique_ptr<inbox> replies;     ///< the workers' replies: receive buffers kept between runs
   int live_workers() const { return static_cast<int>(std::count(lost.begin() + 1, lost.end(), 0)); }
 };
 
@@ -76,7 +78,7 @@ public:
         in_flight_limit_(std::max<std::size_t>(1, opt.tasks_in_flight)),
         max_attempts_(std::max(1u, opt.max_attempts)),
         timeout_(std::chrono::duration_cast<clock::duration>(opt.task_timeout)),
-        inbox_(comm, static_cast<int>(pool.lost.size()), static_cast<int>(tag::results)) {
+        inbox_(replies_of(pool, comm)) {
     MPI_Comm_size(comm_, &size_);
     workers_.resize(static_cast<std::size_t>(size_));
     for (auto& w : workers_) w.slots.resize(in_flight_limit_);
@@ -129,7 +131,18 @@ public:
     broadcast_control(comm_, pool_, tag::end_run, run_);
   }
 
+  master_loop(const master_loop&) = delete;
+  master_loop& operator=(const master_loop&) = delete;
+  /// A run that ended early (an exception) leaves no receive posted into the pool's buffers.
+  ~master_loop() { inbox_.withdraw_all(); }
+
 private:
+  static inbox& replies_of(pool_state& pool, MPI_Comm comm) {
+    if (!pool.replies)
+      pool.replies = std::make_unique<inbox>(comm, static_cast<int>(pool.lost.size()), static_cast<int>(tag::results));
+    return *pool.replies;
+  }
+
   struct chunk {
     std::vector<std::size_t> indices;
     clock::time_point sent;
@@ -519,7 +532,7 @@ private:
   std::vector<int> retrying_;
   std::vector<char> scratch_; // dropped bodies land here
   std::vector<body_span> bodies_; // the bodies of the message being sent
-  inbox inbox_;                   // the workers' replies, received into receives posted ahead
+  inbox& inbox_;                  // the workers' replies, received into receives posted ahead (pool.replies)
 };
 
 } // namespace detail

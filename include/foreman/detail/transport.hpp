@@ -154,6 +154,7 @@ inline bool receive_within(void* data, std::size_t bytes, int source, tag t, MPI
 /// Each rank has two buffers of posted_capacity bytes: the next receive can be posted while the
 /// last message is still being read. A longer message comes as an envelope; fetch_large() then
 /// receives the message itself. Receives still posted when the inbox is destroyed are withdrawn.
+/// The buffers are allocated when first posted into, and kept: an inbox may serve many loops.
 class inbox {
 public:
   /// @param ranks the communicator's size: receives can be posted from ranks 0 .. ranks - 1
@@ -163,9 +164,7 @@ public:
         statuses_(static_cast<std::size_t>(ranks)) {}
   inbox(const inbox&) = delete;
   inbox& operator=(const inbox&) = delete;
-  ~inbox() {
-    for (int r = 0; r < static_cast<int>(channels_.size()); ++r) withdraw(r);
-  }
+  ~inbox() { withdraw_all(); }
 
   /// Posts the receive of the next message from `rank`, into the buffer that does not hold its
   /// last message (nothing to do if one is posted already).
@@ -249,6 +248,13 @@ public:
     if (cancelled) return false;
     take(rank, status);
     return true;
+  }
+
+  /// Withdraws every posted receive and forgets messages poll() has not returned: whatever they
+  /// held is dropped. For an inbox kept after a loop that ended early (an exception).
+  void withdraw_all() {
+    for (int r = 0; r < static_cast<int>(channels_.size()); ++r) withdraw(r);
+    arrived_.clear();
   }
 
 private:
