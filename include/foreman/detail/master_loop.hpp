@@ -78,7 +78,7 @@ public:
         in_flight_limit_(std::max<std::size_t>(1, opt.tasks_in_flight)),
         max_attempts_(std::max(1u, opt.max_attempts)),
         timeout_(std::chrono::duration_cast<clock::duration>(opt.task_timeout)),
-        inbox_(replies_of(pool, comm)) {
+        waiting_(effective_wait_policy(opt.wait), pool.oversubscribed), inbox_(replies_of(pool, comm)) {
     MPI_Comm_size(comm_, &size_);
     workers_.resize(static_cast<std::size_t>(size_));
     for (auto& w : workers_) w.slots.resize(in_flight_limit_);
@@ -91,7 +91,7 @@ public:
 
   /// Runs until every task has a result or a failure, then ends the run on every live worker.
   void run() {
-    idle_backoff idle(effective_wait_policy(opt_.wait), pool_.oversubscribed);
+    idle_backoff idle = waiting_;
     // Every worker's next reply has a receive waiting for it, lost ones' too (a late reply is
     // taken and dropped).
     for (int w = 1; w < size_; ++w) inbox_.post(w);
@@ -341,15 +341,13 @@ private:
     if (inbox_.announced(worker) > 0) {
       // Sent right after its envelope; a lost worker's late one is given a second, as its bodies.
       const clock::duration limit = is_lost(worker) ? clock::duration(std::chrono::seconds(1)) : timeout_;
-      if (!inbox_.fetch_large(worker, tag::results_large, limit, wait_idle())) {
+      if (!inbox_.fetch_large(worker, tag::results_large, limit, waiting_)) {
         if (!is_lost(worker)) lose(worker, timeout_seconds()); // it died between the two
         return;
       }
     }
     file_reply(worker, arrival, inbox_.message(worker), true);
   }
-
-  idle_backoff wait_idle() const { return idle_backoff(effective_wait_policy(opt_.wait), pool_.oversubscribed); }
 
   // Files a reply's results and failures; `retire`: then retires the chunk it answered.
   void file_reply(int worker, clock::time_point arrival, decoder in, bool retire) {
@@ -407,7 +405,7 @@ private:
   // Receives a body that `worker` sends right after its message. Waits at most the task
   // timeout (forever without one); false if it did not come.
   bool receive_body(int worker, const body_span& body) {
-    return receive_within(body.data, body.bytes, worker, tag::result_body, comm_, timeout_, wait_idle());
+    return receive_within(body.data, body.bytes, worker, tag::result_body, comm_, timeout_, waiting_);
   }
 
   // Receives and drops the `count` bodies that follow a dropped message from `worker`; gives up
@@ -521,6 +519,7 @@ private:
   std::size_t in_flight_limit_;
   unsigned max_attempts_;
   clock::duration timeout_;
+  idle_backoff waiting_; // how this rank waits (options::wait, FOREMAN_WAIT), read once per run
 
   std::vector<worker_state> workers_;
   std::vector<char> done_;   // per task: filed already (guards against a reply counted twice)
