@@ -35,7 +35,14 @@ struct pool_state {
   std::vector<send_slot> abandoned;   ///< sends to lost workers that may never complete
   bool oversubscribed = true;         ///< more of the pool's ranks on this host than processors
   std::unique_ptr<inbox> replies;     ///< the workers' replies: receive buffers kept between runs
-  int live_workers() const { return static_cast<int>(std::count(lost.begin() + 1, lost.end(), 0)); }
+  int lost_count = 0;                 ///< ranks marked in `lost`
+  /// Counted, not recounted: the master's loop asks on every pass.
+  int live_workers() const { return static_cast<int>(lost.size()) - 1 - lost_count; }
+  void mark_lost(int w) {
+    char& flag = lost[static_cast<std::size_t>(w)];
+    lost_count += flag ? 0 : 1;
+    flag = 1;
+  }
 };
 
 /// Sends a control message (end_run or shutdown) to every live worker and waits, bounded,
@@ -446,7 +453,7 @@ private:
 
   // Declares worker w lost: it is sent nothing more and its unanswered tasks go elsewhere.
   void lose(int w, double silent_seconds) {
-    pool_.lost[static_cast<std::size_t>(w)] = 1;
+    pool_.mark_lost(w);
     info_.lost_workers.push_back(w);
     worker_state& state = workers_[static_cast<std::size_t>(w)];
     std::string pending;
