@@ -45,7 +45,22 @@ def metric(r):
 
 
 def main():
-    rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+    # Runs of one measurement (scripts/bench.sh interleaves implementations, one repetition per
+    # run) are merged: their repetitions together, verified only if every run was.
+    rows = []
+    for line in open(sys.argv[1]):
+        if not line.startswith("{"):
+            continue
+        r = json.loads(line)
+        key = (r["workload"], r["impl"], r["ranks"], r["bytes"])
+        same = next((x for x in rows if (x["workload"], x["impl"], x["ranks"], x["bytes"]) == key), None)
+        if same is None:
+            rows.append(r)
+            continue
+        same["seconds"] += r["seconds"]
+        same["verified"] = same["verified"] and r["verified"]
+        if r.get("allocs_per_task", -1) >= 0:
+            same["allocs_per_task"] = min(x for x in (same.get("allocs_per_task", -1), r["allocs_per_task"]) if x >= 0)
     table = []
     for r in rows:
         f, unit = metric(r)

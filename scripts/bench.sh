@@ -34,12 +34,25 @@ raw=$build/bench-raw.jsonl
 : >"$raw"
 extra=()  # more mpirun arguments for the next runs
 suffix="" # appended to the implementation's name in the results
+run_reps=$reps # repetitions per run of bench
 run() { # run <ranks> <arguments of bench>...
   local n=$1
   shift
   printf '  -n %s %s %s\n' "$n" "$*" "${suffix:+(as $suffix)}" >&2
-  "${mpirun[@]}" "${extra[@]}" -n "$n" "$bench" "$@" --reps "$reps" | grep '^{' |
+  "${mpirun[@]}" "${extra[@]}" -n "$n" "$bench" "$@" --reps "$run_reps" | grep '^{' |
     sed "s/\"impl\":\"\([a-z_]*\)\"/\"impl\":\"\1$suffix\"/" >>"$raw"
+}
+# interleaved <ranks> <workload> <implementations>...: one repetition of each implementation in
+# turn, $reps rounds, so that all of them see the machine in the same state (its speed changes
+# from minute to minute, see docs/performance.md); report.py merges the repetitions.
+interleaved() {
+  local n=$1 workload=$2 round impl
+  shift 2
+  run_reps=1
+  for ((round = 1; round <= reps; ++round)); do
+    for impl in "$@"; do run "$n" "$workload" "$impl"; done
+  done
+  run_reps=$reps
 }
 futures() { # futures <ranks> <workload> <chunksize> <tasks>
   if ! "$python" -c 'import mpi4py' 2>/dev/null; then
@@ -53,8 +66,8 @@ futures() { # futures <ranks> <workload> <chunksize> <tasks>
 
 echo "running the benchmark (${reps} repetitions each)" >&2
 for n in 2 3; do
-  for impl in foreman foreman_plain raw raw_poll boost; do run "$n" tiny "$impl"; done
-  for impl in foreman foreman_plain boost; do run "$n" struct "$impl"; done
+  interleaved "$n" tiny foreman foreman_plain raw raw_poll boost
+  interleaved "$n" struct foreman foreman_plain boost
   futures "$n" tiny 256 200000
   futures "$n" struct 256 200000
   futures "$n" tiny 1 4000

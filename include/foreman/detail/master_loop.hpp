@@ -120,7 +120,7 @@ public:
       if (pool_.live_workers() == 0) fail_unfinished("no live worker is left to run it");
       if (progressed || refilled)
         idle.reset();
-      else if (starved_.empty()) // a starved worker has answered: its sends complete any moment
+      else if (starved_.empty() && !prepare()) // a starved worker has answered: its sends complete any moment
         idle.pause();
     }
     for (int w = 1; w < size_; ++w) {
@@ -221,6 +221,65 @@ private:
   // Dynamic schedule: tasks not yet sent to any worker.
   std::size_t unsent() const { return reassigned_.size() + (tasks_.size() - next_); }
 
+  // Writes into `bytes` a tasks message of at most `size` tasks, each index asked from
+  // next(index) (false: no task left); an automatic chunk stops at max_auto_chunk_bytes, as
+  // larger ones save no time and the worker would hold all of their results at once. bodies_
+  // gets the bodies to send after the message. Returns the number of tasks written.
+  template <class Next>
+  std::size_t encode_chunk(std::vector<char>& bytes, std::size_t size, Next&& next) {
+    encoder out(bytes, 0);
+    out.put(header{pool_.id, run_});
+    const std::size_t count_at = out.size();
+    out.put(std::uint32_t{0}); // count and bodies: patched below
+    out.put(std::uint32_t{0});
+    bodies_.clear();
+    std::size_t count = 0, body_bytes = 0, i = 0;
+    while (count < size && next(i)) {
+      ++count;
+      out.put(static_cast<std::uint64_t>(i));
+      if (const body_span body = put_item(out, tasks_[i])) {
+        bodies_.push_back(body);
+        body_bytes += body.bytes;
+      }
+      if (fixed_chunk_ == 0 && out.size() + body_bytes >= max_auto_chunk_bytes) break;
+    }
+    out.patch(count_at, static_cast<std::uint32_t>(count));
+    out.patch(count_at + sizeof(std::uint32_t), static_cast<std::uint32_t>(bodies_.size()));
+    out.finish();
+    return count;
+  }
+
+  // Task i goes to worker w: counts the attempt, and announces a repeated one.
+  void count_attempt(std::size_t i, int w) {
+    unsigned& attempts = info_.tasks[i].attempts;
+    if (++attempts > 1 && opt_.announce_faults)
+      announce("task " + std::to_string(i) + " sent again, to worker " + std::to_string(w) + " (attempt " +
+               std::to_string(attempts) + " of " + std::to_string(max_attempts_) + ")");
+  }
+
+  // Dynamic schedule, fixed chunk size: encodes the next chunk while the master has nothing
+  // else to do, so that the next reply is answered by sending it (refill() uses it when the
+  // chunk it would build is the same: it starts at the first unsent task and no task taken from
+  // a lost worker waits). Only chunks without bodies are prepared. Automatic chunks are not: their
+  // size follows every reply's durations, so most prepared ones would be encoded again. Returns
+  // whether it encoded one.
+  bool prepare() {
+    if (fixed_chunk_ == 0 || opt_.schedule != schedule::dynamic || !reassigned_.empty() || next_ >= tasks_.size())
+      return false;
+    const std::size_t size = fixed_chunk_;
+    if (prepared_.count > 0 && prepared_.first == next_ && prepared_.size == size) return false;
+    std::size_t k = next_;
+    prepared_.count = encode_chunk(prepared_.bytes, size, [&](std::size_t& i) {
+      if (k == tasks_.size()) return false;
+      i = k++;
+      return true;
+    });
+    if (!bodies_.empty()) prepared_.count = 0;
+    prepared_.first = next_;
+    prepared_.size = size;
+    return true;
+  }
+
   // Sends worker w chunks until it holds in_flight_limit_ of them or no work is left. Near the
   // end of a dynamic run (fewer unsent tasks than live workers could hold) a worker holds one
   // message at most: a queued task must not wait behind a busy worker while another is idle.
@@ -247,35 +306,23 @@ private:
       }
       sent.indices.clear();
       const std::size_t size = chunk_for(w);
-
-      encoder out(slot->bytes, 0);
-      out.put(header{pool_.id, run_});
-      const std::size_t count_at = out.size();
-      out.put(std::uint32_t{0}); // count and bodies: patched below
-      out.put(std::uint32_t{0});
-      bodies_.clear();
-      std::size_t body_bytes = 0;
-      while (sent.indices.size() < size && has_work(w)) {
-        const std::size_t i = take_task(w);
-        sent.indices.push_back(i);
-        out.put(static_cast<std::uint64_t>(i));
-        if (const body_span body = put_item(out, tasks_[i])) {
-          bodies_.push_back(body);
-          body_bytes += body.bytes;
-        }
-        unsigned& attempts = info_.tasks[i].attempts;
-        if (++attempts > 1 && opt_.announce_faults)
-          announce("task " + std::to_string(i) + " sent again, to worker " + std::to_string(w) + " (attempt " +
-                   std::to_string(attempts) + " of " + std::to_string(max_attempts_) + ")");
-        // An automatic chunk stops at max_auto_chunk_bytes: larger ones save no time, and the
-        // worker would hold all of their results at once.
-        if (fixed_chunk_ == 0 && out.size() + body_bytes >= max_auto_chunk_bytes) break;
+      if (prepared_.count > 0 && prepared_.first == next_ && prepared_.size == size && reassigned_.empty()) {
+        // Encoded ahead (prepare()): sent first, its tasks taken after.
+        slot->bytes.swap(prepared_.bytes);
+        post_message(*slot, w, tag::tasks, comm_);
+        for (std::size_t k = 0; k < prepared_.count; ++k) sent.indices.push_back(take_task(w));
+        prepared_.count = 0;
+      } else {
+        encode_chunk(slot->bytes, size, [&](std::size_t& i) {
+          if (!has_work(w)) return false;
+          i = take_task(w);
+          sent.indices.push_back(i);
+          return true;
+        });
+        post_message(*slot, w, tag::tasks, comm_);
+        for (const body_span& body : bodies_) post_body(body, w, tag::task_body, comm_, *slot); // from tasks_ itself
       }
-      out.patch(count_at, static_cast<std::uint32_t>(sent.indices.size()));
-      out.patch(count_at + sizeof(std::uint32_t), static_cast<std::uint32_t>(bodies_.size()));
-      out.finish();
-      post_message(*slot, w, tag::tasks, comm_);
-      for (const body_span& body : bodies_) post_body(body, w, tag::task_body, comm_, *slot); // from tasks_ itself
+      for (std::size_t i : sent.indices) count_attempt(i, w);
       ++info_.messages;
       sent.sent = now;
       state.outstanding.push_back(std::move(sent));
@@ -538,6 +585,12 @@ private:
   std::vector<int> retrying_;
   std::vector<char> scratch_; // dropped bodies land here
   std::vector<body_span> bodies_; // the bodies of the message being sent
+  struct {
+    std::vector<char> bytes;
+    std::size_t first = 0; // its tasks: first .. first + count - 1
+    std::size_t count = 0; // 0: none is prepared
+    std::size_t size = 0;  // the chunk size it was encoded for
+  } prepared_;             // the next chunk of a dynamic run, encoded ahead (prepare())
   inbox& inbox_;                  // the workers' replies, received into receives posted ahead (pool.replies)
 };
 

@@ -194,7 +194,9 @@ public:
         int done = 0;
         MPI_Test(&requests_[static_cast<std::size_t>(last_posted_)], &done, &statuses_[0]);
         if (!done) return -1;
-        arrive(last_posted_, statuses_[0]);
+        --posted_count_; // returned at once: not queued in arrived_
+        take(last_posted_, statuses_[0]);
+        return last_posted_;
       } else {
         int count = 0;
         MPI_Testsome(static_cast<int>(requests_.size()), requests_.data(), &count, indices_.data(), statuses_.data());
