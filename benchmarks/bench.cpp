@@ -1,15 +1,14 @@
 // foreman's benchmark: foreman against the master/worker loops people write by hand, with
 // identical tasks, in one program so that the ratios come from the same run.
 //
-//   mpirun -n <N> bench <workload> <implementation> [--reps R] [--tasks T] [--bytes B]
+//   mpirun -n <N> bench <workload> <implementation>[,<implementation>...] [--reps R] [--tasks T] [--bytes B]
 //
 // workloads        tiny     T uint64 -> uint64 tasks (x*x+1), default T = 200000
 //                  struct   T tasks holding a std::string (the archive path), default 200000
-//                  compute  64 tasks of ~20 ms CPU each; reports the speedup over serial time
+//                  compute  64 tasks of ~20 ms CPU each; reports the speedup over serial time,
+//                           the serial time measured again at the start of every round
 //                  payload  tasks and results of B bytes each (std::vector<char>)
 //                  latency  one task at a time (needs -n 2): microseconds per task
-//                  pingpong raw MPI ping-pong of B bytes between ranks 0 and 1 (the bandwidth
-//                           a payload run is compared with; implementations raw, raw_tasks)
 // implementations  foreman        default options
 //                  foreman_plain  chunk_size 1, tasks_in_flight 1: one task per message, as
 //                                 the hand-written loops
@@ -19,17 +18,23 @@
 //                                 of blocking in MPI_Recv (tiny, latency): the price of never
 //                                 blocking on one rank
 //                  boost          the same loop with Boost.MPI and Boost.Serialization
+//                  split          (compute) no scheduling: each worker runs a fixed share without
+//                                 messages, the master sleeps: the machine's ceiling
 //                  foreman_returning  (payload) foreman with a function that returns a fresh
 //                                 result each task, instead of writing into the one it is given
-//                  raw_tasks      (pingpong) rank 0 sends the payload run's distinct task buffers
-//                                 and receives into distinct result buffers; "raw" bounces one
+//                  pingpong       (payload) raw MPI ping-pong of each task's bytes between ranks 0
+//                                 and 1, bouncing one buffer (the bandwidth payloads are compared with)
+//                  pingpong_tasks (payload) the same from the tasks' own buffers into distinct
+//                                 result buffers, as a payload run moves its data
 //
-// Every rank runs the workload R times (default 5) after one warm-up run; the master checks every
-// result, then prints one JSON line:
-//   {"workload":"tiny","impl":"raw","ranks":2,"tasks":200000,"bytes":0,"verified":true,
-//    "seconds":[...],"allocs_per_task":0.0,"serial_seconds":0}
-// `allocs_per_task`: heap allocations on the master per task during the timed runs (counted by
-// the global operator new of this program), for foreman's tiny workload.
+// Several implementations (a comma-separated list) run in the same processes: each twice as a warm-up, then R rounds (default 5) of one run each, the order
+// rotating from round to round. The master checks every result, then prints one JSON line per
+// implementation:
+//   {"workload":"tiny","impl":"raw","ranks":2,"tasks":200000,"bytes":0,"run":<id>,"verified":true,
+//    "seconds":[...],"allocs_per_task":0.0,"serial_seconds":[...]}
+// `seconds` in round order; lines with the same `run` come from the same rounds. `allocs_per_task`:
+// heap allocations on the master per task during the timed runs (counted by the global operator
+// new of this program). `serial_seconds`: compute's serial time of each round.
 #include <foreman/foreman.hpp>
 
 #include <boost/mpi/collectives.hpp>
@@ -50,8 +55,10 @@
 #include <ctime>
 #include <functional>
 #include <new>
+#include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 // ---- counting allocations --------------------------------------------------------------------
@@ -70,7 +77,9 @@ namespace mpi = boost::mpi;
 using clock_type = std::chrono::steady_clock;
 
 struct config {
-  std::string workload, impl;
+  std::string workload;
+  std::vector<std::string> impls; // run in alternation (measure())
+  std::string impl;               // the first of them
   int reps = 5;
   std::size_t tasks = 0;
   std::size_t bytes = 0;
@@ -209,6 +218,59 @@ void raw_loop(const mpi::communicator& comm, const std::vector<Task>& tasks, std
   }
 }
 
+// A raw MPI ping-pong between ranks 0 and 1 over a payload run's tasks, the bandwidth the payload
+// runs are compared with: rank 0 sends each task's bytes with MPI_Send and receives as many back
+// with MPI_Recv; rank 1 receives them into one buffer and sends that back. `distinct` (pingpong_tasks):
+// rank 0 sends from each task's own buffer and receives into each result's, as a payload run
+// moves its data; else (pingpong) it bounces one buffer, which stays in the cache up to its size.
+// Not a master/worker loop: its results are not checked.
+inline void pingpong_loop(const mpi::communicator& comm, const std::vector<std::vector<char>>& tasks,
+                          std::vector<std::vector<char>>& results, bool distinct) {
+  if (comm.rank() > 1 || comm.size() < 2) return;
+  const std::size_t buffers = comm.rank() == 0 && distinct ? tasks.size() : 1;
+  results.resize(buffers); // kept from run to run, like a hand-written program's buffers
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    std::vector<char>& into = results[buffers == 1 ? 0 : i];
+    into.resize(tasks[i].size());
+    const int bytes = static_cast<int>(tasks[i].size());
+    if (comm.rank() == 0) {
+      MPI_Send(distinct ? tasks[i].data() : into.data(), bytes, MPI_BYTE, 1, tag_task, comm);
+      MPI_Recv(into.data(), bytes, MPI_BYTE, 1, tag_result, comm, MPI_STATUS_IGNORE);
+    } else {
+      MPI_Recv(into.data(), bytes, MPI_BYTE, 0, tag_task, comm, MPI_STATUS_IGNORE);
+      MPI_Send(into.data(), bytes, MPI_BYTE, 0, tag_result, comm);
+    }
+  }
+}
+
+// The compute workload's ceiling, not a master/worker loop: each worker runs a fixed share (tasks
+// w-1, w-1+W, ...) without a message in between and sends its results at the end, while the
+// master sleeps. How fast the machine runs the tasks on all its workers at once, in the same run.
+template <class Task, class Result, class Fn>
+void split_loop(const mpi::communicator& comm, const std::vector<Task>& tasks, std::vector<Result>& results, Fn fn) {
+  const std::size_t workers = static_cast<std::size_t>(comm.size() - 1);
+  const std::size_t n = tasks.size();
+  auto share_of = [&](std::size_t w) { return n > w - 1 ? (n - (w - 1) + workers - 1) / workers : 0; };
+  std::vector<Result> share;
+  if (comm.rank() == 0) {
+    results.assign(n, Result{});
+    for (std::size_t w = 1; w <= workers; ++w) {
+      share.resize(share_of(w));
+      MPI_Request request;
+      MPI_Irecv(share.data(), static_cast<int>(share.size() * sizeof(Result)), MPI_BYTE, static_cast<int>(w),
+                tag_result, comm, &request);
+      for (int done = 0; !done;) {
+        MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+        if (!done) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      for (std::size_t k = 0; k < share.size(); ++k) results[w - 1 + k * workers] = share[k];
+    }
+  } else {
+    for (std::size_t i = static_cast<std::size_t>(comm.rank() - 1); i < n; i += workers) share.push_back(fn(tasks[i]));
+    MPI_Send(share.data(), static_cast<int>(share.size() * sizeof(Result)), MPI_BYTE, 0, tag_result, comm);
+  }
+}
+
 // The same loop with Boost.MPI: (index, task) and (index, result) pairs, serialized as needed.
 template <class Task, class Result, class Fn>
 void boost_loop(const mpi::communicator& comm, const std::vector<Task>& tasks, std::vector<Result>& results, Fn fn) {
@@ -249,107 +311,120 @@ void boost_loop(const mpi::communicator& comm, const std::vector<Task>& tasks, s
 // ---- running one implementation --------------------------------------------------------------
 struct measurement {
   std::vector<double> seconds;
+  std::vector<double> serial_seconds; // compute: the serial time measured at the start of each round
   bool verified = true;
   double allocs_per_task = -1.0;
 };
 
-template <class Task, class Result, class Fn, class Check>
-measurement measure(const config& cfg, const mpi::communicator& world, const std::vector<Task>& tasks, Fn fn,
-                    Check check) {
-  measurement m;
-  std::vector<Result> results;
+// One implementation's runs in a measure() call.
+template <class Result>
+struct contender {
+  std::string impl;
   foreman::options opt;
-  if (cfg.impl == "foreman_plain") {
-    opt.chunk_size = 1;
-    opt.tasks_in_flight = 1;
+  std::vector<Result> results; // kept between its runs (foreman's run_into reuses their storage)
+  measurement m;
+};
+
+// Runs every implementation of cfg.impls on `tasks`: each twice as a warm-up, then cfg.reps
+// rounds of one run each, in an order that rotates from round to round, so that all of them see
+// the machine in the same states (its speed changes within seconds, see docs/performance.md) and
+// the ratio of two implementations can be taken round by round. `before_round`, if given, runs
+// at the start of each round on every rank and returns what is stored in serial_seconds.
+template <class Task, class Result, class Fn, class Check>
+std::vector<measurement> measure(const config& cfg, const mpi::communicator& world, const std::vector<Task>& tasks,
+                                 Fn fn, Check check, const std::function<double()>& before_round = {}) {
+  std::vector<contender<Result>> all(cfg.impls.size());
+  std::optional<foreman::master_worker<Task, Result>> pool; // one pool serves every foreman variant
+  for (std::size_t k = 0; k < all.size(); ++k) {
+    contender<Result>& c = all[k];
+    c.impl = cfg.impls[k];
+    if (c.impl == "foreman_plain" || cfg.workload == "latency") { // one task per message, one in flight
+      c.opt.chunk_size = 1;
+      c.opt.tasks_in_flight = 1;
+    }
+    if (c.impl.rfind("foreman", 0) == 0 && !pool) pool.emplace(world);
   }
-  if (cfg.workload == "latency") {
-    opt.chunk_size = 1; // one task at a time
-    opt.tasks_in_flight = 1;
-  }
-  const bool use_foreman = cfg.impl.rfind("foreman", 0) == 0;
-  std::optional<foreman::master_worker<Task, Result>> pool;
-  if (use_foreman) pool.emplace(world);
-  auto once = [&] {
-    if (use_foreman) {
+  // foreman_returning: foreman with the form of fn that returns each result (a fresh object).
+  auto returning = [&fn](const Task& task) -> Result { return fn(task); };
+  auto once = [&](contender<Result>& c) {
+    if (c.impl == "foreman_returning") {
+      pool->run_into(tasks, returning, c.results, c.opt);
+    } else if (c.impl.rfind("foreman", 0) == 0) {
       // run_into: large results are received into the storage the previous repetition's hold
       // (for other types it is run(): results assigned afresh).
-      pool->run_into(tasks, fn, results, opt);
+      pool->run_into(tasks, fn, c.results, c.opt);
+    } else if (c.impl == "pingpong" || c.impl == "pingpong_tasks") {
+      if constexpr (std::is_same_v<Task, std::vector<char>> && std::is_same_v<Result, std::vector<char>>)
+        pingpong_loop(world, tasks, c.results, c.impl == "pingpong_tasks");
+    } else if (c.impl == "split") { // no messages: each worker runs its share (compute's ceiling)
+      if constexpr (std::is_trivially_copyable_v<Result>) split_loop(world, tasks, c.results, fn);
     } else if constexpr (std::is_trivially_copyable_v<Task> && std::is_trivially_copyable_v<Result>) {
-      if (cfg.impl == "raw" || cfg.impl == "raw_poll")
-        raw_loop(world, tasks, results, fn, cfg.impl == "raw_poll");
+      if (c.impl == "raw" || c.impl == "raw_poll")
+        raw_loop(world, tasks, c.results, fn, c.impl == "raw_poll");
       else
-        boost_loop(world, tasks, results, fn);
+        boost_loop(world, tasks, c.results, fn);
     } else {
-      boost_loop(world, tasks, results, fn);
+      boost_loop(world, tasks, c.results, fn);
     }
   };
   // Warm-up, twice: connections, buffers, the automatic chunk estimate; and glibc, which serves
   // the second run's per-run arrays from a heap it grows (page faults) before reusing it from the
   // third on. Without it the first timed run of foreman's tiny workload ran at half speed.
-  once();
-  once();
+  for (auto& c : all) {
+    once(c);
+    once(c);
+  }
   for (int r = 0; r < cfg.reps; ++r) {
-    world.barrier();
-    const std::uint64_t allocs_before = g_allocations.load();
-    const auto start = clock_type::now();
-    once();
-    const double s = std::chrono::duration<double>(clock_type::now() - start).count();
-    const std::uint64_t allocs = g_allocations.load() - allocs_before;
-    if (world.rank() == 0) {
+    const double serial = before_round ? before_round() : 0.0;
+    for (std::size_t k = 0; k < all.size(); ++k) {
+      contender<Result>& c = all[(static_cast<std::size_t>(r) + k) % all.size()];
+      world.barrier();
+      const std::uint64_t allocs_before = g_allocations.load();
+      const auto start = clock_type::now();
+      once(c);
+      const double s = std::chrono::duration<double>(clock_type::now() - start).count();
+      const std::uint64_t allocs = g_allocations.load() - allocs_before;
+      if (world.rank() != 0) continue;
+      measurement& m = c.m;
       m.seconds.push_back(s);
-      m.verified = m.verified && results.size() == tasks.size();
-      for (std::size_t i = 0; m.verified && i < tasks.size(); ++i) m.verified = check(tasks[i], results[i]);
+      if (before_round) m.serial_seconds.push_back(serial);
+      if (c.impl.rfind("pingpong", 0) != 0) { // a ping-pong computes nothing to check
+        m.verified = m.verified && c.results.size() == tasks.size();
+        for (std::size_t i = 0; m.verified && i < tasks.size(); ++i) m.verified = check(tasks[i], c.results[i]);
+      }
       const double per_task = static_cast<double>(allocs) / static_cast<double>(std::max<std::size_t>(1, tasks.size()));
       m.allocs_per_task = m.allocs_per_task < 0 ? per_task : std::min(m.allocs_per_task, per_task);
     }
   }
-  return m;
+  std::vector<measurement> out;
+  for (auto& c : all) out.push_back(std::move(c.m));
+  return out;
 }
 
-void print(const config& cfg, int ranks, std::size_t tasks, const measurement& m, double serial_seconds = 0) {
-  std::printf("{\"workload\":\"%s\",\"impl\":\"%s\",\"ranks\":%d,\"tasks\":%zu,\"bytes\":%zu,\"verified\":%s,"
-              "\"seconds\":[",
-              cfg.workload.c_str(), cfg.impl.c_str(), ranks, tasks, cfg.bytes, m.verified ? "true" : "false");
-  for (std::size_t i = 0; i < m.seconds.size(); ++i) std::printf("%s%.6f", i ? "," : "", m.seconds[i]);
-  std::printf("],\"allocs_per_task\":%.4f,\"serial_seconds\":%.6f}\n", m.allocs_per_task, serial_seconds);
+// One JSON line. `run` names the bench process: lines with the same run were measured in the
+// same rounds, their seconds in the same order (report.py takes their ratios round by round).
+void print(const config& cfg, const std::string& impl, int ranks, std::size_t tasks, const measurement& m) {
+  static const long long run = std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch()).count();
+  auto list = [](const std::vector<double>& values) {
+    for (std::size_t i = 0; i < values.size(); ++i) std::printf("%s%.6f", i ? "," : "", values[i]);
+  };
+  std::printf("{\"workload\":\"%s\",\"impl\":\"%s\",\"ranks\":%d,\"tasks\":%zu,\"bytes\":%zu,\"run\":%lld,"
+              "\"verified\":%s,\"seconds\":[",
+              cfg.workload.c_str(), impl.c_str(), ranks, tasks, cfg.bytes, run, m.verified ? "true" : "false");
+  list(m.seconds);
+  std::printf("],\"allocs_per_task\":%.4f,\"serial_seconds\":[", m.allocs_per_task);
+  list(m.serial_seconds);
+  std::printf("]}\n");
   std::fflush(stdout);
 }
-
-// Raw MPI ping-pong between ranks 0 and 1: `count` round trips of `bytes` each way.
-// impl "raw": one buffer on each rank, sent back and forth (at 1 MiB it stays in the cache).
-// impl "raw_tasks": rank 0 sends `count` distinct buffers and receives each answer into a
-// distinct buffer of its own, as a payload run moves its tasks and results; rank 1 echoes
-// from one buffer, as a worker receives every task into the same one.
-measurement pingpong(const config& cfg, const mpi::communicator& world, std::size_t count) {
-  measurement m;
-  const bool distinct = cfg.impl == "raw_tasks";
-  const std::size_t buffers = distinct && world.rank() == 0 ? 2 * count : 1;
-  std::vector<std::vector<char>> buffer(buffers, std::vector<char>(std::max<std::size_t>(1, cfg.bytes), 'p'));
-  const int n = static_cast<int>(cfg.bytes);
-  auto once = [&] {
-    for (std::size_t i = 0; i < count; ++i) {
-      if (world.rank() == 0) {
-        MPI_Send(buffer[distinct ? 2 * i : 0].data(), n, MPI_BYTE, 1, 7, world);
-        MPI_Recv(buffer[distinct ? 2 * i + 1 : 0].data(), n, MPI_BYTE, 1, 7, world, MPI_STATUS_IGNORE);
-      } else if (world.rank() == 1) {
-        MPI_Recv(buffer[0].data(), n, MPI_BYTE, 0, 7, world, MPI_STATUS_IGNORE);
-        MPI_Send(buffer[0].data(), n, MPI_BYTE, 0, 7, world);
-      }
-    }
-  };
-  once();
-  for (int r = 0; r < cfg.reps; ++r) {
-    world.barrier();
-    const auto start = clock_type::now();
-    once();
-    if (world.rank() == 0) m.seconds.push_back(std::chrono::duration<double>(clock_type::now() - start).count());
-  }
-  return m;
+void print_all(const config& cfg, int ranks, std::size_t tasks, const std::vector<measurement>& all) {
+  for (std::size_t k = 0; k < all.size(); ++k) print(cfg, cfg.impls[k], ranks, tasks, all[k]);
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: bench tiny|struct|compute|payload|latency|pingpong foreman|foreman_plain|foreman_returning|raw|raw_poll|raw_tasks|boost "
+  std::fprintf(stderr, "usage: bench tiny|struct|compute|payload|latency "
+                       "foreman|foreman_plain|foreman_returning|raw|raw_poll|boost|split|pingpong|pingpong_tasks[,...] "
                        "[--reps R] [--tasks T] [--bytes B]\n");
   return 2;
 }
@@ -362,7 +437,13 @@ int main(int argc, char** argv) {
   if (argc < 3) return usage();
   config cfg;
   cfg.workload = argv[1];
-  cfg.impl = argv[2];
+  for (std::string list = argv[2]; !list.empty();) {
+    const std::size_t comma = list.find(',');
+    cfg.impls.push_back(list.substr(0, comma));
+    list = comma == std::string::npos ? "" : list.substr(comma + 1);
+  }
+  if (cfg.impls.empty()) return usage();
+  cfg.impl = cfg.impls.front();
   for (int i = 3; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const auto value = std::strtoull(argv[i + 1], nullptr, 10);
@@ -379,7 +460,7 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < n; ++i) tasks[i] = i;
     auto m = measure<std::uint64_t, std::uint64_t>(cfg, world, tasks, tiny_fn,
                                                    [](std::uint64_t t, std::uint64_t r) { return r == tiny_fn(t); });
-    if (world.rank() == 0) print(cfg, ranks, n, m);
+    if (world.rank() == 0) print_all(cfg, ranks, n, m);
   } else if (cfg.workload == "struct") {
     const std::size_t n = cfg.tasks ? cfg.tasks : 200000;
     std::vector<record> tasks;
@@ -388,7 +469,7 @@ int main(int argc, char** argv) {
       const record_result want = process(t);
       return r.id == want.id && r.label == want.label;
     });
-    if (world.rank() == 0) print(cfg, ranks, n, m);
+    if (world.rank() == 0) print_all(cfg, ranks, n, m);
   } else if (cfg.workload == "compute") {
     // Calibrate on the master: iterations for 20 ms of CPU; every rank uses the same count.
     std::uint64_t iterations = 0;
@@ -412,44 +493,38 @@ int main(int argc, char** argv) {
     std::vector<std::uint64_t> tasks(n);
     for (std::size_t i = 0; i < n; ++i) tasks[i] = i + 1;
     auto fn = [](std::uint64_t seed) { return spin(g_spin_iterations, seed); };
-    // Serial time: the same tasks one after another on the master, before the parallel runs,
-    // while the other ranks sleep (a rank spinning in an MPI call would slow the master down and
-    // flatter the speedup).
-    double serial = 0;
+    // Serial time: the same tasks one after another on the master, at the start of every round
+    // (the speedup is taken round by round: the machine's speed drifts), while the other ranks
+    // sleep (a rank spinning in an MPI call would slow the master down and flatter the speedup).
     std::vector<std::uint64_t> expected(n);
-    if (world.rank() == 0) {
-      const auto start = clock_type::now();
-      for (std::size_t i = 0; i < n; ++i) expected[i] = fn(tasks[i]);
-      serial = std::chrono::duration<double>(clock_type::now() - start).count();
-    }
-    MPI_Request quiet;
-    MPI_Ibarrier(world, &quiet);
-    for (int done = 0; !done;) {
-      MPI_Test(&quiet, &done, MPI_STATUS_IGNORE);
-      if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    auto serial = [&] {
+      double seconds = 0;
+      if (world.rank() == 0) {
+        const auto start = clock_type::now();
+        for (std::size_t i = 0; i < n; ++i) expected[i] = fn(tasks[i]);
+        seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+      }
+      MPI_Request quiet;
+      MPI_Ibarrier(world, &quiet);
+      for (int done = 0; !done;) {
+        MPI_Test(&quiet, &done, MPI_STATUS_IGNORE);
+        if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      return seconds;
+    };
+    serial(); // also the results every run is checked against
     mpi::broadcast(world, expected, 0);
-    auto m = measure<std::uint64_t, std::uint64_t>(cfg, world, tasks, fn, [&](std::uint64_t t, std::uint64_t r) {
-      return r == expected[t - 1];
-    });
-    if (world.rank() == 0) print(cfg, ranks, n, m, serial);
+    auto m = measure<std::uint64_t, std::uint64_t>(
+        cfg, world, tasks, fn, [&](std::uint64_t t, std::uint64_t r) { return r == expected[t - 1]; }, serial);
+    if (world.rank() == 0) print_all(cfg, ranks, n, m);
   } else if (cfg.workload == "payload") {
     const std::size_t bytes = cfg.bytes ? cfg.bytes : 1 << 20;
     cfg.bytes = bytes;
     const std::size_t n = cfg.tasks ? cfg.tasks : std::max<std::size_t>(8, std::min<std::size_t>(2000, (256u << 20) / bytes));
     std::vector<std::vector<char>> tasks;
     for (std::size_t i = 0; i < n; ++i) tasks.emplace_back(bytes, static_cast<char>(i));
-    // foreman_returning: foreman with the function that returns a fresh result every task.
-    auto m = cfg.impl == "foreman_returning"
-                 ? measure<std::vector<char>, std::vector<char>>(cfg, world, tasks, payload_fn, payload_ok)
-                 : measure<std::vector<char>, std::vector<char>>(cfg, world, tasks, payload_function{}, payload_ok);
-    if (world.rank() == 0) print(cfg, ranks, n, m);
-  } else if (cfg.workload == "pingpong") {
-    if (ranks < 2) return usage();
-    cfg.bytes = cfg.bytes ? cfg.bytes : 1 << 20;
-    const std::size_t n = cfg.tasks ? cfg.tasks : std::max<std::size_t>(8, std::min<std::size_t>(2000, (256u << 20) / cfg.bytes));
-    auto m = pingpong(cfg, world, n);
-    if (world.rank() == 0) print(cfg, ranks, n, m);
+    auto m = measure<std::vector<char>, std::vector<char>>(cfg, world, tasks, payload_function{}, payload_ok);
+    if (world.rank() == 0) print_all(cfg, ranks, n, m);
   } else {
     return usage();
   }

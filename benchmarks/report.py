@@ -31,22 +31,33 @@ def environment():
 
 
 def metric(r):
-    """(value, unit, higher is better) of one measurement, from its seconds `s`."""
+    """(value of one repetition from its seconds `s`, unit) of a measurement."""
     w = r["workload"]
     if w in ("tiny", "struct"):
         return (lambda s: r["tasks"] / s), "tasks/s"
     if w == "compute":
-        return (lambda s: r["serial_seconds"] / s), "speedup"
-    if w in ("payload", "pingpong"):
+        return None, "speedup"  # per repetition, from that round's serial time: see values()
+    if w == "payload":
         return (lambda s: 2.0 * r["bytes"] * r["tasks"] / s / 1e6), "MB/s"
     if w == "latency":
         return (lambda s: s / r["tasks"] * 1e6), "us/task"
     raise ValueError(w)
 
 
+def values(r):
+    """The measurement's value of each repetition, in the order they ran."""
+    f, _ = metric(r)
+    if f is not None:
+        return [f(s) for s in r["seconds"]]
+    serial = r["serial_seconds"]
+    if not isinstance(serial, list):  # an older bench: one serial time for every repetition
+        serial = [serial] * len(r["seconds"])
+    return [t / s for t, s in zip(serial, r["seconds"])]
+
+
 def main():
-    # Runs of one measurement (scripts/bench.sh interleaves implementations, one repetition per
-    # run) are merged: their repetitions together, verified only if every run was.
+    # Several runs of one measurement are merged: their repetitions together, verified only if
+    # every run was.
     rows = []
     for line in open(sys.argv[1]):
         if not line.startswith("{"):
@@ -58,16 +69,18 @@ def main():
             rows.append(r)
             continue
         same["seconds"] += r["seconds"]
-        same["verified"] = same["verified"] and r["verified"]
+        if isinstance(same.get("serial_seconds"), list):
+            same["serial_seconds"] += r["serial_seconds"]
+        same["run"] = None  # its repetitions no longer come from one run        same["verified"] = same["verified"] and r["verified"]
         if r.get("allocs_per_task", -1) >= 0:
             same["allocs_per_task"] = min(x for x in (same.get("allocs_per_task", -1), r["allocs_per_task"]) if x >= 0)
     table = []
     for r in rows:
-        f, unit = metric(r)
-        values = sorted(f(s) for s in r["seconds"])
-        r["unit"] = unit
-        r["median"] = statistics.median(values)
-        r["min"], r["max"] = values[0], values[-1]
+        r["unit"] = metric(r)[1]
+        r["values"] = values(r)
+        ordered = sorted(r["values"])
+        r["median"] = statistics.median(ordered)
+        r["min"], r["max"] = ordered[0], ordered[-1]
         table.append(r)
 
     def get(workload, impl, ranks, size=None):
@@ -92,6 +105,21 @@ def main():
     def floor(what, numerator, denominator, at_least):
         if numerator is None or denominator is None:
             floors.append({"floor": what, "ratio": None, "at_least": at_least, "met": None})
+            return
+        if numerator.get("run") is not None and numerator.get("run") == denominator.get("run") and \
+                len(numerator["values"]) == len(denominator["values"]):
+            # Measured in the same rounds of one run (bench.cpp alternates them): the ratio of each
+            # round, whose two runs saw the machine in the same state, then their median. Fixed
+            # costs weigh most when the baseline runs fastest, so the floor must also hold over the
+            # rounds where it ran within 25 % of its best round (the machine's fast state).
+            pairs = list(zip(numerator["values"], denominator["values"]))
+            best = max(b for _, b in pairs)
+            every = statistics.median(a / b for a, b in pairs)
+            fast = statistics.median(a / b for a, b in pairs if b >= 0.75 * best)
+            rounds = sorted(a / b for a, b in pairs)
+            floors.append({"floor": what, "ratio": min(every, fast), "at_least": at_least,
+                           "met": min(every, fast) >= at_least, "paired": True, "all_rounds": every,
+                           "fast_rounds": fast, "round_min": rounds[0], "round_max": rounds[-1]})
             return
         ratio = numerator["median"] / denominator["median"]
         # The machine switches between states about 2-4x apart in per-message speed, sometimes
@@ -118,26 +146,36 @@ def main():
     compute = get("compute", "foreman", 3)
     floors.append({"floor": "compute -n 3: foreman speedup over serial", "ratio": compute and compute["median"],
                    "at_least": 1.9, "met": compute is not None and compute["median"] >= 1.9})
+    split = get("compute", "split", 3)
+    # Not floors: the speedup of workers that run fixed shares without any message (what the
+    # machine allows), and how much of it foreman reaches.
+    floors.append({"floor": "  (reference) compute -n 3: split shares, no messages: speedup",
+                   "ratio": split and split["median"], "at_least": 1.9, "met": split is not None and split["median"] >= 1.9})
+    floor("  (reference) compute -n 3: foreman / split shares", compute, split, 0.95)
     for r in table:
         if r["workload"] == "payload" and r["impl"] == "foreman" and r["bytes"] >= 1 << 20:
             # The ping-pong of the same buffers moves the payload run's data; the ping-pong of one
             # buffer moves the same bytes again and again, which stay in the cache up to its size.
             floor("payload %d B: foreman / ping-pong of the same buffers" % r["bytes"], r,
-                  get("pingpong", "raw_tasks", 2, r["bytes"]), 0.8)
+                  get("payload", "pingpong_tasks", 2, r["bytes"]), 0.8)
             floor("payload %d B: foreman / ping-pong of one buffer" % r["bytes"], r,
-                  get("pingpong", "raw", 2, r["bytes"]), 0.8)
+                  get("payload", "pingpong", 2, r["bytes"]), 0.8)
     tiny = get("tiny", "foreman", 2)
     floors.append({"floor": "heap allocations per task on the master (tiny, -n 2)",
                    "ratio": tiny and tiny["allocs_per_task"], "at_most": 0.01,
                    "met": tiny is not None and 0 <= tiny["allocs_per_task"] <= 0.01})
 
-    print("\nfloors (ratios of medians from this run)")
+    print("\nfloors (medians from this run; for implementations run in the same rounds, the lower of the\n"
+          "median over all rounds and over the rounds where the baseline ran within 25 % of its best,\n"
+          "then: all rounds / fast rounds, [range of single rounds])")
     for f in floors:
         bound = ("<= %g" % f["at_most"]) if "at_most" in f else (">= %g" % f["at_least"])
         value = "n/a" if f["ratio"] is None else "%.3g" % f["ratio"]
         status = "n/a" if f["met"] is None else ("met" if f["met"] else "NOT MET")
-        mixed = "  (repetitions in different machine states: unreliable)" if f.get("mixed_states") else ""
-        print("  %-62s %10s  (%s)  %s%s" % (f["floor"], value, bound, status, mixed))
+        note = "  (repetitions in different machine states: unreliable)" if f.get("mixed_states") else ""
+        if f.get("paired"):
+            note = "  %.3g / %.3g [%.3g-%.3g]" % (f["all_rounds"], f["fast_rounds"], f["round_min"], f["round_max"])
+        print("  %-62s %10s  (%s)  %s%s" % (f["floor"], value, bound, status, note))
     unverified = [r for r in table if not r["verified"]]
     if unverified:
         print("\nWRONG RESULTS in: " + ", ".join("%s %s -n %d" % (r["workload"], r["impl"], r["ranks"])

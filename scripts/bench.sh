@@ -42,18 +42,6 @@ run() { # run <ranks> <arguments of bench>...
   "${mpirun[@]}" "${extra[@]}" -n "$n" "$bench" "$@" --reps "$run_reps" | grep '^{' |
     sed "s/\"impl\":\"\([a-z_]*\)\"/\"impl\":\"\1$suffix\"/" >>"$raw"
 }
-# interleaved <ranks> <workload> <implementations>...: one repetition of each implementation in
-# turn, $reps rounds, so that all of them see the machine in the same state (its speed changes
-# from minute to minute, see docs/performance.md); report.py merges the repetitions.
-interleaved() {
-  local n=$1 workload=$2 round impl
-  shift 2
-  run_reps=1
-  for ((round = 1; round <= reps; ++round)); do
-    for impl in "$@"; do run "$n" "$workload" "$impl"; done
-  done
-  run_reps=$reps
-}
 futures() { # futures <ranks> <workload> <chunksize> <tasks>
   if ! "$python" -c 'import mpi4py' 2>/dev/null; then
     echo "  (mpi4py is not installed: the mpi4py.futures baseline is left out)" >&2
@@ -65,14 +53,22 @@ futures() { # futures <ranks> <workload> <chunksize> <tasks>
 }
 
 echo "running the benchmark (${reps} repetitions each)" >&2
+# Implementations listed together run in the same processes, one run of each in turn per round
+# (bench.cpp), so that all of them see the machine in the same states (its speed changes within
+# seconds, see docs/performance.md); report.py takes their ratios round by round. These rounds
+# are short: twice as many as the repetitions asked for, plus one.
+run_reps=$((2 * reps + 1))
 for n in 2 3; do
-  interleaved "$n" tiny foreman foreman_plain raw raw_poll boost
-  interleaved "$n" struct foreman foreman_plain boost
+  run "$n" tiny foreman,foreman_plain,raw,raw_poll,boost
+  run "$n" struct foreman,foreman_plain,boost
   futures "$n" tiny 256 200000
   futures "$n" struct 256 200000
   futures "$n" tiny 1 4000
 done
-for impl in foreman raw boost; do run 3 compute "$impl"; done
+run 2 latency foreman,raw,raw_poll,boost
+run_reps=$reps
+# split: workers run fixed shares without any message, the master sleeps: the machine's ceiling
+run 3 compute foreman,raw,boost,split
 sizes=(8 1024 65536 1048576 8388608 67108864)
 [[ $quick == 1 ]] && sizes=(8 65536 1048576 8388608)
 # Payloads measure the transport. foreman receives results into the storage of the previous
@@ -85,16 +81,16 @@ warm_malloc=(-x MALLOC_MMAP_THRESHOLD_=33554432 -x MALLOC_TRIM_THRESHOLD_=429496
   -x GLIBC_TUNABLES=glibc.malloc.hugetlb=1)
 for bytes in "${sizes[@]}"; do
   extra=("${warm_malloc[@]}")
-  # raw: one buffer bounced back and forth; raw_tasks: the payload run's own task and result buffers
-  for impl in raw raw_tasks; do run 2 pingpong "$impl" --bytes "$bytes"; done
-  for impl in foreman boost; do run 2 payload "$impl" --bytes "$bytes"; done
-  # foreman with a function that returns a fresh result instead of writing into the one it is given
-  if ((bytes >= 1048576)); then run 2 payload foreman_returning --bytes "$bytes"; fi
+  # pingpong: raw MPI, one buffer bounced back and forth; pingpong_tasks: the payload run's own
+  # task and result buffers; foreman_returning: foreman with a function that returns a fresh
+  # result instead of writing into the one it is given. All in the same rounds.
+  impls=pingpong,pingpong_tasks,foreman,boost
+  if ((bytes >= 1048576)); then impls+=,foreman_returning; fi
+  run 2 payload "$impls" --bytes "$bytes"
   extra=()
   suffix=_cold_malloc
-  for impl in foreman boost; do run 2 payload "$impl" --bytes "$bytes"; done
+  run 2 payload foreman,boost --bytes "$bytes"
   suffix=""
 done
-for impl in foreman raw raw_poll boost; do run 2 latency "$impl"; done
 
 "$python" "$root/benchmarks/report.py" "$raw" "$build/bench-results.json"
