@@ -79,7 +79,6 @@ using clock_type = std::chrono::steady_clock;
 struct config {
   std::string workload;
   std::vector<std::string> impls; // run in alternation (measure())
-  std::string impl;               // the first of them
   int reps = 5;
   std::size_t tasks = 0;
   std::size_t bytes = 0;
@@ -443,7 +442,6 @@ int main(int argc, char** argv) {
     list = comma == std::string::npos ? "" : list.substr(comma + 1);
   }
   if (cfg.impls.empty()) return usage();
-  cfg.impl = cfg.impls.front();
   for (int i = 3; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const auto value = std::strtoull(argv[i + 1], nullptr, 10);

@@ -258,27 +258,29 @@ private:
   }
 
   // Dynamic schedule, fixed chunk size: encodes the next chunk while the master has nothing
-  // else to do, so that the next reply is answered by sending it (refill() uses it when the
-  // chunk it would build is the same: it starts at the first unsent task and no task taken from
-  // a lost worker waits). Only chunks without bodies are prepared. Automatic chunks are not: their
-  // size follows every reply's durations, so most prepared ones would be encoded again. Returns
+  // else to do, so that the next reply is answered by sending it (refill() uses it when
+  // prepared_is_next()). Only chunks without bodies are prepared; a chunk with bodies is encoded
+  // once and marked, not again on every idle pass. Automatic chunks are not prepared: their size
+  // follows every reply's durations, so most prepared ones would be encoded again. Returns
   // whether it encoded one.
   bool prepare() {
-    if (fixed_chunk_ == 0 || opt_.schedule != schedule::dynamic || !reassigned_.empty() || next_ >= tasks_.size())
+    if (fixed_chunk_ == 0 || opt_.schedule != schedule::dynamic || !reassigned_.empty() || next_ >= tasks_.size() ||
+        prepared_.first == next_)
       return false;
-    const std::size_t size = fixed_chunk_;
-    if (prepared_.count > 0 && prepared_.first == next_ && prepared_.size == size) return false;
     std::size_t k = next_;
-    prepared_.count = encode_chunk(prepared_.bytes, size, [&](std::size_t& i) {
+    prepared_.count = encode_chunk(prepared_.bytes, fixed_chunk_, [&](std::size_t& i) {
       if (k == tasks_.size()) return false;
       i = k++;
       return true;
     });
     if (!bodies_.empty()) prepared_.count = 0;
     prepared_.first = next_;
-    prepared_.size = size;
     return true;
   }
+
+  // Whether the prepared chunk is the one refill() would build now: it starts at the first
+  // unsent task and no task taken from a lost worker waits (those go first).
+  bool prepared_is_next() const { return prepared_.count > 0 && prepared_.first == next_ && reassigned_.empty(); }
 
   // Sends worker w chunks until it holds in_flight_limit_ of them or no work is left. Near the
   // end of a dynamic run (fewer unsent tasks than live workers could hold) a worker holds one
@@ -306,7 +308,7 @@ private:
       }
       sent.indices.clear();
       const std::size_t size = chunk_for(w);
-      if (prepared_.count > 0 && prepared_.first == next_ && prepared_.size == size && reassigned_.empty()) {
+      if (prepared_is_next()) { // implies size == fixed_chunk_: only fixed-size chunks are prepared
         // Encoded ahead (prepare()): sent first, its tasks taken after.
         slot->bytes.swap(prepared_.bytes);
         post_message(*slot, w, tag::tasks, comm_);
@@ -587,9 +589,8 @@ private:
   std::vector<body_span> bodies_; // the bodies of the message being sent
   struct {
     std::vector<char> bytes;
-    std::size_t first = 0; // its tasks: first .. first + count - 1
-    std::size_t count = 0; // 0: none is prepared
-    std::size_t size = 0;  // the chunk size it was encoded for
+    std::size_t first = SIZE_MAX; // the first unsent task when it was encoded
+    std::size_t count = 0;        // its tasks: first .. first + count - 1; 0: none (or it has bodies)
   } prepared_;             // the next chunk of a dynamic run, encoded ahead (prepare())
   inbox& inbox_;                  // the workers' replies, received into receives posted ahead (pool.replies)
 };
