@@ -88,7 +88,10 @@ public:
         waiting_(effective_wait_policy(opt.wait), pool.oversubscribed), inbox_(replies_of(pool, comm)) {
     MPI_Comm_size(comm_, &size_);
     workers_.resize(static_cast<std::size_t>(size_));
-    for (auto& w : workers_) w.slots.resize(in_flight_limit_);
+    for (auto& w : workers_) {
+      w.slots.resize(in_flight_limit_);
+      w.outstanding = chunk_ring(in_flight_limit_);
+    }
     done_.assign(tasks_.size(), 0);
     // Tasks a lost worker would have had under round robin go to whoever is free.
     if (opt_.schedule == schedule::round_robin)
@@ -154,9 +157,39 @@ private:
     std::vector<std::size_t> indices;
     clock::time_point sent;
   };
+  // A worker's chunks sent and not yet answered, oldest first (a worker answers in order): a ring
+  // of tasks_in_flight chunks whose index lists are kept, so that sending and retiring a chunk
+  // moves and allocates nothing.
+  class chunk_ring {
+  public:
+    explicit chunk_ring(std::size_t capacity = 1) : items_(capacity) {}
+    std::size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    chunk& operator[](std::size_t k) {
+      k += first_;
+      return items_[k < items_.size() ? k : k - items_.size()];
+    }
+    const chunk& front() const { return items_[first_]; }
+    /// The chunk after the newest, its index list emptied. Requires size() < capacity.
+    chunk& push_back() {
+      chunk& c = (*this)[size_++];
+      c.indices.clear();
+      return c;
+    }
+    void pop_front() {
+      if (++first_ == items_.size()) first_ = 0;
+      --size_;
+    }
+    void clear() { first_ = size_ = 0; }
+
+  private:
+    std::vector<chunk> items_;
+    std::size_t first_ = 0;
+    std::size_t size_ = 0;
+  };
   struct worker_state {
     std::vector<send_slot> slots;
-    std::deque<chunk> outstanding; // sent and not yet answered, oldest first (a worker answers in order)
+    chunk_ring outstanding;
     clock::time_point last_answer{};
     std::size_t next_round = 0; // round robin: how many of this worker's own tasks were sent
   };
@@ -301,12 +334,7 @@ private:
         if (std::find(starved_.begin(), starved_.end(), w) == starved_.end()) starved_.push_back(w);
         return;
       }
-      chunk sent;
-      if (!spare_.empty()) {
-        sent.indices = std::move(spare_.back());
-        spare_.pop_back();
-      }
-      sent.indices.clear();
+      chunk& sent = state.outstanding.push_back(); // size() < limit <= in_flight_limit_
       const std::size_t size = chunk_for(w);
       if (prepared_is_next()) { // implies size == fixed_chunk_: only fixed-size chunks are prepared
         // Encoded ahead (prepare()): sent first, its tasks taken after.
@@ -327,7 +355,6 @@ private:
       for (std::size_t i : sent.indices) count_attempt(i, w);
       ++info_.messages;
       sent.sent = now;
-      state.outstanding.push_back(std::move(sent));
     }
   }
 
@@ -349,16 +376,18 @@ private:
       const int worker = inbox_.poll();
       if (worker < 0) return any;
       any = true;
-      if (plain_reply(worker)) {
+      decoder in = inbox_.message(worker);
+      std::uint32_t count = 0;
+      if (plain_reply(worker, in, count)) {
         // The common case: the worker's next tasks leave first, and the reply is filed while
         // they travel. One clock reading serves the reply and the chunks sent back.
         retire_oldest(worker);
-        std::deque<chunk>& outstanding = workers_[static_cast<std::size_t>(worker)].outstanding;
+        chunk_ring& outstanding = workers_[static_cast<std::size_t>(worker)].outstanding;
         const std::size_t held = outstanding.size();
         refill(worker, clock::time_point{});
         const auto arrival = clock::now();
         for (std::size_t k = held; k < outstanding.size(); ++k) outstanding[k].sent = arrival;
-        file_reply(worker, arrival, inbox_.message(worker), false);
+        file_items(worker, arrival, in, count);
         // Completes the sends just posted where that is already possible, so that the next
         // refill finds a free slot without testing it.
         for (send_slot& slot : workers_[static_cast<std::size_t>(worker)].slots)
@@ -374,22 +403,20 @@ private:
     }
   }
 
-  // Whether the reply that arrived from `worker` answers this run, from a live worker, in one
-  // message without bodies: then nothing in it can make the master declare the worker lost.
-  bool plain_reply(int worker) const {
+  // Whether the reply that arrived from `worker`, `in`, answers this run, from a live worker, in
+  // one message without bodies: then nothing in it can make the master declare the worker lost.
+  // If so, `in` is left at its first item and `count` holds how many it has.
+  bool plain_reply(int worker, decoder& in, std::uint32_t& count) const {
     if (is_lost(worker) || inbox_.announced(worker) > 0) return false;
-    decoder in = inbox_.message(worker);
     const auto stamp = in.get<header>();
-    in.get<std::uint32_t>(); // count
+    count = in.get<std::uint32_t>();
     return stamp.pool == pool_.id && stamp.run == run_ && in.get<std::uint32_t>() == 0;
   }
 
   // The worker answered its oldest outstanding chunk (it answers them in order).
   void retire_oldest(int worker) {
-    std::deque<chunk>& outstanding = workers_[static_cast<std::size_t>(worker)].outstanding;
-    if (outstanding.empty()) return;
-    spare_.push_back(std::move(outstanding.front().indices));
-    outstanding.pop_front();
+    chunk_ring& outstanding = workers_[static_cast<std::size_t>(worker)].outstanding;
+    if (!outstanding.empty()) outstanding.pop_front();
   }
 
   // Files the reply that arrived from `worker`, fetching it first if it came as an envelope.
@@ -402,11 +429,11 @@ private:
         return;
       }
     }
-    file_reply(worker, arrival, inbox_.message(worker), true);
+    file_reply(worker, arrival, inbox_.message(worker));
   }
 
-  // Files a reply's results and failures; `retire`: then retires the chunk it answered.
-  void file_reply(int worker, clock::time_point arrival, decoder in, bool retire) {
+  // Files a reply's results and failures, then retires the chunk it answered.
+  void file_reply(int worker, clock::time_point arrival, decoder in) {
     const auto stamp = in.get<header>();
     const auto count = in.get<std::uint32_t>();
     const auto bodies = in.get<std::uint32_t>();
@@ -416,6 +443,12 @@ private:
       drain_bodies(worker, bodies);
       return;
     }
+    if (file_items(worker, arrival, in, count)) retire_oldest(worker);
+  }
+
+  // Files the `count` results and failures of a reply from `worker`, `in` being at the first.
+  // Returns false if the worker was declared lost on the way (a body did not come).
+  bool file_items(int worker, clock::time_point arrival, decoder& in, std::uint32_t count) {
     worker_state& state = workers_[static_cast<std::size_t>(worker)];
     state.last_answer = arrival;
     for (std::uint32_t k = 0; k < count; ++k) {
@@ -434,7 +467,7 @@ private:
           // The worker sent the message but not its body: it died in between. The message's
           // chunk is still its oldest outstanding one: its unfiled tasks run again elsewhere.
           lose(worker, timeout_seconds());
-          return;
+          return false;
         }
         if (duplicate) continue;
       } else {
@@ -453,7 +486,7 @@ private:
       record.failed = status != item_status::ok;
       finish(index, arrival);
     }
-    if (retire) retire_oldest(worker);
+    return true;
   }
 
   double timeout_seconds() const { return std::chrono::duration<double>(timeout_).count(); }
@@ -506,8 +539,8 @@ private:
     info_.lost_workers.push_back(w);
     worker_state& state = workers_[static_cast<std::size_t>(w)];
     std::string pending;
-    for (const chunk& c : state.outstanding)
-      for (std::size_t i : c.indices) pending += (pending.empty() ? "" : ", ") + std::to_string(i);
+    for (std::size_t k = 0; k < state.outstanding.size(); ++k)
+      for (std::size_t i : state.outstanding[k].indices) pending += (pending.empty() ? "" : ", ") + std::to_string(i);
     if (opt_.announce_faults) {
       char text[96];
       std::snprintf(text, sizeof text, "no answer for %.1f s (task timeout %g s)", silent_seconds,
@@ -517,9 +550,9 @@ private:
     }
     // A worker runs its chunks in order, so only the oldest unanswered one can have started:
     // the tasks queued behind it are not charged an attempt.
-    bool oldest = true;
-    for (chunk& c : state.outstanding) {
-      for (std::size_t i : c.indices) {
+    for (std::size_t k = 0; k < state.outstanding.size(); ++k) {
+      const bool oldest = k == 0;
+      for (std::size_t i : state.outstanding[k].indices) {
         if (done_[i]) continue;
         if (!oldest) {
           --info_.tasks[i].attempts;
@@ -532,8 +565,6 @@ private:
           ++info_.retries;
         }
       }
-      oldest = false;
-      spare_.push_back(std::move(c.indices));
     }
     state.outstanding.clear();
     if (opt_.schedule == schedule::round_robin) orphan_round_robin_tasks(w);
@@ -582,7 +613,6 @@ private:
   std::size_t next_ = 0;     // dynamic schedule: first task not yet sent
   std::size_t finished_ = 0; // tasks filed
   std::deque<std::size_t> reassigned_; // tasks taken from lost workers, sent before any other
-  std::vector<std::vector<std::size_t>> spare_; // recycled chunk index lists: no allocation per chunk
   std::vector<int> starved_; // workers refill() could not supply: every send slot was busy
   std::vector<int> retrying_;
   std::vector<char> scratch_; // dropped bodies land here

@@ -47,7 +47,7 @@ struct send_slot {
     return true;
   }
   void wait() {
-    MPI_Wait(&request, MPI_STATUS_IGNORE);
+    if (request != MPI_REQUEST_NULL) MPI_Wait(&request, MPI_STATUS_IGNORE);
     for (MPI_Request& r : bodies) MPI_Wait(&r, MPI_STATUS_IGNORE);
     bodies.clear();
   }
@@ -59,12 +59,38 @@ inline void check_int_size(std::size_t bytes, const char* what) {
                 " bytes exceeds MPI's 2 GiB limit per message; split the task or result");
 }
 
+/// The length of a message received as MPI_BYTE, from its status. Open MPI keeps it in a field of
+/// its public status struct; reading it there spares both loops a call of MPI_Get_count, with its
+/// argument checks, on every message. Elsewhere: MPI_Get_count.
+inline std::size_t received_bytes(const MPI_Status& status) {
+#if defined(OPEN_MPI) && OPEN_MPI
+  return status._ucount;
+#else
+  int count = 0;
+  MPI_Get_count(&status, MPI_BYTE, &count);
+  return static_cast<std::size_t>(count);
+#endif
+}
+
 /// Sends a byte buffer without blocking. @throws error when it exceeds MPI's int count.
 inline MPI_Request post_send(const std::vector<char>& bytes, int dest, tag t, MPI_Comm comm) {
   check_int_size(bytes.size(), "a message");
   MPI_Request request = MPI_REQUEST_NULL;
   MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, dest, static_cast<int>(t), comm, &request);
   return request;
+}
+
+/// A message of at most this many bytes goes out eagerly on MPI's transports (Open MPI's shared
+/// memory up to 4 KiB, its network transports further): a blocking send of one returns as soon as
+/// its bytes are copied out, without waiting for the receiver.
+inline constexpr std::size_t eager_bytes = 1024;
+
+/// Sends a message of at most eager_bytes on tag `t` to a receiver that keeps a receive posted for
+/// it (see inbox), with a blocking send: no request to complete afterwards. Even where MPI waits
+/// for the matching receive, it is never long: the receiver posts the next one as soon as it has
+/// taken the last message.
+inline void send_short(const std::vector<char>& bytes, int dest, tag t, MPI_Comm comm) {
+  MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, dest, static_cast<int>(t), comm);
 }
 
 /// Sends slot.bytes, a message on tag `t` whose receiver posts its receive ahead (see inbox):
@@ -91,10 +117,8 @@ inline void post_body(const body_span& body, int dest, tag t, MPI_Comm comm, sen
 
 /// Receives the message a matched probe found, into `into` (resized to fit).
 inline void receive_matched(MPI_Message& message, const MPI_Status& status, std::vector<char>& into) {
-  int count = 0;
-  MPI_Get_count(&status, MPI_BYTE, &count);
-  into.resize(static_cast<std::size_t>(count));
-  MPI_Mrecv(into.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE);
+  into.resize(received_bytes(status));
+  MPI_Mrecv(into.data(), static_cast<int>(into.size()), MPI_BYTE, &message, MPI_STATUS_IGNORE);
 }
 
 /// Receives and drops the next message from `source` with tag `t`, which is known to be coming.
@@ -272,11 +296,9 @@ private:
 
   void take(int rank, const MPI_Status& status) {
     channel& c = channels_[static_cast<std::size_t>(rank)];
-    int count = 0;
-    MPI_Get_count(&status, MPI_BYTE, &count);
     c.ready = c.posted;
     c.posted = -1;
-    c.ready_bytes = static_cast<std::size_t>(count);
+    c.ready_bytes = received_bytes(status);
     c.tag = status.MPI_TAG;
     c.large_ready = false;
   }

@@ -122,11 +122,11 @@ public:
   /// Overwrites the u32 written at byte offset `at` (a count known only after the items).
   void patch(std::size_t at, std::uint32_t value) { std::memcpy(out_.data() + at, &value, sizeof value); }
   /// Makes room for `bytes` more bytes of raw values, so that writing them resizes nothing.
-  void reserve(std::size_t bytes) {
+  FOREMAN_DETAIL_INLINE void reserve(std::size_t bytes) {
     if (out_.size() < size_ + bytes) grow(size_ + bytes);
   }
   /// Trims the buffer to the bytes written.
-  void finish() {
+  FOREMAN_DETAIL_INLINE void finish() {
     if (out_.size() != size_) out_.resize(size_);
   }
 

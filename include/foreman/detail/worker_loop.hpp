@@ -174,12 +174,18 @@ private:
     }
     out.patch(bodies_at, static_cast<std::uint32_t>(store_.bodies.size()));
     out.finish();
-    post_message(slot, 0, tag::results, comm_);
-    for (const body_span& body : store_.bodies) post_body(body, 0, tag::result_body, comm_, slot);
+    if (store_.bodies.empty() && slot.bytes.size() <= eager_bytes) {
+      // Short, as replies of small results are: sent at once, no request to complete later.
+      send_short(slot.bytes, 0, tag::results, comm_);
+    } else {
+      post_message(slot, 0, tag::results, comm_);
+      for (const body_span& body : store_.bodies) post_body(body, 0, tag::result_body, comm_, slot);
+    }
     // The other slot's reply left a message earlier: its send is complete, or completes once the
     // master takes it. Waiting here rather than when the slot is next used keeps the wait off the
     // way from a task's arrival to its result's departure.
-    store_.slots[store_.next_slot].wait();
+    send_slot& other = store_.slots[store_.next_slot];
+    if (!other.idle()) other.wait();
   }
 
   void finish() {
