@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # foreman's benchmark: one command, one run, every ratio measured side by side.
-#   bash scripts/bench.sh            # the full benchmark (about 3 minutes on 2 cores)
+#   bash scripts/bench.sh            # the full benchmark (3 to 4 minutes on 2 cores)
 #   FOREMAN_BENCH_QUICK=1 bash scripts/bench.sh   # fewer repetitions, smaller payloads
 #
 # Installs what is missing (scripts/install-deps.sh, plus python3-mpi4py for the mpi4py.futures
