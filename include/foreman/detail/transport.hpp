@@ -86,9 +86,9 @@ inline MPI_Request post_send(const std::vector<char>& bytes, int dest, tag t, MP
 inline constexpr std::size_t eager_bytes = 1024;
 
 /// Sends a message of at most eager_bytes on tag `t` to a receiver that keeps a receive posted for
-/// it (see inbox), with a blocking send: no request to complete afterwards. Even where MPI waits
-/// for the matching receive, it is never long: the receiver posts the next one as soon as it has
-/// taken the last message.
+/// it (see inbox), with a blocking send: no request to complete afterwards. Where an MPI waits for
+/// the matching receive, it waits until the receiver has handled its last message from this rank
+/// and posted the next receive, which the master's loop does without blocking on anyone.
 inline void send_short(const std::vector<char>& bytes, int dest, tag t, MPI_Comm comm) {
   MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, dest, static_cast<int>(t), comm);
 }
