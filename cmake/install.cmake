@@ -33,3 +33,6 @@ install(FILES
           ${PROJECT_BINARY_DIR}/foremanConfigVersion.cmake
           ${PROJECT_SOURCE_DIR}/cmake/foremanTesting.cmake
         DESTINATION ${FOREMAN_INSTALL_CMAKEDIR})
+
+# The launcher wrapper that runs a job again from its checkpoint journal (docs/reliability.md).
+install(PROGRAMS ${PROJECT_SOURCE_DIR}/bin/foreman-supervise DESTINATION ${CMAKE_INSTALL_BINDIR})

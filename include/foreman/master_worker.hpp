@@ -8,6 +8,7 @@
 #include <foreman/detail/master_loop.hpp>
 #include <foreman/detail/type_name.hpp>
 #include <foreman/detail/observer.hpp>
+#include <foreman/detail/supervision.hpp>
 #include <foreman/detail/worker_loop.hpp>
 #include <foreman/errors.hpp>
 #include <foreman/options.hpp>
@@ -91,6 +92,7 @@ public:
     std::vector<std::uint64_t> hosts;
     for (const auto& peer : peers_) hosts.push_back(peer.host);
     pool_.oversubscribed = detail::host_oversubscribed(hosts, comm_.rank());
+    detail::watch_for_supervisor(is_master());
   }
 
   /// Closes the pool (see shutdown()). Never blocks on a worker that is not listening.
