@@ -65,7 +65,7 @@ namespace detail {
 inline constexpr std::uint32_t protocol_version = 4;
 /// Bumped whenever the encoding of a single value changes (put_item, the archives); journals,
 /// which hold encoded results, name it.
-inline constexpr std::uint32_t value_format = 3;
+inline constexpr std::uint32_t value_format = 4;
 
 /// Message tags on the pool's private communicator.
 enum class tag : int {
