@@ -42,20 +42,21 @@ template <class T>
 struct array_as_bytes : boost::mpl::bool_<is_bitwise_v<T>> {};
 
 /// What foreman's archives refuse, each with the fix, where Boost would fail deep in its own
-/// headers or send what means nothing on another rank.
+/// headers or send what means nothing on another rank. Returns whether T may be archived, so
+/// that a refused type stops at the message instead of going on into Boost.
 template <class T>
-constexpr void check_archived_type() {
-  static_assert(!is_view_v<T> || std::is_pointer_v<T>,
-                "foreman: std::string_view, std::span and std::reference_wrapper cannot be serialized: they refer to "
-                "memory of the sending process; serialize the values themselves (std::string, std::vector, the "
-                "referred object)");
-  if constexpr (std::is_pointer_v<T>) {
-    using pointee = std::remove_cv_t<std::remove_pointer_t<T>>;
-    static_assert(!is_plain_bitwise_class_v<pointee>,
-                  "foreman: a class without serialize() travels as its bytes by value only; to serialize it through "
-                  "a pointer (T*, std::shared_ptr, std::unique_ptr) Boost.Serialization needs a serialize() member "
-                  "or free overload for it: add one");
-  }
+constexpr bool check_archived_type() {
+  constexpr bool view = is_view_v<T> && !std::is_pointer_v<T>;
+  static_assert(!view, "foreman: std::string_view, std::span and std::reference_wrapper cannot be serialized: they "
+                       "refer to memory of the sending process; serialize the values themselves (std::string, "
+                       "std::vector, the referred object)");
+  constexpr bool pointer_to_plain =
+      std::is_pointer_v<T> && is_plain_bitwise_class_v<std::remove_cv_t<std::remove_pointer_t<T>>>;
+  static_assert(!pointer_to_plain,
+                "foreman: a class without serialize() travels as its bytes by value only; to serialize it through "
+                "a pointer (T*, std::shared_ptr, std::unique_ptr) Boost.Serialization needs a serialize() member "
+                "or free overload for it: add one");
+  return !view && !pointer_to_plain;
 }
 
 /// Writes serializable values at the end of a byte vector.
@@ -81,10 +82,9 @@ public:
   // Boost's special types below, through Boost.
   template <class T>
   void save_override(const T& value) {
-    check_archived_type<T>();
     if constexpr (is_plain_bitwise_class_v<T>)
       append(&value, sizeof(T));
-    else
+    else if constexpr (check_archived_type<T>())
       base::save_override(value);
   }
   void save_override(const boost::archive::class_id_optional_type&) {}
@@ -140,10 +140,9 @@ public:
 
   template <class T>
   void load_override(T& value) {
-    check_archived_type<T>();
     if constexpr (is_plain_bitwise_class_v<T>)
       take(&value, sizeof(T));
-    else
+    else if constexpr (check_archived_type<T>())
       base::load_override(value);
   }
   void load_override(boost::archive::class_id_optional_type&) {}
