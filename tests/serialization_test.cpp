@@ -31,6 +31,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <unordered_map>
@@ -151,6 +152,17 @@ TEST_CASE("the type traits accept the types of these tests", "[serialization]") 
   STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::vector<opaque>>);
   STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::optional<opaque>>);
   STATIC_REQUIRE_FALSE(foreman::is_serializable_v<int*>);
+  // The multi- and unordered multi- containers check their elements too.
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::multimap<int, opaque>>);
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::unordered_multimap<int, opaque>>);
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::multiset<opaque>>);
+  // Views are never serializable, nor bitwise, as themselves or inside other types.
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::string_view>);
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::vector<std::string_view>>);
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::pair<int, const char*>>);
+  STATIC_REQUIRE_FALSE(foreman::detail::is_bitwise_v<std::string_view>);
+  STATIC_REQUIRE_FALSE(foreman::detail::is_bitwise_v<std::optional<std::string_view>>);
+  STATIC_REQUIRE_FALSE(foreman::detail::is_bitwise_v<std::reference_wrapper<int>>);
 }
 
 TEST_CASE("a struct of string, vector, map, optional, variant and cpp_int survives the round trip", "[serialization]") {
