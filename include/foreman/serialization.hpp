@@ -323,7 +323,7 @@ inline constexpr bool is_bitwise_v = is_bitwise<std::remove_cv_t<T>>::value;
 /// travels everywhere a double does. Boost's own special types (primitive level) are excluded.
 template <class T>
 inline constexpr bool is_plain_bitwise_class_v =
-    std::is_class_v<T>&& is_bitwise_v<T> && !has_own_serialize<T>::value &&
+    std::is_class<T>::value && is_bitwise_v<T> && !has_own_serialize<T>::value &&
     boost::serialization::implementation_level<T>::value != boost::serialization::primitive_type;
 
 // ---- what is serializable ---------------------------------------------------------------------------
