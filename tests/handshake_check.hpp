@@ -1,5 +1,6 @@
 #pragma once
-// Shared by handshake_a.cpp and handshake_b.cpp: builds a pool and expects the handshake to fail.
+// Shared by handshake_a.cpp, handshake_b.cpp and handshake_layout.cpp: builds a pool and expects
+// the handshake to fail.
 
 #include <foreman/foreman.hpp>
 
@@ -12,8 +13,11 @@
 
 namespace foreman_test {
 
+/// Exits 0 only if building the pool throws foreman::handshake_error naming the types and, if
+/// given, containing `reason` (why the ranks disagree).
 template <class Task, class Result>
-int expect_handshake_error(int argc, char* argv[], const std::string& task_name, const std::string& result_name) {
+int expect_handshake_error(int argc, char* argv[], const std::string& task_name, const std::string& result_name,
+                           const std::string& reason = "") {
   boost::mpi::environment env(argc, argv);
   const int rank = boost::mpi::communicator().rank();
   std::ostringstream line; // one write per rank, so lines of different ranks do not interleave
@@ -26,13 +30,14 @@ int expect_handshake_error(int argc, char* argv[], const std::string& task_name,
     const bool names_types = what.find("Task = " + task_name + ",") != std::string::npos &&
                              what.find("Result = " + result_name) != std::string::npos;
     const bool prefixed = what.rfind("foreman: ", 0) == 0;
-    if (names_types && prefixed) {
+    const bool names_reason = what.find(reason) != std::string::npos;
+    if (names_types && prefixed && names_reason) {
       line << "rank " << rank << ": caught foreman::handshake_error: " << what << '\n';
       status = 0;
     } else {
       line << "rank " << rank
            << ": FAILED: the message does not start with \"foreman: \" or does not name Task = " << task_name
-           << ", Result = " << result_name << ": " << what << '\n';
+           << ", Result = " << result_name << " and \"" << reason << "\": " << what << '\n';
     }
   } catch (const std::exception& e) {
     line << "rank " << rank << ": FAILED: wrong exception: " << e.what() << '\n';

@@ -1,7 +1,9 @@
 // Types that travel between ranks: a user struct holding string, vector, map, optional, variant
 // and cpp_int; tuple and pair; a trivially copyable struct (raw bytes, no archive); a class with
 // a private serialize(); polymorphic classes behind shared pointers (exported classes, object
-// tracking); 64 MiB tasks and results; and what the message decoder does with damaged bytes.
+// tracking); trivially copyable structs holding raw pointers, whose serialize() wins over their
+// bytes; plain structs without serialize() inside every container and vocabulary type; 64 MiB
+// tasks and results; and what the message decoder does with damaged bytes.
 
 #include "catch.hpp"
 #include "test_support.hpp"
@@ -15,16 +17,25 @@
 #include <boost/serialization/export.hpp>
 #include <boost/serialization/shared_ptr.hpp>
 
+#include <array>
 #include <cstddef>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
+#include <deque>
+#include <functional>
 #include <limits>
-#include <memory>
+#include <list>
 #include <map>
-#include <stdexcept>
+#include <memory>
 #include <optional>
+#include <set>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -141,6 +152,17 @@ TEST_CASE("the type traits accept the types of these tests", "[serialization]") 
   STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::vector<opaque>>);
   STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::optional<opaque>>);
   STATIC_REQUIRE_FALSE(foreman::is_serializable_v<int*>);
+  // The multi- and unordered multi- containers check their elements too.
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::multimap<int, opaque>>);
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::unordered_multimap<int, opaque>>);
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::multiset<opaque>>);
+  // Views are never serializable, nor bitwise, as themselves or inside other types.
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::string_view>);
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::vector<std::string_view>>);
+  STATIC_REQUIRE_FALSE(foreman::is_serializable_v<std::pair<int, const char*>>);
+  STATIC_REQUIRE_FALSE(foreman::detail::is_bitwise_v<std::string_view>);
+  STATIC_REQUIRE_FALSE(foreman::detail::is_bitwise_v<std::optional<std::string_view>>);
+  STATIC_REQUIRE_FALSE(foreman::detail::is_bitwise_v<std::reference_wrapper<int>>);
 }
 
 TEST_CASE("a struct of string, vector, map, optional, variant and cpp_int survives the round trip", "[serialization]") {
@@ -351,6 +373,325 @@ TEST_CASE("polymorphic shapes behind shared pointers keep their types and their 
       CHECK(sq->area() == 4.0 * static_cast<double>(i * i));
     }
   }
+}
+
+// ---- a serialize() wins over the bytes: trivially copyable structs holding raw pointers ----------
+namespace {
+// The pointees Boost allocates while loading a holder: a holder does not own its pointee, so this
+// test does, until the process ends.
+std::vector<std::unique_ptr<shape>>& loaded_shapes() {
+  static std::vector<std::unique_ptr<shape>> owned;
+  return owned;
+}
+
+struct holder { // trivially copyable: its bytes would carry an address of the sending process
+  shape* p = nullptr;
+  int id = 0;
+  template <class Archive>
+  void serialize(Archive& ar, const unsigned int) {
+    ar& p& id;
+    if constexpr (Archive::is_loading::value) loaded_shapes().emplace_back(p);
+  }
+};
+
+struct box { // not polymorphic
+  double side = 0;
+  std::string label;
+  template <class Archive>
+  void serialize(Archive& ar, const unsigned int) {
+    ar& side& label;
+  }
+};
+std::vector<std::unique_ptr<box>>& loaded_boxes() {
+  static std::vector<std::unique_ptr<box>> owned;
+  return owned;
+}
+
+struct box_holder {
+  box* p = nullptr;
+  int id = 0;
+  template <class Archive>
+  void serialize(Archive& ar, const unsigned int) {
+    ar& p& id;
+    if constexpr (Archive::is_loading::value) loaded_boxes().emplace_back(p);
+  }
+};
+
+// Marked by its author as bytes: its serialize() is for other archives, foreman sends its bytes.
+struct marked {
+  std::int32_t a = 0;
+  double b = 0;
+  template <class Archive>
+  void serialize(Archive& ar, const unsigned int) {
+    ar& a& b;
+  }
+};
+} // namespace
+BOOST_IS_BITWISE_SERIALIZABLE(marked)
+
+TEST_CASE("a serialize() wins over the bytes of a trivially copyable struct; marked and plain ones stay bytes",
+          "[serialization]") {
+  STATIC_REQUIRE(std::is_trivially_copyable_v<holder>);
+  STATIC_REQUIRE(std::is_trivially_copyable_v<box_holder>);
+  STATIC_REQUIRE_FALSE(foreman::detail::is_bitwise_v<holder>);
+  STATIC_REQUIRE_FALSE(foreman::detail::is_bitwise_v<box_holder>);
+  STATIC_REQUIRE_FALSE(foreman::detail::is_bitwise_v<std::optional<holder>>);
+  STATIC_REQUIRE_FALSE(foreman::detail::is_bitwise_v<std::array<holder, 2>>);
+  STATIC_REQUIRE(foreman::detail::is_bitwise_v<marked>);
+  STATIC_REQUIRE(foreman::detail::is_bitwise_v<point>);
+  STATIC_REQUIRE(foreman::detail::is_bitwise_v<std::array<point, 2>>);
+
+  // The pointee travels, not the address: the decoded holder points to an object of its own.
+  labelled_square square(2.5, "sq");
+  std::vector<char> bytes;
+  {
+    foreman::detail::encoder out(bytes);
+    out.put(holder{&square, 7});
+    out.put(box_holder{nullptr, 8});
+  }
+  foreman::detail::decoder in(bytes.data(), bytes.size());
+  const auto h = in.get<holder>();
+  const auto empty = in.get<box_holder>();
+  CHECK(in.exhausted());
+  CHECK(h.id == 7);
+  REQUIRE(h.p != nullptr);
+  CHECK(h.p != &square);
+  const auto* sq = dynamic_cast<const labelled_square*>(h.p);
+  REQUIRE(sq != nullptr);
+  CHECK(sq->side == 2.5);
+  CHECK(sq->label == "sq");
+  CHECK(empty.id == 8);
+  CHECK(empty.p == nullptr);
+
+  // The raw path is unchanged for the others: their bytes and nothing else.
+  std::vector<char> raw;
+  {
+    foreman::detail::encoder out(raw);
+    out.put(marked{3, 0.5});
+    out.put(point{1, 2, 3, 'p'});
+  }
+  CHECK(raw.size() == sizeof(marked) + sizeof(point));
+}
+
+TEST_CASE("structs holding raw pointers to polymorphic and plain objects, as Task and as Result", "[serialization]") {
+  std::vector<std::unique_ptr<shape>> shapes; // the master's tasks point into these
+  std::vector<holder> tasks;
+  for (int i = 0; i < 30; ++i) {
+    if (i % 2 == 0)
+      shapes.push_back(std::make_unique<circle>(0.5 * (i + 1)));
+    else
+      shapes.push_back(std::make_unique<labelled_square>(static_cast<double>(i), std::string(i % 7 + 1, 'q')));
+    tasks.push_back(holder{shapes.back().get(), i});
+  }
+  // A worker answers with a shape of its own, twice as large, kept until its process ends.
+  auto fn = [](const holder& h) {
+    static std::vector<std::unique_ptr<shape>> made;
+    if (h.p == nullptr) throw std::runtime_error("no shape arrived");
+    if (const auto* c = dynamic_cast<const circle*>(h.p))
+      made.push_back(std::make_unique<circle>(2 * c->r));
+    else {
+      const auto& sq = dynamic_cast<const labelled_square&>(*h.p);
+      made.push_back(std::make_unique<labelled_square>(2 * sq.side, sq.label + "!"));
+    }
+    return holder{made.back().get(), h.id + 1000};
+  };
+  foreman::master_worker<holder, holder> pool;
+  const auto r = pool.run(tasks, fn);
+  if (pool.is_master()) {
+    REQUIRE(r.size() == tasks.size());
+    for (int i = 0; i < 30; ++i) {
+      INFO("task " << i);
+      const holder& got = r[static_cast<std::size_t>(i)];
+      CHECK(got.id == i + 1000);
+      REQUIRE(got.p != nullptr);
+      if (i % 2 == 0) {
+        const auto* c = dynamic_cast<const circle*>(got.p);
+        REQUIRE(c != nullptr);
+        CHECK(c->r == 1.0 * (i + 1));
+      } else {
+        const auto* sq = dynamic_cast<const labelled_square*>(got.p);
+        REQUIRE(sq != nullptr);
+        CHECK(sq->side == 2.0 * i);
+        CHECK(sq->label == std::string(i % 7 + 1, 'q') + "!");
+      }
+    }
+  }
+
+  std::vector<box> boxes(20);
+  std::vector<box_holder> box_tasks;
+  for (int i = 0; i < 20; ++i) {
+    boxes[static_cast<std::size_t>(i)] = box{i * 0.25, "box" + std::to_string(i)};
+    box_tasks.push_back(box_holder{&boxes[static_cast<std::size_t>(i)], i});
+  }
+  auto grow = [](const box_holder& h) {
+    static std::vector<std::unique_ptr<box>> made;
+    if (h.p == nullptr) throw std::runtime_error("no box arrived");
+    made.push_back(std::make_unique<box>(box{h.p->side * 4, h.p->label + "+"}));
+    return box_holder{made.back().get(), -h.id};
+  };
+  foreman::master_worker<box_holder, box_holder> box_pool;
+  const auto grown = box_pool.run(box_tasks, grow);
+  if (box_pool.is_master()) {
+    REQUIRE(grown.size() == box_tasks.size());
+    for (int i = 0; i < 20; ++i) {
+      INFO("task " << i);
+      const box_holder& got = grown[static_cast<std::size_t>(i)];
+      CHECK(got.id == -i);
+      REQUIRE(got.p != nullptr);
+      CHECK(got.p->side == i * 1.0);
+      CHECK(got.p->label == "box" + std::to_string(i) + "+");
+    }
+  }
+}
+
+// ---- plain structs (no serialize()) inside the containers and vocabulary types ------------------
+namespace {
+struct plain_point { // no serialize(): travels as its bytes, at any depth
+  double x;
+  double y;
+};
+bool operator==(const plain_point& a, const plain_point& b) {
+  return a.x == b.x && a.y == b.y;
+}
+bool operator<(const plain_point& a, const plain_point& b) {
+  return a.x < b.x || (a.x == b.x && a.y < b.y);
+}
+struct point_hash {
+  std::size_t operator()(const plain_point& p) const {
+    return std::hash<double>()(p.x) * 31 + std::hash<double>()(p.y);
+  }
+};
+
+plain_point pt(std::size_t n, std::size_t k) {
+  return {static_cast<double>(n) + 0.5 * static_cast<double>(k), -1e-3 * static_cast<double>(k * n + 1)};
+}
+
+// A user's serialize() that writes plain structs, directly and inside containers.
+struct survey {
+  plain_point origin{};
+  std::vector<plain_point> path;
+  std::map<std::string, std::deque<plain_point>> named;
+  std::vector<std::optional<plain_point>> gaps;
+  std::vector<std::array<plain_point, 2>> segments;
+  std::list<std::pair<plain_point, std::string>> labels;
+  template <class Archive>
+  void serialize(Archive& ar, const unsigned int) {
+    ar& origin& path& named& gaps& segments& labels;
+  }
+  bool operator==(const survey& o) const {
+    return origin == o.origin && path == o.path && named == o.named && gaps == o.gaps && segments == o.segments &&
+           labels == o.labels;
+  }
+};
+
+// Sends twelve values of T made by `make` through a pool as Task and back as Result, and
+// through an encoder and decoder (so that 1 rank, where the master runs every task, decodes too).
+template <class T, class Make>
+void round_trip(const char* name, Make make) {
+  STATIC_REQUIRE(foreman::is_serializable_v<T>);
+  INFO(name);
+  std::vector<T> tasks;
+  for (std::size_t n = 0; n < 12; ++n) tasks.push_back(make(n));
+  for (const T& t : tasks) {
+    std::vector<char> bytes;
+    foreman::detail::encoder(bytes).put(t);
+    foreman::detail::decoder in(bytes.data(), bytes.size());
+    T back{};
+    in.get(back);
+    CHECK(in.exhausted());
+    CHECK(back == t);
+  }
+  foreman::master_worker<T, T> pool;
+  const auto r = pool.run(tasks, [](const T& t) { return t; });
+  if (pool.is_master()) {
+    REQUIRE(r.size() == tasks.size());
+    for (std::size_t n = 0; n < tasks.size(); ++n) {
+      INFO("task " << n);
+      CHECK(r[n] == tasks[n]);
+    }
+  }
+}
+
+template <class Container>
+Container points(std::size_t n, std::size_t count) {
+  Container c;
+  for (std::size_t k = 0; k < count; ++k) c.insert(c.end(), pt(n, k));
+  return c;
+}
+} // namespace
+
+TEST_CASE("a struct of bitwise members without serialize() travels in every container and vocabulary type",
+          "[serialization]") {
+  using P = plain_point;
+  STATIC_REQUIRE(foreman::detail::is_bitwise_v<P>);
+  // Twelve values each: n == 11 is a vector of 5000 points (80 KB), a body of its own.
+  round_trip<std::vector<P>>("vector", [](std::size_t n) { return points<std::vector<P>>(n, n == 11 ? 5000 : n); });
+  round_trip<std::deque<P>>("deque", [](std::size_t n) { return points<std::deque<P>>(n, n); });
+  round_trip<std::list<P>>("list", [](std::size_t n) { return points<std::list<P>>(n, n); });
+  round_trip<std::array<P, 3>>("array", [](std::size_t n) { return std::array<P, 3>{pt(n, 0), pt(n, 1), pt(n, 2)}; });
+  round_trip<std::set<P>>("set", [](std::size_t n) { return points<std::set<P>>(n, n); });
+  round_trip<std::unordered_set<P, point_hash>>(
+      "unordered_set", [](std::size_t n) { return points<std::unordered_set<P, point_hash>>(n, n); });
+  round_trip<std::map<int, P>>("map values", [](std::size_t n) {
+    std::map<int, P> m;
+    for (std::size_t k = 0; k < n; ++k) m[static_cast<int>(k * 7)] = pt(n, k);
+    return m;
+  });
+  round_trip<std::map<P, int>>("map keys", [](std::size_t n) {
+    std::map<P, int> m;
+    for (std::size_t k = 0; k < n; ++k) m[pt(n, k)] = static_cast<int>(k);
+    return m;
+  });
+  round_trip<std::multimap<P, P>>("multimap", [](std::size_t n) {
+    std::multimap<P, P> m;
+    for (std::size_t k = 0; k < n; ++k) m.emplace(pt(n, k % 3), pt(k, n));
+    return m;
+  });
+  round_trip<std::unordered_map<int, P>>("unordered_map values", [](std::size_t n) {
+    std::unordered_map<int, P> m;
+    for (std::size_t k = 0; k < n; ++k) m[static_cast<int>(k)] = pt(n, k);
+    return m;
+  });
+  round_trip<std::unordered_map<P, int, point_hash>>("unordered_map keys", [](std::size_t n) {
+    std::unordered_map<P, int, point_hash> m;
+    for (std::size_t k = 0; k < n; ++k) m[pt(n, k)] = static_cast<int>(k);
+    return m;
+  });
+  round_trip<std::pair<int, P>>("pair", [](std::size_t n) { return std::pair<int, P>{static_cast<int>(n), pt(n, 1)}; });
+  round_trip<std::tuple<P, int, std::string>>("tuple", [](std::size_t n) {
+    return std::tuple<P, int, std::string>{pt(n, 2), static_cast<int>(n), std::string(n, 't')};
+  });
+  round_trip<std::optional<P>>(
+      "optional", [](std::size_t n) { return n % 3 == 0 ? std::optional<P>{} : std::optional<P>{pt(n, 3)}; });
+  round_trip<std::optional<std::vector<P>>>("optional vector", [](std::size_t n) {
+    return n % 3 == 0 ? std::optional<std::vector<P>>{} : points<std::vector<P>>(n, n);
+  });
+  round_trip<std::variant<int, P>>("variant", [](std::size_t n) {
+    return n % 2 == 0 ? std::variant<int, P>{static_cast<int>(n)} : std::variant<int, P>{pt(n, 4)};
+  });
+  round_trip<std::variant<std::string, P>>("variant with a string", [](std::size_t n) {
+    return n % 2 == 0 ? std::variant<std::string, P>{std::string(n, 'v')} : std::variant<std::string, P>{pt(n, 5)};
+  });
+  round_trip<survey>("a user's serialize()", [](std::size_t n) {
+    survey s;
+    s.origin = pt(n, 99);
+    s.path = points<std::vector<P>>(n, n);
+    for (std::size_t k = 0; k < n % 4; ++k) s.named["leg" + std::to_string(k)] = points<std::deque<P>>(n + k, k + 1);
+    for (std::size_t k = 0; k < n; ++k) s.gaps.push_back(k % 2 == 0 ? std::optional<P>{} : pt(n, k));
+    for (std::size_t k = 0; k < n; ++k) s.segments.push_back({pt(n, k), pt(k, n)});
+    for (std::size_t k = 0; k < n % 5; ++k) s.labels.emplace_back(pt(k, n), std::string(k, 'l'));
+    return s;
+  });
+}
+
+TEST_CASE("a vector of plain structs is written as one copy of its elements", "[serialization]") {
+  const auto v = points<std::vector<plain_point>>(3, 1000);
+  std::vector<char> bytes;
+  foreman::detail::encoder(bytes).put(v);
+  // Its element count and item version, then the elements' bytes: nothing per element.
+  CHECK(bytes.size() <= v.size() * sizeof(plain_point) + 16);
+  CHECK(std::memcmp(bytes.data() + bytes.size() - v.size() * sizeof(plain_point), v.data(),
+                    v.size() * sizeof(plain_point)) == 0);
 }
 
 // ---- the message decoder against damaged bytes ---------------------------------------------------

@@ -65,10 +65,22 @@ struct no_callback {
 /// @tparam Result what a worker returns; serializable and default constructible
 template <class Task, class Result>
 class master_worker {
-  static_assert(is_serializable_v<Task>,
+  // A view first: it is no more serializable than any other type foreman refuses, but the fix
+  // differs, so the generic message below stays silent for it.
+  static_assert(!detail::holds_view_v<Task>,
+                "foreman: Task must own what it holds: a raw pointer, std::string_view, std::span or "
+                "std::reference_wrapper (also inside a container, std::pair, std::tuple, std::optional or "
+                "std::variant) refers to memory of the sending process; send the values themselves (std::string "
+                "for a string_view, std::vector for a span, the pointed-to object for a pointer)");
+  static_assert(!detail::holds_view_v<Result>,
+                "foreman: Result must own what it holds: a raw pointer, std::string_view, std::span or "
+                "std::reference_wrapper (also inside a container, std::pair, std::tuple, std::optional or "
+                "std::variant) refers to memory of the sending process; send the values themselves (std::string "
+                "for a string_view, std::vector for a span, the pointed-to object for a pointer)");
+  static_assert(is_serializable_v<Task> || detail::holds_view_v<Task>,
                 "foreman: Task must be serializable with Boost.Serialization: give it a serialize(Archive&, "
                 "unsigned) member or a free serialize() overload, or make it trivially copyable");
-  static_assert(is_serializable_v<Result>,
+  static_assert(is_serializable_v<Result> || detail::holds_view_v<Result>,
                 "foreman: Result must be serializable with Boost.Serialization: give it a serialize(Archive&, "
                 "unsigned) member or a free serialize() overload, or make it trivially copyable");
   static_assert(std::is_default_constructible_v<Task> && std::is_default_constructible_v<Result>,

@@ -29,12 +29,14 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <list>
 #include <map>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <unordered_map>
@@ -42,6 +44,12 @@
 #include <utility>
 #include <variant>
 #include <vector>
+#if __has_include(<version>)
+#include <version>
+#endif
+#ifdef __cpp_lib_span
+#include <span>
+#endif
 
 #if __has_include(<boost/serialization/std_optional.hpp>)
 #include <boost/serialization/std_optional.hpp>
@@ -132,12 +140,91 @@ struct is_serializable;
 
 namespace detail {
 
-/// Types that travel as their object representation, without an archive.
+// ---- the element types of the containers and vocabulary types -------------------------------------
+
+template <class... Ts>
+struct type_list {};
+
+/// The element types of a standard container or vocabulary type whose serialize() Boost or this
+/// header provide (`known`), as a type_list; for any other type, none.
 template <class T>
-inline constexpr bool is_bitwise_v =
-    !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
-    (std::is_trivially_copyable_v<T> || boost::mpi::is_mpi_datatype<T>::value ||
-     boost::serialization::is_bitwise_serializable<T>::value);
+struct elements_of {
+  static constexpr bool known = false;
+  using type = type_list<>;
+};
+template <class... Ts>
+struct elements_are {
+  static constexpr bool known = true;
+  using type = type_list<std::remove_cv_t<Ts>...>;
+};
+template <class T, class A>
+struct elements_of<std::vector<T, A>> : elements_are<T> {};
+template <class T, class A>
+struct elements_of<std::list<T, A>> : elements_are<T> {};
+template <class T, class A>
+struct elements_of<std::deque<T, A>> : elements_are<T> {};
+template <class T, std::size_t N>
+struct elements_of<std::array<T, N>> : elements_are<T> {};
+template <class K, class C, class A>
+struct elements_of<std::set<K, C, A>> : elements_are<K> {};
+template <class K, class C, class A>
+struct elements_of<std::multiset<K, C, A>> : elements_are<K> {};
+template <class K, class V, class C, class A>
+struct elements_of<std::map<K, V, C, A>> : elements_are<K, V> {};
+template <class K, class V, class C, class A>
+struct elements_of<std::multimap<K, V, C, A>> : elements_are<K, V> {};
+template <class K, class H, class E, class A>
+struct elements_of<std::unordered_set<K, H, E, A>> : elements_are<K> {};
+template <class K, class H, class E, class A>
+struct elements_of<std::unordered_multiset<K, H, E, A>> : elements_are<K> {};
+template <class K, class V, class H, class E, class A>
+struct elements_of<std::unordered_map<K, V, H, E, A>> : elements_are<K, V> {};
+template <class K, class V, class H, class E, class A>
+struct elements_of<std::unordered_multimap<K, V, H, E, A>> : elements_are<K, V> {};
+template <class A, class B>
+struct elements_of<std::pair<A, B>> : elements_are<A, B> {};
+template <class... Ts>
+struct elements_of<std::tuple<Ts...>> : elements_are<Ts...> {};
+template <class... Ts>
+struct elements_of<std::variant<Ts...>> : elements_are<Ts...> {};
+template <class T>
+struct elements_of<std::optional<T>> : elements_are<T> {};
+
+template <template <class> class Trait, class List>
+struct all_elements;
+template <template <class> class Trait, class... Ts>
+struct all_elements<Trait, type_list<Ts...>> : std::conjunction<Trait<Ts>...> {};
+template <template <class> class Trait, class List>
+struct any_element;
+template <template <class> class Trait, class... Ts>
+struct any_element<Trait, type_list<Ts...>> : std::disjunction<Trait<Ts>...> {};
+
+// ---- non-owning types ------------------------------------------------------------------------------
+
+/// Types that refer to memory of the process that holds them: their bytes mean nothing on
+/// another rank, and Boost.Serialization cannot rebuild what they refer to (it follows raw
+/// pointers only inside a class's serialize(), where they own their pointee).
+template <class T>
+struct is_view : std::bool_constant<std::is_pointer_v<T>> {};
+template <class C, class Tr>
+struct is_view<std::basic_string_view<C, Tr>> : std::true_type {};
+template <class T>
+struct is_view<std::reference_wrapper<T>> : std::true_type {};
+#ifdef __cpp_lib_span
+template <class T, std::size_t Extent>
+struct is_view<std::span<T, Extent>> : std::true_type {};
+#endif
+template <class T>
+inline constexpr bool is_view_v = is_view<std::remove_cv_t<T>>::value;
+
+/// A view (is_view) as T itself or anywhere among the elements of its containers and
+/// vocabulary types (std::vector<std::string_view>, std::pair<int, const char*>, ...).
+template <class T>
+struct holds_view : std::disjunction<is_view<T>, any_element<holds_view, typename elements_of<T>::type>> {};
+template <class T>
+inline constexpr bool holds_view_v = holds_view<std::remove_cv_t<T>>::value;
+
+// ---- does a class have a serialize()? ---------------------------------------------------------------
 
 namespace probe {
 
@@ -173,62 +260,103 @@ struct has_member_serialize : std::true_type {};
 template <class T>
 struct has_member_serialize<T, std::void_t<decltype(&both<T>::serialize)>> : std::false_type {};
 
-} // namespace probe
-
+// A final class cannot be derived from: only a public serialize() member can be seen.
+template <class T, class = void>
+struct has_public_serialize : std::false_type {};
 template <class T>
-struct has_serialize : std::false_type {};
+struct has_public_serialize<T, std::void_t<decltype(std::declval<T&>().serialize(std::declval<archive&>(), 0u))>>
+    : std::true_type {};
+
+} // namespace probe
 
 template <class T, class = void>
 struct class_has_serialize : std::false_type {};
 template <class T>
 struct class_has_serialize<T, std::enable_if_t<std::is_class_v<T>>>
-    // A final class cannot be probed for its members; trust it.
+    // A final class cannot be probed for private members; trust it.
     : std::bool_constant<std::is_final_v<T> || probe::has_member_serialize<T>::value> {};
 
-// Element types of the containers whose serialize() Boost or this header provide.
+/// T is a class with a serialize() of its own: a member (any access; for a final class, a
+/// public one) or a free overload, the user's or a library's.
+template <class T, class = void>
+struct has_own_serialize : std::false_type {};
 template <class T>
-struct elements_serializable : std::true_type {};
-template <class... Ts>
-struct all_serializable : std::conjunction<is_serializable<Ts>...> {};
-template <class T, class A>
-struct elements_serializable<std::vector<T, A>> : all_serializable<T> {};
-template <class T, class A>
-struct elements_serializable<std::list<T, A>> : all_serializable<T> {};
-template <class T, class A>
-struct elements_serializable<std::deque<T, A>> : all_serializable<T> {};
-template <class T, std::size_t N>
-struct elements_serializable<std::array<T, N>> : all_serializable<T> {};
-template <class K, class C, class A>
-struct elements_serializable<std::set<K, C, A>> : all_serializable<K> {};
-template <class K, class V, class C, class A>
-struct elements_serializable<std::map<K, V, C, A>> : all_serializable<K, V> {};
-template <class K, class H, class E, class A>
-struct elements_serializable<std::unordered_set<K, H, E, A>> : all_serializable<K> {};
-template <class K, class V, class H, class E, class A>
-struct elements_serializable<std::unordered_map<K, V, H, E, A>> : all_serializable<K, V> {};
-template <class A, class B>
-struct elements_serializable<std::pair<A, B>> : all_serializable<A, B> {};
-template <class... Ts>
-struct elements_serializable<std::tuple<Ts...>> : all_serializable<Ts...> {};
-template <class... Ts>
-struct elements_serializable<std::variant<Ts...>> : all_serializable<Ts...> {};
+struct has_own_serialize<T, std::enable_if_t<std::is_class_v<T>>>
+    : std::disjunction<
+          std::conditional_t<std::is_final_v<T>, probe::has_public_serialize<T>, probe::has_member_serialize<T>>,
+          probe::has_free_serialize<T>> {};
+
+// ---- what travels as bytes --------------------------------------------------------------------------
+
+/// Marked by the user (or Boost) as a type whose bytes are its value.
 template <class T>
-struct elements_serializable<std::optional<T>> : all_serializable<T> {};
+struct marked_bitwise : std::bool_constant<boost::mpi::is_mpi_datatype<T>::value ||
+                                           boost::serialization::is_bitwise_serializable<T>::value> {};
+
+template <class T>
+struct is_bitwise;
+
+// A trivially copyable T that nobody marked. Its bytes are its value unless it has a
+// serialize() of its own, which is then the authority (a struct holding a raw pointer whose
+// serialize() sends the pointee); a container or vocabulary type (std::array, std::optional,
+// std::variant, ...) is its elements' bytes, so it is bitwise when all of them are.
+template <class T>
+struct unmarked_bitwise
+    : std::conditional_t<elements_of<T>::known, all_elements<is_bitwise, typename elements_of<T>::type>,
+                         std::negation<has_own_serialize<T>>> {};
+
+/// Types that travel as their object representation, without an archive: arithmetic types and
+/// enums, types marked BOOST_IS_MPI_DATATYPE or BOOST_IS_BITWISE_SERIALIZABLE, and trivially
+/// copyable classes without a serialize() of their own; never a pointer or another view.
+template <class T>
+struct is_bitwise
+    : std::conjunction<
+          std::negation<is_view<T>>, std::negation<std::is_member_pointer<T>>,
+          std::disjunction<marked_bitwise<T>, std::conjunction<std::is_trivially_copyable<T>, unmarked_bitwise<T>>>> {};
+
+template <class T>
+inline constexpr bool is_bitwise_v = is_bitwise<std::remove_cv_t<T>>::value;
+
+/// A class that Boost.Serialization cannot serialize by itself (no serialize()) but that is
+/// bitwise: foreman's archives write it as its bytes wherever it occurs (inside a container, a
+/// std::pair, a user's serialize(), ...), so that a plain `struct point { double x, y; }`
+/// travels everywhere a double does. Boost's own special types (primitive level) are excluded.
+template <class T>
+inline constexpr bool is_plain_bitwise_class_v =
+    std::is_class<T>::value && is_bitwise_v<T> && !has_own_serialize<T>::value &&
+    boost::serialization::implementation_level<T>::value != boost::serialization::primitive_type;
+
+// ---- what is serializable ---------------------------------------------------------------------------
+
+template <class T>
+struct elements_serializable : all_elements<is_serializable, typename elements_of<T>::type> {};
 
 template <class T>
 struct serializable_impl
-    : std::bool_constant<is_bitwise_v<T> || std::is_arithmetic_v<T> || std::is_enum_v<T> ||
-                         boost::serialization::implementation_level<T>::value ==
-                             boost::serialization::primitive_type ||
-                         ((class_has_serialize<T>::value || probe::has_free_serialize<T>::value) &&
-                          elements_serializable<T>::value)> {};
+    : std::bool_constant<!is_view_v<T> && (is_bitwise_v<T> || std::is_arithmetic_v<T> || std::is_enum_v<T> ||
+                                           boost::serialization::implementation_level<T>::value ==
+                                               boost::serialization::primitive_type ||
+                                           ((class_has_serialize<T>::value || probe::has_free_serialize<T>::value) &&
+                                            elements_serializable<T>::value))> {};
 
 } // namespace detail
 
-/// True when foreman can send T: T is trivially copyable (or marked BOOST_IS_MPI_DATATYPE /
-/// BOOST_IS_BITWISE_SERIALIZABLE), or Boost.Serialization can serialize it (arithmetic types,
-/// std::string, the standard containers, std::optional/variant/tuple, classes with a
-/// serialize() member or a free serialize() overload).
+/// True when foreman can send T:
+/// - as its bytes: arithmetic types, enums, types marked BOOST_IS_MPI_DATATYPE or
+///   BOOST_IS_BITWISE_SERIALIZABLE, and trivially copyable classes without a serialize() (a
+///   plain `struct point { double x, y; }`), also inside every container and vocabulary type
+///   below (a std::vector of them is one copy);
+/// - through Boost.Serialization: std::string, the standard containers (vector, deque, list,
+///   array, set, map, their multi- and unordered variants), std::pair, std::optional,
+///   std::variant, std::tuple, and classes with a serialize() member or a free serialize()
+///   overload. A serialize() always wins over the bytes, even for a trivially copyable class:
+///   a struct holding a raw pointer sends its pointee that way. Mark such a class
+///   BOOST_IS_BITWISE_SERIALIZABLE to have it sent as bytes after all.
+///
+/// Never: raw pointers, std::string_view, std::span, std::reference_wrapper, as T or inside
+/// a container or vocabulary type; they refer to the sender's memory (master_worker says so
+/// with a static_assert of its own). A class without serialize() is sent as its bytes as a
+/// whole, so such a class must not hold pointers or views itself: give it a serialize().
 ///
 /// The check is made by inspection; if it ever rejects a type that Boost.Serialization does
 /// accept, specialize it: `template <> struct foreman::is_serializable<my_type> : std::true_type {};`

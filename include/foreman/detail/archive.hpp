@@ -9,6 +9,8 @@
 /// direction; with one task per message that was a third of both ranks' time. These archives
 /// cost one small allocation (Boost's common archive state) and copy nothing but the values.
 
+#include <foreman/serialization.hpp>
+
 #include <boost/archive/archive_exception.hpp>
 #include <boost/archive/basic_archive.hpp>
 #include <boost/archive/detail/common_iarchive.hpp>
@@ -16,6 +18,7 @@
 #include <boost/archive/detail/archive_serializer_map.hpp>
 #include <boost/archive/detail/basic_serializer_map.hpp>
 #include <boost/archive/detail/register_archive.hpp>
+#include <boost/mpl/bool.hpp>
 #include <boost/mpl/placeholders.hpp>
 #include <boost/serialization/array_wrapper.hpp>
 #include <boost/serialization/collection_size_type.hpp>
@@ -32,6 +35,30 @@
 namespace foreman {
 namespace detail {
 
+/// Whether contiguous runs of T (a std::vector's, a C array's) are written as one copy of their
+/// bytes: exactly when a single T travels as bytes (is_bitwise_v). An MPL metafunction, as
+/// Boost's containers ask for one; its mpl::bool_ selects their mpl::true_ overloads.
+template <class T>
+struct array_as_bytes : boost::mpl::bool_<is_bitwise_v<T>> {};
+
+/// What foreman's archives refuse, each with the fix, where Boost would fail deep in its own
+/// headers or send what means nothing on another rank. Returns whether T may be archived, so
+/// that a refused type stops at the message instead of going on into Boost.
+template <class T>
+constexpr bool check_archived_type() {
+  constexpr bool view = is_view_v<T> && !std::is_pointer_v<T>;
+  static_assert(!view, "foreman: std::string_view, std::span and std::reference_wrapper cannot be serialized: they "
+                       "refer to memory of the sending process; serialize the values themselves (std::string, "
+                       "std::vector, the referred object)");
+  constexpr bool pointer_to_plain =
+      std::is_pointer_v<T> && is_plain_bitwise_class_v<std::remove_cv_t<std::remove_pointer_t<T>>>;
+  static_assert(!pointer_to_plain,
+                "foreman: a class without serialize() travels as its bytes by value only; to serialize it through "
+                "a pointer (T*, std::shared_ptr, std::unique_ptr) Boost.Serialization needs a serialize() member "
+                "or free overload for it: add one");
+  return !view && !pointer_to_plain;
+}
+
 /// Writes serializable values at the end of a byte vector.
 class byte_oarchive : public boost::archive::detail::common_oarchive<byte_oarchive> {
   using base = boost::archive::detail::common_oarchive<byte_oarchive>;
@@ -43,17 +70,22 @@ public:
 
   void save_binary(const void* data, std::size_t size) { append(data, size); }
 
-  /// Contiguous runs of bitwise-serializable elements (std::vector<double>, ...) are one copy.
-  using use_array_optimization = boost::serialization::is_bitwise_serializable<boost::mpl::_1>;
+  /// Contiguous runs of bitwise elements (std::vector<double>, std::vector<point>, ...) are one copy.
+  using use_array_optimization = array_as_bytes<boost::mpl::_1>;
   template <class T>
   void save_array(const boost::serialization::array_wrapper<T>& a, unsigned int /*version*/) {
     append(a.address(), a.count() * sizeof(T));
   }
 
-  // Boost's special types go through save_override(); everything else to base.
+  // Every value passes here, at any depth (the elements of a container, the members a
+  // serialize() writes): a bitwise class without serialize() as its bytes, anything else, and
+  // Boost's special types below, through Boost.
   template <class T>
   void save_override(const T& value) {
-    base::save_override(value);
+    if constexpr (is_plain_bitwise_class_v<T>)
+      append(&value, sizeof(T));
+    else if constexpr (check_archived_type<T>())
+      base::save_override(value);
   }
   void save_override(const boost::archive::class_id_optional_type&) {}
   void save_override(const boost::archive::class_name_type& name) { save(std::string(name)); }
@@ -100,7 +132,7 @@ public:
 
   void load_binary(void* data, std::size_t size) { take(data, size); }
 
-  using use_array_optimization = boost::serialization::is_bitwise_serializable<boost::mpl::_1>;
+  using use_array_optimization = array_as_bytes<boost::mpl::_1>;
   template <class T>
   void load_array(boost::serialization::array_wrapper<T>& a, unsigned int /*version*/) {
     take(a.address(), a.count() * sizeof(T));
@@ -108,7 +140,10 @@ public:
 
   template <class T>
   void load_override(T& value) {
-    base::load_override(value);
+    if constexpr (is_plain_bitwise_class_v<T>)
+      take(&value, sizeof(T));
+    else if constexpr (check_archived_type<T>())
+      base::load_override(value);
   }
   void load_override(boost::archive::class_id_optional_type&) {}
   void load_override(boost::archive::class_name_type& name) {

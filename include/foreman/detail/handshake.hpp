@@ -1,12 +1,15 @@
 #pragma once
 /// @file handshake.hpp
 /// The collective check made when a pool is built: every rank must run the same protocol
-/// version with the same Task and Result types on the same kind of machine. Two different
-/// programs under one `mpirun` fail here, on every rank, instead of exchanging garbage.
+/// version with the same Task and Result types, laid out and encoded alike, on the same kind of
+/// machine. Two different programs under one `mpirun` fail here, on every rank, instead of
+/// exchanging garbage.
 
 #include <foreman/detail/type_name.hpp>
 #include <foreman/detail/wire.hpp>
 #include <foreman/errors.hpp>
+
+#include <boost/archive/basic_archive.hpp>
 
 #include <mpi.h>
 #include <unistd.h>
@@ -28,7 +31,42 @@ struct hello {
   std::uint64_t host; // fingerprint of the host name: the master may end a lost worker on its own host
   std::uint64_t pid;
   std::uint64_t pool; // the master's is the pool's id, carried in every message header
+  // Two builds of one type name can differ (a member added under a macro, another serialize()):
+  // their bytes or archives would be misread, so their layouts and encodings must agree too.
+  std::uint64_t task_layout; // layout_word<Task>()
+  std::uint64_t result_layout;
+  std::uint64_t encoding; // encoding_word()
 };
+
+/// sizeof (bits 24-63), alignof (8-23) and whether T travels as its bytes (bit 0).
+template <class T>
+constexpr std::uint64_t layout_word() {
+  return static_cast<std::uint64_t>(sizeof(T)) << 24 | static_cast<std::uint64_t>(alignof(T)) << 8 |
+         static_cast<std::uint64_t>(is_bitwise_v<T>);
+}
+
+/// foreman's value format (bits 0-15), Boost's archive version (16-31), and whether Boost's or
+/// foreman's serialize() writes std::optional (bit 32) and std::variant (bit 33).
+inline std::uint64_t encoding_word() {
+  std::uint64_t word = value_format | static_cast<std::uint64_t>(boost::archive::BOOST_ARCHIVE_VERSION()) << 16;
+#ifdef FOREMAN_DETAIL_BOOST_HAS_STD_OPTIONAL
+  word |= std::uint64_t{1} << 32;
+#endif
+#ifdef FOREMAN_DETAIL_BOOST_HAS_STD_VARIANT
+  word |= std::uint64_t{1} << 33;
+#endif
+  return word;
+}
+
+/// The layouts and encoding a record announces, for a handshake_error's message.
+inline std::string describe_layouts(const hello& h) {
+  auto layout = [](std::uint64_t word) {
+    return "sizeof " + std::to_string(word >> 24) + ", alignof " + std::to_string(word >> 8 & 0xFFFF) +
+           ((word & 1) != 0 ? ", sent as its bytes" : ", sent through serialize()");
+  };
+  return "Task: " + layout(h.task_layout) + "; Result: " + layout(h.result_layout) + "; value format " +
+         std::to_string(h.encoding & 0xFFFF) + ", Boost archive version " + std::to_string(h.encoding >> 16 & 0xFFFF);
+}
 
 /// A fresh id for each pool this process builds, unlikely to repeat across processes and time.
 inline std::uint64_t new_pool_id() {
@@ -58,8 +96,17 @@ inline std::uint64_t abi_word() {
 template <class Task, class Result>
 std::vector<hello> handshake(MPI_Comm comm) {
   constexpr std::uint64_t magic = 0x6e616d65726f66ull; // "foreman"
-  const hello mine{magic, protocol_version, fingerprint(typeid(Task).name()), fingerprint(typeid(Result).name()),
-                   abi_word(), host_fingerprint(), static_cast<std::uint64_t>(::getpid()), new_pool_id()};
+  const hello mine{magic,
+                   protocol_version,
+                   fingerprint(typeid(Task).name()),
+                   fingerprint(typeid(Result).name()),
+                   abi_word(),
+                   host_fingerprint(),
+                   static_cast<std::uint64_t>(::getpid()),
+                   new_pool_id(),
+                   layout_word<Task>(),
+                   layout_word<Result>(),
+                   encoding_word()};
   int size = 0, rank = 0;
   MPI_Comm_size(comm, &size);
   MPI_Comm_rank(comm, &rank);
@@ -69,6 +116,7 @@ std::vector<hello> handshake(MPI_Comm comm) {
   const hello& master = all.front();
   std::string disagree;
   std::string what;
+  bool layouts = false; // a layout or encoding differs: the message shows them
   for (int r = 1; r < size; ++r) {
     const hello& other = all[static_cast<std::size_t>(r)];
     std::string reason;
@@ -78,16 +126,28 @@ std::vector<hello> handshake(MPI_Comm comm) {
       reason = "Task/Result types";
     else if (other.abi != master.abi)
       reason = "machine word layout";
+    else if (other.task_layout != master.task_layout || other.result_layout != master.result_layout) {
+      reason = "Task/Result layout (sizeof, alignof, sent as bytes or through serialize())";
+      layouts = true;
+    } else if (other.encoding != master.encoding) {
+      reason = "encoding of values (foreman's value format, Boost's archive version)";
+      layouts = true;
+    }
     if (reason.empty()) continue;
     disagree += (disagree.empty() ? "" : ", ") + std::to_string(r);
     if (what.find(reason) == std::string::npos) what += (what.empty() ? "" : " and ") + reason;
   }
   if (disagree.empty()) return all;
-  throw handshake_error("handshake failed: rank(s) " + disagree + " disagree with the master (rank 0) on the " +
-                        what + "; this rank (" + std::to_string(rank) + ") uses Task = " + type_name<Task>() +
-                        ", Result = " + type_name<Result>() + ", protocol " + std::to_string(protocol_version) +
-                        ". Every rank must construct master_worker with the same types: are two different "
-                        "programs running under one mpirun?");
+  std::string shown;
+  if (layouts) {
+    shown = " (" + describe_layouts(all[static_cast<std::size_t>(rank)]) + ")";
+    if (rank != 0) shown += "; the master's: " + describe_layouts(master);
+  }
+  throw handshake_error("handshake failed: rank(s) " + disagree + " disagree with the master (rank 0) on the " + what +
+                        "; this rank (" + std::to_string(rank) + ") uses Task = " + type_name<Task>() +
+                        ", Result = " + type_name<Result>() + ", protocol " + std::to_string(protocol_version) + shown +
+                        ". Every rank must construct master_worker with the same types, built from the same "
+                        "definitions: are two different programs running under one mpirun?");
 }
 
 } // namespace detail

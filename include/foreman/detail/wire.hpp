@@ -62,10 +62,10 @@ namespace foreman {
 namespace detail {
 
 /// Bumped whenever a message layout changes; checked by the handshake.
-inline constexpr std::uint32_t protocol_version = 4;
+inline constexpr std::uint32_t protocol_version = 5;
 /// Bumped whenever the encoding of a single value changes (put_item, the archives); journals,
 /// which hold encoded results, name it.
-inline constexpr std::uint32_t value_format = 3;
+inline constexpr std::uint32_t value_format = 4;
 
 /// Message tags on the pool's private communicator.
 enum class tag : int {
