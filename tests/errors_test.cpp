@@ -352,6 +352,11 @@ TEST_CASE("an exception that leaves the master's loop ends the run on the worker
     CHECK(pool.run(tasks, fn).empty()); // the master ended the run: the worker returns
   }
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
+  // Every rank has left that run: a collective of the world's ranks completes (it would wait
+  // forever for a worker still serving it).
+  int left = 1, all_left = 0;
+  boost::mpi::all_reduce(boost::mpi::communicator(), left, all_left, std::plus<int>());
+  CHECK(all_left == world_size());
   // The next run: the master says why the pool cannot serve it, the workers are let go.
   if (pool.is_master()) {
     try {
