@@ -27,7 +27,6 @@
 #include <exception>
 #include <string>
 #include <type_traits>
-#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -296,7 +295,7 @@ private:
               detail::worker_exit::pool_closed)
             closed_ = true;
         } catch (...) {
-          broken_ = current_cause();
+          broken_ = detail::describe_current_exception();
           throw;
         }
         return;
@@ -351,7 +350,7 @@ private:
       } catch (...) {
         // The loop has ended the run on the workers (master_loop::end_early); what it left
         // behind (receives, sends, the workers' positions in the protocol) is not known.
-        broken_ = current_cause();
+        broken_ = detail::describe_current_exception();
         throw;
       }
       try {
@@ -384,18 +383,6 @@ private:
         loop.end_early(); // no worker is left serving a run the master has left
         throw;
       }
-    }
-  }
-
-  // The exception being handled, for the message of a pool that can no longer be used.
-  static std::string current_cause() {
-    try {
-      throw;
-    } catch (const std::exception& e) {
-      const std::string what = e.what(), prefix = "foreman: ";
-      return what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : detail::type_name(typeid(e)) + ": " + what;
-    } catch (...) {
-      return detail::current_exception_type() + ", not derived from std::exception";
     }
   }
 

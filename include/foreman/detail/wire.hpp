@@ -313,12 +313,12 @@ bool travels_as_body(const T& value) {
     return false;
 }
 
-/// The exception being handled, as "type: what()"; a serialization_error foreman threw itself
-/// (a value over the limit), as its text without the "foreman: " prefix.
+/// The exception being handled, as "type: what()"; one of foreman's own (e.g. a value over the
+/// limit), as its text without the "foreman: " prefix, which the message it goes into has.
 inline std::string describe_current_exception() {
   try {
     throw;
-  } catch (const serialization_error& e) {
+  } catch (const error& e) {
     return e.what() + (sizeof("foreman: ") - 1);
   } catch (const std::exception& e) {
     return type_name(typeid(e)) + ": " + e.what();
