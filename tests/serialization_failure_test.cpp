@@ -441,3 +441,50 @@ TEST_CASE("a body whose storage cannot be allocated where it arrives", "[seriali
       for (std::size_t i = 0; i < tasks.size(); ++i) CHECK(again[i] == make(static_cast<int>(i)));
   }
 }
+
+TEST_CASE("a chunk whose message would exceed MPI's limit although each value fits", "[serialization_failure]") {
+  // Chunks of 3 values of 400 KiB: the third of each would take its message over the (lowered)
+  // limit of 1 MiB, so it fails, and says why and what to change; the other two arrive.
+  foreman::master_worker<probe, probe> pool;
+  foreman::options opt;
+  opt.chunk_size = 3;
+  const std::string big(std::size_t{400} << 10, 'z');
+  auto fails = [](std::size_t i) { return world_size() > 1 && i % 3 == 2; };
+  for (int side = 0; side < 2; ++side) {
+    INFO((side == 0 ? "tasks" : "results"));
+    std::vector<probe> tasks = probes(none, none);
+    if (side == 0)
+      for (probe& t : tasks) t.text = big;
+    auto fn = [&](const probe& t) {
+      probe r = work(t);
+      if (side == 1) r.text = big;
+      return r;
+    };
+    // A dynamic run with fixed chunks of 3: every chunk holds tasks 3k, 3k+1, 3k+2, whichever
+    // worker it goes to.
+    const auto out = pool.run_outcomes(tasks, fn, opt);
+    if (pool.is_master()) {
+      REQUIRE(out.size() == tasks.size());
+      for (std::size_t i = 0; i < tasks.size(); ++i) {
+        INFO("task " << i);
+        if (fails(i)) {
+          REQUIRE_FALSE(out[i].ok());
+          const foreman::task_failure& f = out[i].failure();
+          CHECK(f.type == "foreman::serialization_error");
+          const std::string where =
+              side == 0 ? "task " + std::to_string(i) + " could not be encoded on the master: the message holding it"
+                        : "the result of task " + std::to_string(i) + " could not be encoded" + on_worker(f.worker) +
+                              "the reply holding it";
+          CHECK(f.message.rfind("foreman: " + where + " would be ", 0) == 0);
+          CHECK(f.message.find("bytes long, more than MPI's limit of 1048576 bytes per message; use a smaller "
+                               "options::chunk_size") != std::string::npos);
+        } else {
+          REQUIRE(out[i].ok());
+          CHECK(out[i].value().n == tasks[i].n * 10);
+          CHECK(out[i].value().text.size() == (side == 0 ? big.size() + 1 : big.size()));
+        }
+      }
+    }
+    check_next_run(pool);
+  }
+}
