@@ -10,6 +10,7 @@
 #include <boost/mpi/collectives.hpp>
 #include <boost/mpi/communicator.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <set>
@@ -240,4 +241,135 @@ TEST_CASE("a throwing on_result callback is rethrown on the master after the run
   // The pool goes on.
   const auto r = pool.run(tasks, fn);
   if (pool.is_master()) CHECK(r == std::vector<int>{2, 4, 6, 8, 10, 12, 14, 16});
+}
+
+namespace {
+const std::string nested_message = "foreman: run() called from inside a run of this pool (from a task or an on_result "
+                                   "callback); a pool serves one run at a time";
+
+// The pool serves a plain run after the nested attempts.
+void check_next_run(foreman::master_worker<int, int>& pool) {
+  const std::vector<int> tasks{1, 2, 3, 4, 5, 6, 7};
+  const auto r = pool.run(tasks, [](int x) { return x * 3; });
+  if (pool.is_master()) CHECK(r == std::vector<int>{3, 6, 9, 12, 15, 18, 21});
+}
+} // namespace
+
+TEST_CASE("run(), run_outcomes() or run_into() called from a task fails that task with foreman::error",
+          "[errors][nested]") {
+  foreman::master_worker<int, int> pool;
+  const std::vector<int> tasks{0, 1, 2, 3, 4, 5, 6, 7, 8};
+  std::vector<int> into;
+  auto fn = [&](int x) -> int {
+    // On a worker, or on a master without workers that runs tasks itself.
+    if (x == 2) pool.run(std::vector<int>{1}, [](int y) { return y; });
+    if (x == 5) pool.run_outcomes(std::vector<int>{1}, [](int y) { return y; });
+    if (x == 7)
+      pool.run_into(
+          std::vector<int>{1}, [](int y) { return y; }, into);
+    return x * 2;
+  };
+  const auto out = pool.run_outcomes(tasks, fn);
+  if (pool.is_master()) {
+    REQUIRE(out.size() == tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      INFO("task " << i);
+      if (i == 2 || i == 5 || i == 7) {
+        REQUIRE_FALSE(out[i].ok());
+        CHECK(out[i].failure().type == "foreman::error");
+        CHECK(out[i].failure().message == nested_message);
+        check_worker_rank(out[i].failure().worker);
+      } else {
+        REQUIRE(out[i].ok());
+        CHECK(out[i].value() == tasks[i] * 2);
+      }
+    }
+  } else {
+    CHECK(out.empty());
+  }
+  check_next_run(pool);
+}
+
+TEST_CASE("run() called from an on_result callback is rethrown once the run has completed everywhere",
+          "[errors][nested]") {
+  foreman::master_worker<int, int> pool;
+  const std::vector<int> tasks{1, 2, 3, 4, 5, 6, 7, 8};
+  for (int how = 0; how < 3; ++how) {
+    INFO("nested call " << how);
+    int calls = 0;
+    std::vector<int> into;
+    auto callback = [&](std::size_t, int, int) {
+      ++calls;
+      if (how == 0) pool.run(tasks, [](int x) { return x; });
+      if (how == 1) pool.run_outcomes(tasks, [](int x) { return x; });
+      if (how == 2)
+        pool.run_into(
+            tasks, [](int x) { return x; }, into);
+    };
+    if (pool.is_master()) {
+      REQUIRE_THROWS_WITH(pool.run(
+                              tasks, [](int x) { return x + 1; }, callback),
+                          nested_message);
+      CHECK(calls == 1); // not called again after it threw
+      CHECK(pool.last_run().tasks.size() == tasks.size());
+      CHECK(pool.last_run().failures == 0);
+    } else {
+      CHECK(pool.run(
+                    tasks, [](int x) { return x + 1; }, callback)
+                .empty());
+    }
+  }
+  check_next_run(pool);
+}
+
+TEST_CASE("an exception that leaves the master's loop ends the run on the workers first; the pool then says it "
+          "cannot be used",
+          "[errors][broken]") {
+  if (world_size() < 2) return; // no loop, no workers: nothing to end
+  foreman::master_worker<int, int> pool;
+  std::vector<int> tasks;
+  for (int i = 0; i < 40; ++i) tasks.push_back(i);
+  auto fn = [&](int x) {
+    // A reply too short to hold a header, as a broken peer or transport would send: the master's
+    // loop throws a protocol error.
+    if (x == 5) {
+      char junk[4] = {};
+      MPI_Send(junk, 4, MPI_BYTE, 0, static_cast<int>(foreman::detail::tag::results), MPI_Comm(pool.communicator()));
+    }
+    return x;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  if (pool.is_master()) {
+    try {
+      pool.run(tasks, fn);
+      FAIL("run() returned although the master's loop threw");
+    } catch (const foreman::task_error&) {
+      FAIL("a protocol error was reported as a task's failure");
+    } catch (const foreman::error& e) {
+      CHECK(starts_with(e.what(), "foreman: truncated message"));
+    }
+  } else {
+    CHECK(pool.run(tasks, fn).empty()); // the master ended the run: the worker returns
+  }
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
+  // Every rank has left that run: a collective of the world's ranks completes (it would wait
+  // forever for a worker still serving it).
+  int left = 1, all_left = 0;
+  boost::mpi::all_reduce(boost::mpi::communicator(), left, all_left, std::plus<int>());
+  CHECK(all_left == world_size());
+  // The next run: the master says why the pool cannot serve it, the workers are let go.
+  if (pool.is_master()) {
+    try {
+      pool.run(tasks, fn);
+      FAIL("run() on a pool in an unknown state returned");
+    } catch (const foreman::error& e) {
+      const std::string what = e.what();
+      CHECK(starts_with(what, "foreman: this pool can no longer be used: an earlier run ended with an exception "
+                              "(truncated message"));
+    }
+    CHECK_THROWS_WITH(pool.run(tasks, fn), Catch::Contains("this pool can no longer be used")); // and stays so
+  } else {
+    CHECK(pool.run(tasks, fn).empty());
+    CHECK_THROWS_WITH(pool.run(tasks, fn), Catch::Contains("after shutdown()"));
+  }
 }

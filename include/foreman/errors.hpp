@@ -24,6 +24,20 @@ public:
   using error::error;
 };
 
+/// A task or its result could not be moved between master and worker: its serialize() threw
+/// while saving or loading it (a polymorphic type not registered in that binary, a load that
+/// does not match its save, an allocation failure while decoding), or it exceeds MPI's limit
+/// per message. foreman does not throw it out of run(): it becomes that task's failure, with
+/// task_failure::type "foreman::serialization_error" (serialization_error_type) and the cause in
+/// task_failure::message; the other tasks and the pool are unaffected.
+class serialization_error : public error {
+public:
+  using error::error;
+};
+
+/// task_failure::type of a serialization_error: stable, whatever the compiler's demangler says.
+inline constexpr const char* serialization_error_type = "foreman::serialization_error";
+
 /// One task that threw instead of returning a Result.
 struct task_failure {
   std::size_t index = 0; ///< position of the task in the list passed to run()

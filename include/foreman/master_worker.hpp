@@ -144,6 +144,17 @@ public:
   ///         the workers' run() then returns normally
   /// @throws handshake_error, error on protocol violations (e.g. ranks calling run() a
   ///         different number of times) or after shutdown()
+  /// @throws error at once when called from inside a run of this pool (from `fn` or from an
+  ///         on_result callback): a pool serves one run at a time. From `fn`, that task fails
+  ///         with it; from a callback, the outer run() rethrows it once its run has completed.
+  /// @throws error when a run of this pool ended with an exception other than task_error (a
+  ///         protocol error, an MPI failure): that run() ends the run on the workers before it
+  ///         rethrows, and every later run() throws error naming that first cause, on the master
+  ///         at once (the workers waiting in their run() are let go as by shutdown()).
+  ///
+  /// A task or result that cannot be serialized or deserialized (its serialize() throws, a
+  /// polymorphic type is not registered, an allocation fails, a value exceeds MPI's limit per
+  /// message) fails that task alone, with type "foreman::serialization_error".
   template <class Fn>
   std::vector<Result> run(const std::vector<Task>& tasks, Fn&& fn, const options& opt = {}) {
     detail::no_callback none;
@@ -272,15 +283,35 @@ private:
     static_assert(callback_ok, "foreman: on_result must be callable as (std::size_t index, int worker, const "
                                "Result&) or (std::size_t index, int worker, const foreman::outcome<Result>&)");
     if constexpr (types_ok_ && fn_ok && callback_ok) {
+      // Checked before anything of the run in progress is touched: a nested run would reset its
+      // results and records, and its messages would be taken for the outer run's.
+      if (running_)
+        throw error("run() called from inside a run of this pool (from a task or an on_result callback); a pool "
+                    "serves one run at a time");
+      if (!broken_.empty()) {
+        if (is_master()) shutdown(); // lets go the workers waiting for this run
+        throw error("this pool can no longer be used: an earlier run ended with an exception (" + broken_ +
+                    "); build a new pool");
+      }
       if (closed_) throw error("run() called on a pool after shutdown()");
+      running_ = true;
+      struct run_guard {
+        bool& running;
+        ~run_guard() { running = false; }
+      } guard{running_};
       ++run_;
       failures_.clear();
       info_ = run_info{};
       if (!is_master()) {
         const detail::idle_backoff idle(detail::effective_wait_policy(opt.wait), pool_.oversubscribed);
-        if (detail::worker_loop<Task, Result, Fn>(comm_, pool_.id, run_, fn, worker_store_, idle).run() ==
-            detail::worker_exit::pool_closed)
-          closed_ = true;
+        try {
+          if (detail::worker_loop<Task, Result, Fn>(comm_, pool_.id, run_, fn, worker_store_, idle).run() ==
+              detail::worker_exit::pool_closed)
+            closed_ = true;
+        } catch (...) {
+          broken_ = detail::describe_current_exception();
+          throw;
+        }
         return;
       }
       detail::run_observer observer(tasks.size(), opt); // timing, progress, timeline
@@ -325,10 +356,17 @@ private:
         for (std::size_t i = 0; i < tasks.size(); ++i)
           if (info_.tasks[i].replayed) on_done(i, now);
       }
-      if (info_.replayed == 0)
-        compute(tasks, fn, opt, results, on_done);
-      else
-        compute_missing(tasks, fn, opt, results, on_done);
+      try {
+        if (info_.replayed == 0)
+          compute(tasks, fn, opt, results, on_done);
+        else
+          compute_missing(tasks, fn, opt, results, on_done);
+      } catch (...) {
+        // The loop has ended the run on the workers (master_loop::end_early); what it left
+        // behind (receives, sends, the workers' positions in the protocol) is not known.
+        broken_ = detail::describe_current_exception();
+        throw;
+      }
       try {
         journal.close();
       } catch (...) {
@@ -350,9 +388,16 @@ private:
                OnDone& on_done) {
     if (worker_count() == 0)
       run_locally(tasks, fn, results, on_done);
-    else
-      detail::master_loop<Task, Result, OnDone>(comm_, run_, tasks, opt, pool_, results, info_, failures_, on_done)
-          .run();
+    else {
+      detail::master_loop<Task, Result, OnDone> loop(comm_, run_, tasks, opt, pool_, results, info_, failures_,
+                                                     on_done);
+      try {
+        loop.run();
+      } catch (...) {
+        loop.end_early(); // no worker is left serving a run the master has left
+        throw;
+      }
+    }
   }
 
   // Resuming from a journal: runs only the tasks it lacks, as a run of their own whose indices,
@@ -459,6 +504,8 @@ private:
   detail::worker_storage<Task, Result> worker_store_; // on a worker: buffers and objects kept between runs
   std::uint32_t run_ = 0;
   bool closed_ = false;
+  bool running_ = false; // inside run(): a nested call is refused
+  std::string broken_;   // why the pool can no longer be used, if a run ended with an exception
   run_info info_;
   std::vector<task_failure> failures_;
 };

@@ -138,7 +138,39 @@ public:
     // Live workers have answered everything: only a lost worker's late reply can still come.
     for (int w = 1; w < size_; ++w)
       if (inbox_.withdraw(w)) take_reply(w, clock::now());
+    ended_ = true;
     broadcast_control(comm_, pool_, tag::end_run, run_);
+  }
+
+  /// For an exception that left run(): ends the run on every live worker before it reaches the
+  /// caller, so that none serves this run forever. Sends end_run (it arrives behind the chunks a
+  /// worker holds, which it still answers), takes and drops their answers, so that no worker
+  /// waits for the master to receive one, for at most max(task timeout, 2 s), and keeps the
+  /// buffers of sends that did not complete alive in the pool.
+  void end_early() noexcept {
+    try {
+      if (!ended_) {
+        ended_ = true;
+        broadcast_control(comm_, pool_, tag::end_run, run_);
+      }
+      const auto deadline = clock::now() + std::max<clock::duration>(timeout_, std::chrono::seconds(2));
+      for (int w = 1; w < size_; ++w) inbox_.post(w);
+      idle_backoff idle = waiting_;
+      while (answers_pending() && clock::now() < deadline) {
+        const int worker = inbox_.poll();
+        if (worker < 0) {
+          idle.pause();
+          continue;
+        }
+        drop_reply(worker);
+        inbox_.post(worker);
+      }
+      for (int w = 1; w < size_; ++w)
+        for (auto& slot : workers_[static_cast<std::size_t>(w)].slots)
+          if (!slot.idle() && !slot.test()) pool_.abandoned.push_back(std::move(slot));
+    } catch (...) {
+      // Best effort: the exception that ended the run is the one to report.
+    }
   }
 
   master_loop(const master_loop&) = delete;
@@ -269,10 +301,24 @@ private:
     std::size_t count = 0, body_bytes = 0, i = 0;
     while (count < size && next(i)) {
       ++count;
-      out.put(static_cast<std::uint64_t>(i));
-      if (const body_span body = put_item(out, tasks_[i])) {
-        bodies_.push_back(body);
-        body_bytes += body.bytes;
+      const std::size_t item_at = out.size();
+      try {
+        out.put(static_cast<std::uint64_t>(i));
+        const body_span body = put_item(out, tasks_[i]);
+        if (out.size() > max_message_bytes)
+          throw serialization_error("the message holding it would be " + std::to_string(out.size()) +
+                                    " bytes long, more than MPI's limit of " + std::to_string(max_message_bytes) +
+                                    " bytes per message; use a smaller options::chunk_size");
+        if (body) {
+          bodies_.push_back(body);
+          body_bytes += body.bytes;
+        }
+      } catch (...) {
+        // Its serialize() threw, or it is too long: the item is taken back, and the worker is
+        // sent the task's failure instead, which it answers like any other.
+        out.rollback(item_at);
+        put_failed_task(out, i, serialization_error_type,
+                        serialization_failure("task " + std::to_string(i) + " could not be encoded on the master"));
       }
       if (fixed_chunk_ == 0 && out.size() + body_bytes >= max_auto_chunk_bytes) break;
     }
@@ -419,6 +465,29 @@ private:
     if (!outstanding.empty()) outstanding.pop_front();
   }
 
+  bool answers_pending() const {
+    for (int w = 1; w < size_; ++w)
+      if (!is_lost(w) && !workers_[static_cast<std::size_t>(w)].outstanding.empty()) return true;
+    return false;
+  }
+
+  // Takes a reply after the run ended early and drops it, with its bodies; a reply to this run
+  // answers its worker's oldest chunk.
+  void drop_reply(int worker) {
+    try {
+      if (inbox_.announced(worker) > 0 &&
+          !inbox_.fetch_large(worker, tag::results_large, std::chrono::seconds(1), waiting_))
+        return;
+      decoder in = inbox_.message(worker);
+      const auto stamp = in.get<header>();
+      in.get<std::uint32_t>(); // count
+      drain_bodies(worker, in.get<std::uint32_t>(), std::chrono::seconds(1));
+      if (stamp.pool == pool_.id && stamp.run == run_) retire_oldest(worker);
+    } catch (...) {
+      // Not a reply this run can read: nothing to retire.
+    }
+  }
+
   // Files the reply that arrived from `worker`, fetching it first if it came as an envelope.
   void take_reply(int worker, clock::time_point arrival) {
     if (inbox_.announced(worker) > 0) {
@@ -440,7 +509,7 @@ private:
     // From an earlier pool or run (stale), or a lost worker's late answer (its tasks were
     // handed on already): dropped, with its bodies.
     if (stamp.pool != pool_.id || stamp.run != run_ || is_lost(worker)) {
-      drain_bodies(worker, bodies);
+      drain_bodies(worker, bodies, std::chrono::seconds(1));
       return;
     }
     if (file_items(worker, arrival, in, count)) retire_oldest(worker);
@@ -459,17 +528,36 @@ private:
         throw error("protocol error: worker " + std::to_string(worker) + " answered task " + std::to_string(index) +
                     " of a run with " + std::to_string(tasks_.size()) + " tasks");
       const bool duplicate = done_[index] != 0;
-      if (status == item_status::ok) {
+      bool failed = status != item_status::ok;
+      if (!failed) {
         std::optional<Result> ignored;
         Result& into = duplicate ? ignored.emplace() : results_[index];
-        const body_span body = get_item(in, into);
+        bool body_follows = false;
+        body_span body;
+        std::string why;
+        try {
+          body = get_item(in, into, body_follows);
+        } catch (const serialization_error&) {
+          // Only this task fails: `in` is at the next item; a body it announced is dropped.
+          failed = true;
+          why = serialization_failure("the result of task " + std::to_string(index) +
+                                      " could not be decoded on the master");
+        }
+        // The worker sent the message but not its body: it died in between. The message's
+        // chunk is still its oldest outstanding one: its unfiled tasks run again elsewhere.
         if (body && !receive_body(worker, body)) {
-          // The worker sent the message but not its body: it died in between. The message's
-          // chunk is still its oldest outstanding one: its unfiled tasks run again elsewhere.
+          lose(worker, timeout_seconds());
+          return false;
+        }
+        if (failed && body_follows && !drain_bodies(worker, 1, timeout_)) {
           lose(worker, timeout_seconds());
           return false;
         }
         if (duplicate) continue;
+        if (failed) {
+          into = Result{}; // not what a failed load left behind
+          failures_.push_back(task_failure{index, worker, serialization_error_type, std::move(why)});
+        }
       } else {
         task_failure failure;
         failure.index = index;
@@ -483,7 +571,7 @@ private:
       record.worker = worker;
       record.seconds = seconds;
       task_seconds_ = task_seconds_ == 0.0 ? seconds : task_seconds_ + 0.05 * (seconds - task_seconds_);
-      record.failed = status != item_status::ok;
+      record.failed = failed;
       finish(index, arrival);
     }
     return true;
@@ -497,12 +585,13 @@ private:
     return receive_within(body.data, body.bytes, worker, tag::result_body, comm_, timeout_, waiting_);
   }
 
-  // Receives and drops the `count` bodies that follow a dropped message from `worker`; gives up
-  // on those that do not come within a second (a lost worker may be dead).
-  void drain_bodies(int worker, std::uint32_t count) {
-    const auto deadline = clock::now() + std::chrono::seconds(1);
+  // Receives and drops the `count` bodies that follow a dropped message or item from `worker`;
+  // gives up on those that do not come within `limit` (zero: no limit; a lost worker may be dead).
+  // Returns whether all came.
+  bool drain_bodies(int worker, std::uint32_t count, clock::duration limit) {
+    const auto deadline = clock::now() + limit;
     idle_backoff idle;
-    while (count > 0 && clock::now() < deadline) {
+    while (count > 0 && (limit.count() == 0 || clock::now() < deadline)) {
       int found = 0;
       MPI_Message message;
       MPI_Status status;
@@ -514,6 +603,7 @@ private:
       receive_matched(message, status, scratch_);
       --count;
     }
+    return count == 0;
   }
 
   void finish(std::size_t index, clock::time_point when) {
@@ -610,6 +700,7 @@ private:
 
   std::vector<worker_state> workers_;
   std::vector<char> done_;   // per task: filed already (guards against a reply counted twice)
+  bool ended_ = false;       // end_run was sent
   std::size_t next_ = 0;     // dynamic schedule: first task not yet sent
   std::size_t finished_ = 0; // tasks filed
   std::deque<std::size_t> reassigned_; // tasks taken from lost workers, sent before any other

@@ -53,10 +53,12 @@ struct send_slot {
   }
 };
 
+/// A backstop: the encoders already fail the task of a value over the limit (put_item), so a
+/// message reaching this check is foreman's own error, not a task's.
 inline void check_int_size(std::size_t bytes, const char* what) {
-  if (bytes > static_cast<std::size_t>(INT_MAX))
-    throw error(std::string(what) + " of " + std::to_string(bytes) +
-                " bytes exceeds MPI's 2 GiB limit per message; split the task or result");
+  if (bytes > max_message_bytes)
+    throw error(std::string(what) + " of " + std::to_string(bytes) + " bytes exceeds MPI's limit of " +
+                std::to_string(max_message_bytes) + " bytes per message; split the task or result");
 }
 
 /// The length of a message received as MPI_BYTE, from its status. Open MPI keeps it in a field of

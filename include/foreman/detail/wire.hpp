@@ -8,6 +8,8 @@
 ///
 ///   every message starts with the header  u64 pool, u32 run
 ///   master -> worker  tag::tasks     header, u32 count, u32 bodies, count x { u64 index, Task* }
+///                                    or, for a task the master could not encode,
+///                                    { u64 index | failed_task_item, string type, string message }
 ///   master -> worker  tag::task_body     the bytes of one Task body (see below), `bodies` of them
 ///   worker -> master  tag::results   header, u32 count, u32 bodies, count x { u64 index, u8 status,
 ///                                    f64 seconds, Result* | (string type, string message) }
@@ -25,6 +27,11 @@
 /// sent straight from the container and received straight into the destination container (no
 /// copy on either side; Open MPI moves large ones with a single copy between the processes).
 /// Values of body_threshold bytes or more are bodies. A message's bodies follow it, in item order.
+/// A value that is not bitwise (it goes through the archive) is framed as u32 length, then its
+/// archived bytes: a reader whose load of it throws steps over it to the next item, so that one
+/// value that cannot be decoded fails only its own task (serialization_error); a bitwise value
+/// has a known size and no length. An encoder whose writing of an item throws is rolled back to
+/// the item's start and writes a failure item instead (see put_item, get_item).
 ///
 /// A worker receives with MPI_ANY_TAG from the master, so MPI's non-overtaking rule keeps
 /// end_run behind the run's last tasks; it receives a message's bodies before it probes again.
@@ -36,6 +43,8 @@
 #include <foreman/serialization.hpp>
 
 #include <foreman/detail/archive.hpp>
+#include <foreman/detail/invoke.hpp>
+#include <foreman/detail/type_name.hpp>
 
 #include <boost/archive/archive_exception.hpp>
 
@@ -43,8 +52,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <vector>
 
 /// FOREMAN_DETAIL_COLD marks what the loops rarely call (errors, growing a buffer), kept out of
@@ -66,6 +77,16 @@ inline constexpr std::uint32_t protocol_version = 5;
 /// Bumped whenever the encoding of a single value changes (put_item, the archives); journals,
 /// which hold encoded results, name it.
 inline constexpr std::uint32_t value_format = 4;
+
+/// The longest message (and value) foreman sends: MPI counts bytes in an int. A value longer than
+/// this fails its task (serialization_error) instead of being sent. Tests define
+/// FOREMAN_DETAIL_MAX_MESSAGE_BYTES lower, to reach the limit without allocating 2 GiB; it must
+/// be the same in every rank's program.
+#ifndef FOREMAN_DETAIL_MAX_MESSAGE_BYTES
+#define FOREMAN_DETAIL_MAX_MESSAGE_BYTES INT_MAX
+#endif
+inline constexpr std::size_t max_message_bytes = FOREMAN_DETAIL_MAX_MESSAGE_BYTES;
+static_assert(max_message_bytes <= static_cast<std::size_t>(INT_MAX), "MPI counts a message's bytes in an int");
 
 /// Message tags on the pool's private communicator.
 enum class tag : int {
@@ -102,6 +123,11 @@ struct header {
 /// Status byte of one result item.
 enum class item_status : std::uint8_t { ok = 0, failed = 1 };
 
+/// Set in a task item's index when the master could not encode the task: a type and a message
+/// follow instead of the task, and the worker answers with them as the task's failure. No run has
+/// 2^63 tasks.
+inline constexpr std::uint64_t failed_task_item = std::uint64_t{1} << 63;
+
 /// Appends values to a message buffer. Raw values are copied into room reserved ahead (one
 /// resize for several values, see reserve()); the buffer holds exactly the bytes written once
 /// finish() is called or the encoder is destroyed: call finish() before sending the buffer
@@ -119,6 +145,9 @@ public:
 
   /// Bytes written so far.
   std::size_t size() const { return size_; }
+  /// Forgets what was written after byte offset `at` (<= size()): an item whose writing threw is
+  /// taken back whole. Its bytes stay in the buffer as reserved room.
+  void rollback(std::size_t at) { size_ = at; }
   /// Overwrites the u32 written at byte offset `at` (a count known only after the items).
   void patch(std::size_t at, std::uint32_t value) { std::memcpy(out_.data() + at, &value, sizeof value); }
   /// Makes room for `bytes` more bytes of raw values, so that writing them resizes nothing.
@@ -197,6 +226,21 @@ public:
   std::size_t remaining() const { return static_cast<std::size_t>(last_ - cursor_); }
   bool exhausted() const { return remaining() == 0; }
 
+  /// The next `bytes` bytes as a decoder of their own; this one steps past them.
+  decoder take(std::size_t bytes) {
+    if (bytes > remaining()) truncated();
+    decoder part(cursor_, bytes);
+    cursor_ += bytes;
+    return part;
+  }
+
+  /// Reads a value through the archive, letting whatever its load throws through unchanged.
+  template <class T>
+  void load_archived(T& value) {
+    byte_iarchive archive(cursor_, last_);
+    archive >> value;
+  }
+
 private:
   template <class T>
   void get_archived(T& value) {
@@ -232,7 +276,7 @@ inline std::size_t envelope_size(const char* data, std::size_t bytes) {
   if (marker != envelope_marker) return 0;
   std::uint64_t size = 0;
   std::memcpy(&size, data + header_bytes + sizeof marker, sizeof size);
-  if (size <= posted_capacity || size > static_cast<std::uint64_t>(INT_MAX))
+  if (size <= posted_capacity || size > static_cast<std::uint64_t>(max_message_bytes))
     throw error("malformed message: an envelope announcing " + std::to_string(size) + " bytes");
   return static_cast<std::size_t>(size);
 }
@@ -269,40 +313,120 @@ bool travels_as_body(const T& value) {
     return false;
 }
 
+/// The exception being handled, as "type: what()"; one of foreman's own (e.g. a value over the
+/// limit), as its text without the "foreman: " prefix, which the message it goes into has.
+inline std::string describe_current_exception() {
+  try {
+    throw;
+  } catch (const error& e) {
+    return e.what() + (sizeof("foreman: ") - 1);
+  } catch (const std::exception& e) {
+    return type_name(typeid(e)) + ": " + e.what();
+  } catch (...) {
+    return current_exception_type() + ": an exception not derived from std::exception";
+  }
+}
+
+/// The message of the failure of a task whose value could not be moved: `context` says which
+/// value and where ("task 3 could not be decoded on worker 1"), the exception being handled why.
+inline std::string serialization_failure(const std::string& context) {
+  return serialization_error(context + ": " + describe_current_exception()).what();
+}
+
+[[noreturn]] FOREMAN_DETAIL_COLD inline void value_too_long(std::size_t bytes) {
+  throw serialization_error("it is " + std::to_string(bytes) + " bytes long, more than MPI's limit of " +
+                            std::to_string(max_message_bytes) + " bytes per message; split it");
+}
+
+/// Writes the item of a task that failed (tasks message: the master could not encode it).
+inline void put_failed_task(encoder& out, std::uint64_t index, const std::string& type, const std::string& message) {
+  out.put(index | failed_task_item);
+  out.put(type);
+  out.put(message);
+}
+
+/// Writes the item of a result that is a failure: the task threw, or its value could not travel.
+inline void put_failed_result(encoder& out, std::uint64_t index, double seconds, const std::string& type,
+                              const std::string& message) {
+  out.put(index);
+  out.put(item_status::failed);
+  out.put(seconds);
+  out.put(type);
+  out.put(message);
+}
+
 /// Writes a value as an item of a message; returns its body when it travels as one (the
-/// caller sends it after the message), else an empty span.
+/// caller sends it after the message), else an empty span. What the value's serialize() throws
+/// passes through, and a value longer than max_message_bytes throws serialization_error, with
+/// the item partly written: the caller rolls the encoder back to the item's start.
 template <class T>
 body_span put_item(encoder& out, const T& value) {
   if constexpr (body_traits<T>::capable) {
     if (travels_as_body(value)) {
+      const std::size_t bytes = value.size() * sizeof(typename body_traits<T>::element);
+      if (bytes > max_message_bytes) value_too_long(bytes);
       out.put(std::uint8_t{1});
       out.put(static_cast<std::uint64_t>(value.size()));
-      return body_span{const_cast<void*>(static_cast<const void*>(value.data())),
-                       value.size() * sizeof(typename body_traits<T>::element)};
+      return body_span{const_cast<void*>(static_cast<const void*>(value.data())), bytes};
     }
     out.put(std::uint8_t{0});
   }
-  out.put(value);
+  if constexpr (is_bitwise_v<T>) {
+    out.put(value);
+  } else {
+    // Length-prefixed, so that a reader whose load throws can step to the next item.
+    const std::size_t at = out.size();
+    out.put(std::uint32_t{0});
+    out.put(value);
+    const std::size_t bytes = out.size() - at - sizeof(std::uint32_t);
+    if (bytes > max_message_bytes) value_too_long(bytes);
+    out.patch(at, static_cast<std::uint32_t>(bytes));
+  }
   return {};
 }
 
 /// Reads an item written by put_item() into `value`; when it is a body, sizes `value` for it and
 /// returns where its bytes go (the caller receives them there), else an empty span.
+/// @throws serialization_error when the value cannot be read (its load throws, reads other bytes
+///         than its save wrote, or its storage cannot be allocated); `in` is then past the item,
+///         and `body_follows` tells whether the item announced a body, which the caller must
+///         still receive (or drop) to stay in step with the sender.
+/// @throws error when the message itself is malformed (its framing, not one value)
 template <class T>
-body_span get_item(decoder& in, T& value) {
+body_span get_item(decoder& in, T& value, bool& body_follows) {
+  body_follows = false;
   if constexpr (body_traits<T>::capable) {
     const auto kind = in.get<std::uint8_t>();
     if (kind == 1) {
       using element = typename body_traits<T>::element;
       const auto count = in.get<std::uint64_t>();
-      if (count == 0 || count > static_cast<std::uint64_t>(value.max_size()) || count > (~std::uint64_t{0}) / sizeof(element))
-        throw error("malformed message: a body of " + std::to_string(count) + " elements");
-      value.resize(static_cast<std::size_t>(count));
+      body_follows = true;
+      if (count == 0 || count > max_message_bytes / sizeof(element))
+        throw serialization_error("a body of " + std::to_string(count) + " elements was announced");
+      try {
+        value.resize(static_cast<std::size_t>(count));
+      } catch (...) {
+        throw serialization_error("its " + std::to_string(count * sizeof(element)) +
+                                  " bytes could not be allocated: " + describe_current_exception());
+      }
       return body_span{static_cast<void*>(&value[0]), static_cast<std::size_t>(count) * sizeof(element)};
     }
     if (kind != 0) throw error("malformed message: unknown item kind " + std::to_string(kind));
   }
-  in.get(value);
+  if constexpr (is_bitwise_v<T>) {
+    in.get(value);
+  } else {
+    decoder item = in.take(in.get<std::uint32_t>()); // `in` is past the item whatever the load does
+    const std::size_t bytes = item.remaining();
+    try {
+      item.load_archived(value);
+    } catch (...) {
+      throw serialization_error(describe_current_exception());
+    }
+    if (!item.exhausted())
+      throw serialization_error("its load read " + std::to_string(bytes - item.remaining()) + " of the " +
+                                std::to_string(bytes) + " bytes its save wrote");
+  }
   return {};
 }
 

@@ -51,7 +51,9 @@ public:
   /// @param idle  how to wait for the master's messages (options::wait)
   worker_loop(MPI_Comm comm, std::uint64_t pool, std::uint32_t run, Fn& fn, worker_storage<Task, Result>& store,
               idle_backoff idle = idle_backoff())
-      : comm_(comm), pool_(pool), run_(run), fn_(fn), store_(store), idle_(idle) {}
+      : comm_(comm), pool_(pool), run_(run), fn_(fn), store_(store), idle_(idle) {
+    MPI_Comm_rank(comm_, &rank_);
+  }
 
   /// Serves the current run: returns when the master ends it (run_ended) or closes the pool.
   worker_exit run() { return loop(false); }
@@ -145,31 +147,59 @@ private:
     task_clock::stamp clock = clock_.now();
     for (std::uint32_t k = 0; k < count; ++k) {
       const auto index = in.get<std::uint64_t>();
-      if (const body_span body = get_item(in, store_.task)) {
-        // The master sent it right after the message: received straight into the task.
-        MPI_Recv(body.data, static_cast<int>(body.bytes), MPI_BYTE, 0, static_cast<int>(tag::task_body), comm_,
-                 MPI_STATUS_IGNORE);
-        clock = clock_.now(); // the task starts once its bytes are here
+      if (index & failed_task_item) { // the master could not encode it: its failure goes back as the task's
+        in.get(call_.error_type);
+        in.get(call_.error_message);
+        put_failed_result(out, index & ~failed_task_item, 0.0, call_.error_type, call_.error_message);
+        continue;
+      }
+      bool body_follows = false;
+      try {
+        if (const body_span body = get_item(in, store_.task, body_follows)) {
+          // The master sent it right after the message: received straight into the task.
+          MPI_Recv(body.data, static_cast<int>(body.bytes), MPI_BYTE, 0, static_cast<int>(tag::task_body), comm_,
+                   MPI_STATUS_IGNORE);
+          clock = clock_.now(); // the task starts once its bytes are here
+        }
+      } catch (const serialization_error&) {
+        // Only this task fails: `in` is at the next item, and a body announced for this one is
+        // taken, so that the next item's body is not received in its place.
+        if (body_follows) drop_message(comm_, 0, tag::task_body, store_.scratch);
+        put_failed_result(out, index, 0.0, serialization_error_type,
+                          serialization_failure("task " + std::to_string(index) + " could not be decoded on worker " +
+                                                std::to_string(rank_)));
+        store_.task = Task{}; // not what a failed load left behind
+        continue;
       }
       // The result goes into the slot's next spare object: a function that writes into it
       // (fn(task, result)) reuses the storage an earlier result of this slot had.
       if (slot.in_flight == slot.held.size()) slot.held.emplace_back();
       Result& result = slot.held[slot.in_flight];
       clock = invoke_task(fn_, std::as_const(store_.task), result, call_, clock_, clock);
-      out.put(index);
-      if (call_.ok) {
+      if (!call_.ok) {
+        put_failed_result(out, index, call_.seconds, call_.error_type, call_.error_message);
+        continue;
+      }
+      const std::size_t item_at = out.size();
+      try {
+        out.put(index);
         out.put(item_status::ok);
         out.put(call_.seconds);
         const body_span body = put_item(out, result);
+        if (out.size() > max_message_bytes)
+          throw serialization_error("the reply holding it would be " + std::to_string(out.size()) +
+                                    " bytes long, more than MPI's limit of " + std::to_string(max_message_bytes) +
+                                    " bytes per message; use a smaller options::chunk_size");
         if (body) { // sent from the object itself: it stays untouched until the reply completes
           store_.bodies.push_back(body);
           ++slot.in_flight;
         }
-      } else {
-        out.put(item_status::failed);
-        out.put(call_.seconds);
-        out.put(call_.error_type);
-        out.put(call_.error_message);
+      } catch (...) {
+        // Its serialize() threw, or it is too long: the item is taken back and its task fails.
+        out.rollback(item_at);
+        put_failed_result(out, index, call_.seconds, serialization_error_type,
+                          serialization_failure("the result of task " + std::to_string(index) +
+                                                " could not be encoded on worker " + std::to_string(rank_)));
       }
     }
     out.patch(bodies_at, static_cast<std::uint32_t>(store_.bodies.size()));
@@ -193,6 +223,7 @@ private:
   }
 
   MPI_Comm comm_;
+  int rank_ = 0;
   std::uint64_t pool_;
   std::uint32_t run_;
   Fn& fn_;

@@ -1,0 +1,490 @@
+// A task or result that cannot travel: its serialize() throws while saving (on the master for a
+// task, on a worker for a result) or loading (on a worker for a task, on the master for a
+// result), a polymorphic type is not registered, a load does not match its save, an allocation
+// fails while decoding, or a value exceeds MPI's limit per message. Each must fail that task
+// alone, as "foreman::serialization_error" with the cause, end the run on every rank, leave the
+// other results right, and leave the pool serving the next run. At 1 rank nothing is
+// serialized: the same runs must then simply succeed.
+
+// MPI's limit per message, lowered so that "a value too long for MPI" needs no 2 GiB buffers.
+#define FOREMAN_DETAIL_MAX_MESSAGE_BYTES (std::size_t{1} << 20)
+
+#include "catch.hpp"
+#include "test_support.hpp"
+
+#include <foreman/foreman.hpp>
+
+#include <boost/archive/archive_exception.hpp>
+#include <boost/serialization/split_member.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace foreman_test {
+
+/// How a probe's serialize() misbehaves.
+enum fault : int {
+  none = 0,
+  save_throws,       // saving throws after writing part of it
+  load_throws,       // loading throws std::runtime_error
+  load_unregistered, // loading throws as Boost does for a polymorphic type not registered here
+  load_bad_alloc,    // loading runs out of memory
+  load_malformed,    // its bytes do not hold what the load expects (a string is missing)
+  load_short,        // the load reads fewer bytes than the save wrote
+  load_not_std,      // loading throws an int
+  too_long,          // a value longer than MPI's (lowered) limit: a result only, made by work()
+};
+
+/// A task, and a result: `fault` says how its own serialize() misbehaves, `result_fault` what the
+/// result of this task gets.
+struct probe {
+  int n = 0;
+  int fault = none;
+  int result_fault = none;
+  std::string text;
+
+  template <class Archive>
+  void save(Archive& ar, unsigned) const {
+    ar << fault << n;
+    if (fault == save_throws) throw std::runtime_error("cannot save probe " + std::to_string(n));
+    ar << result_fault;
+    if (fault != load_malformed) ar << text;
+    if (fault == load_short) ar << n;
+  }
+  template <class Archive>
+  void load(Archive& ar, unsigned) {
+    ar >> fault >> n >> result_fault;
+    switch (fault) {
+    case load_throws:
+      throw std::runtime_error("cannot load probe " + std::to_string(n));
+    case load_unregistered:
+      throw boost::archive::archive_exception(boost::archive::archive_exception::unregistered_class, "shape");
+    case load_bad_alloc:
+      throw std::bad_alloc();
+    case load_not_std:
+      throw 42;
+    default:
+      break;
+    }
+    ar >> text;
+  }
+  BOOST_SERIALIZATION_SPLIT_MEMBER()
+};
+
+inline probe work(const probe& t) {
+  probe r;
+  r.n = t.n * 10;
+  r.fault = t.result_fault == too_long ? none : t.result_fault;
+  r.text = t.result_fault == too_long ? std::string(std::size_t{2} << 20, 'x') : t.text + "!";
+  return r;
+}
+
+/// Which ranks refuse large allocations through picky_allocator.
+enum class refusing { nobody, workers, master };
+inline refusing refuse = refusing::nobody;
+
+/// Refuses (std::bad_alloc) allocations of 512 KiB or more on the ranks `refuse` names.
+template <class T>
+struct picky_allocator {
+  using value_type = T;
+  picky_allocator() = default;
+  template <class U>
+  picky_allocator(const picky_allocator<U>&) {}
+  T* allocate(std::size_t n) {
+    const bool here = refuse == (world_rank() == 0 ? refusing::master : refusing::workers);
+    if (here && n * sizeof(T) >= (std::size_t{512} << 10)) throw std::bad_alloc();
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) { std::allocator<T>().deallocate(p, n); }
+  friend bool operator==(const picky_allocator&, const picky_allocator&) { return true; }
+  friend bool operator!=(const picky_allocator&, const picky_allocator&) { return false; }
+};
+using picky_vector = std::vector<double, picky_allocator<double>>;
+
+} // namespace foreman_test
+
+namespace {
+
+using namespace foreman_test;
+
+constexpr std::size_t poisoned = 4; // the task that cannot travel, in the middle of a chunk of 3
+constexpr int task_count = 9;
+
+std::vector<probe> probes(int task_fault, int result_fault) {
+  std::vector<probe> tasks(task_count);
+  for (int i = 0; i < task_count; ++i) {
+    tasks[static_cast<std::size_t>(i)].n = i;
+    tasks[static_cast<std::size_t>(i)].text = "probe " + std::to_string(i);
+  }
+  tasks[poisoned].fault = task_fault;
+  tasks[poisoned].result_fault = result_fault;
+  return tasks;
+}
+
+// Task `poisoned` failed as foreman::serialization_error with the message `expected(worker)`;
+// every other task is right.
+template <class Expected>
+void check_outcomes(const foreman::master_worker<probe, probe>& pool, const std::vector<foreman::outcome<probe>>& out,
+                    const std::vector<probe>& tasks, Expected expected) {
+  REQUIRE(out.size() == tasks.size());
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    INFO("task " << i);
+    if (i == poisoned && world_size() > 1) {
+      REQUIRE_FALSE(out[i].ok());
+      const foreman::task_failure& f = out[i].failure();
+      CHECK(f.index == i);
+      CHECK(f.type == "foreman::serialization_error");
+      CHECK(f.message == expected(f.worker));
+      CHECK(f.worker == pool.last_run().tasks[i].worker);
+      CHECK(pool.last_run().tasks[i].failed);
+      continue;
+    }
+    REQUIRE(out[i].ok()); // at 1 rank nothing is serialized: the poisoned task succeeds too
+    CHECK(out[i].value().n == tasks[i].n * 10);
+    if (tasks[i].result_fault != too_long) CHECK(out[i].value().text == tasks[i].text + "!");
+    CHECK_FALSE(pool.last_run().tasks[i].failed);
+  }
+}
+
+// The pool serves a clean run after the failing one.
+void check_next_run(foreman::master_worker<probe, probe>& pool) {
+  const std::vector<probe> clean = probes(none, none);
+  const auto r = pool.run(clean, work);
+  if (!pool.is_master()) return;
+  REQUIRE(r.size() == clean.size());
+  for (std::size_t i = 0; i < clean.size(); ++i) {
+    CHECK(r[i].n == clean[i].n * 10);
+    CHECK(r[i].text == clean[i].text + "!");
+  }
+  CHECK(pool.last_run().failures == 0);
+}
+
+// Runs the poisoned task list with automatic chunks and with chunks of 3, then a clean run.
+template <class Expected>
+void check_case(int task_fault, int result_fault, Expected expected) {
+  foreman::master_worker<probe, probe> pool;
+  const std::vector<probe> tasks = probes(task_fault, result_fault);
+  for (std::size_t chunk : {std::size_t{0}, std::size_t{3}}) {
+    INFO("chunk_size " << chunk);
+    foreman::options opt;
+    opt.chunk_size = chunk;
+    const auto out = pool.run_outcomes(tasks, work, opt);
+    if (pool.is_master())
+      check_outcomes(pool, out, tasks, expected);
+    else
+      CHECK(out.empty());
+    check_next_run(pool);
+  }
+  // And through run(): one task_error naming it.
+  if (pool.is_master() && world_size() > 1) {
+    try {
+      pool.run(tasks, work);
+      FAIL("run() returned although task 4 could not travel");
+    } catch (const foreman::task_error& e) {
+      REQUIRE(e.failures().size() == 1);
+      CHECK(e.failures().front().type == "foreman::serialization_error");
+    }
+  } else {
+    pool.run(tasks, work);
+  }
+  check_next_run(pool);
+}
+
+std::string on_worker(int worker) {
+  return " on worker " + std::to_string(worker) + ": ";
+}
+
+} // namespace
+
+TEST_CASE("serialization_error is a foreman::error with a stable type name", "[serialization_failure]") {
+  STATIC_REQUIRE(std::is_base_of_v<foreman::error, foreman::serialization_error>);
+  CHECK(std::string(foreman::serialization_error("x").what()) == "foreman: x");
+  CHECK(foreman::detail::type_name<foreman::serialization_error>() == "foreman::serialization_error");
+}
+
+TEST_CASE("a result whose serialize() throws while the worker saves it", "[serialization_failure]") {
+  check_case(none, save_throws, [](int w) {
+    return "foreman: the result of task 4 could not be encoded" + on_worker(w) +
+           "std::runtime_error: cannot save probe 40";
+  });
+}
+
+TEST_CASE("a task whose serialize() throws while the master saves it", "[serialization_failure]") {
+  check_case(save_throws, none, [](int) {
+    return std::string("foreman: task 4 could not be encoded on the master: std::runtime_error: cannot save probe 4");
+  });
+}
+
+TEST_CASE("a task whose load throws on the worker", "[serialization_failure]") {
+  check_case(load_throws, none, [](int w) {
+    return "foreman: task 4 could not be decoded" + on_worker(w) + "std::runtime_error: cannot load probe 4";
+  });
+}
+
+TEST_CASE("a task of a polymorphic type the worker's binary did not register", "[serialization_failure]") {
+  check_case(load_unregistered, none, [](int w) {
+    return "foreman: task 4 could not be decoded" + on_worker(w) +
+           "boost::archive::archive_exception: unregistered class - shape";
+  });
+}
+
+TEST_CASE("a task whose load runs out of memory on the worker", "[serialization_failure]") {
+  check_case(load_bad_alloc, none, [](int w) {
+    return "foreman: task 4 could not be decoded" + on_worker(w) + "std::bad_alloc: std::bad_alloc";
+  });
+}
+
+TEST_CASE("a task whose bytes are not what its load expects", "[serialization_failure]") {
+  check_case(load_malformed, none, [](int w) {
+    return "foreman: task 4 could not be decoded" + on_worker(w) +
+           "boost::archive::archive_exception: input stream error";
+  });
+}
+
+TEST_CASE("a task whose load reads fewer bytes than its save wrote", "[serialization_failure]") {
+  // Boost's class information (u8 tracking, u32 version), fault, n, result_fault, text (u64
+  // length + 7 bytes "probe 4"), and one int more
+  check_case(load_short, none, [](int w) {
+    return "foreman: task 4 could not be decoded" + on_worker(w) + "its load read 32 of the 36 bytes its save wrote";
+  });
+}
+
+TEST_CASE("a task whose load throws something not derived from std::exception", "[serialization_failure]") {
+  check_case(load_not_std, none, [](int w) {
+    return "foreman: task 4 could not be decoded" + on_worker(w) + "int: an exception not derived from std::exception";
+  });
+}
+
+TEST_CASE("a result whose load throws on the master", "[serialization_failure]") {
+  check_case(none, load_throws, [](int) {
+    return std::string(
+        "foreman: the result of task 4 could not be decoded on the master: std::runtime_error: cannot load probe 40");
+  });
+}
+
+TEST_CASE("a result of a polymorphic type the master's binary did not register", "[serialization_failure]") {
+  check_case(none, load_unregistered, [](int) {
+    return std::string("foreman: the result of task 4 could not be decoded on the master: "
+                       "boost::archive::archive_exception: unregistered class - shape");
+  });
+}
+
+TEST_CASE("a result whose load runs out of memory on the master", "[serialization_failure]") {
+  check_case(none, load_bad_alloc, [](int) {
+    return std::string(
+        "foreman: the result of task 4 could not be decoded on the master: std::bad_alloc: std::bad_alloc");
+  });
+}
+
+TEST_CASE("a result whose bytes are not what its load expects", "[serialization_failure]") {
+  check_case(none, load_malformed, [](int) {
+    return std::string("foreman: the result of task 4 could not be decoded on the master: "
+                       "boost::archive::archive_exception: input stream error");
+  });
+}
+
+TEST_CASE("a result longer than MPI's limit per message", "[serialization_failure]") {
+  // class information (u8 tracking, u32 version), fault, n, result_fault, then the text: u64
+  // length and 2 MiB
+  const std::size_t bytes = 5 + 3 * sizeof(int) + 8 + (std::size_t{2} << 20);
+  check_case(none, too_long, [bytes](int w) {
+    return "foreman: the result of task 4 could not be encoded" + on_worker(w) + "it is " + std::to_string(bytes) +
+           " bytes long, more than MPI's limit of 1048576 bytes per message; split it";
+  });
+}
+
+TEST_CASE("a task longer than MPI's limit per message", "[serialization_failure]") {
+  foreman::master_worker<probe, probe> pool;
+  std::vector<probe> tasks = probes(none, none);
+  tasks[poisoned].text.assign(std::size_t{2} << 20, 'y');
+  const std::size_t bytes = 5 + 3 * sizeof(int) + 8 + tasks[poisoned].text.size();
+  const auto out = pool.run_outcomes(tasks, work);
+  if (pool.is_master())
+    check_outcomes(pool, out, tasks, [bytes](int) {
+      return "foreman: task 4 could not be encoded on the master: it is " + std::to_string(bytes) +
+             " bytes long, more than MPI's limit of 1048576 bytes per message; split it";
+    });
+  check_next_run(pool);
+}
+
+TEST_CASE("bodies longer than MPI's limit per message, a task's and a result's", "[serialization_failure]") {
+  const std::size_t big = std::size_t{2} << 20;
+  const std::size_t body = std::size_t{40} << 10; // the other tasks' values travel as bodies too
+  {
+    foreman::master_worker<std::string, std::size_t> pool;
+    std::vector<std::string> tasks;
+    for (int i = 0; i < task_count; ++i) tasks.emplace_back(i == 4 ? big : body + static_cast<std::size_t>(i), 'a');
+    auto length = [](const std::string& s) { return s.size(); };
+    const auto out = pool.run_outcomes(tasks, length);
+    if (pool.is_master()) {
+      REQUIRE(out.size() == tasks.size());
+      for (std::size_t i = 0; i < tasks.size(); ++i) {
+        INFO("task " << i);
+        if (i == poisoned && world_size() > 1) {
+          REQUIRE_FALSE(out[i].ok());
+          CHECK(out[i].failure().type == "foreman::serialization_error");
+          CHECK(out[i].failure().message == "foreman: task 4 could not be encoded on the master: it is 2097152 bytes "
+                                            "long, more than MPI's limit of 1048576 bytes per message; split it");
+        } else {
+          REQUIRE(out[i].ok());
+          CHECK(out[i].value() == tasks[i].size());
+        }
+      }
+    }
+    const auto again = pool.run(std::vector<std::string>{"abc", std::string(body, 'b')}, length);
+    if (pool.is_master()) CHECK(again == std::vector<std::size_t>{3, body});
+  }
+  {
+    foreman::master_worker<int, std::string> pool;
+    auto make = [&](int i) { return std::string(i == 4 ? big : body + static_cast<std::size_t>(i), 'c'); };
+    std::vector<int> tasks;
+    for (int i = 0; i < task_count; ++i) tasks.push_back(i);
+    const auto out = pool.run_outcomes(tasks, make);
+    if (pool.is_master()) {
+      REQUIRE(out.size() == tasks.size());
+      for (std::size_t i = 0; i < tasks.size(); ++i) {
+        INFO("task " << i);
+        if (i == poisoned && world_size() > 1) {
+          REQUIRE_FALSE(out[i].ok());
+          const foreman::task_failure& f = out[i].failure();
+          CHECK(f.type == "foreman::serialization_error");
+          CHECK(f.message == "foreman: the result of task 4 could not be encoded" + on_worker(f.worker) +
+                                 "it is 2097152 bytes long, more than MPI's limit of 1048576 bytes per message; "
+                                 "split it");
+        } else {
+          REQUIRE(out[i].ok());
+          CHECK(out[i].value() == make(static_cast<int>(i)));
+        }
+      }
+    }
+    const auto again = pool.run(std::vector<int>{1, 2}, make);
+    if (pool.is_master()) CHECK(again == std::vector<std::string>{make(1), make(2)});
+  }
+}
+
+TEST_CASE("a body whose storage cannot be allocated where it arrives", "[serialization_failure]") {
+  const std::size_t large = 80000, small = 5000; // 625 KiB and 39 KiB of doubles: both bodies
+  {
+    // Task 4 cannot be allocated on the workers; task 5's body, right behind it, must still land
+    // in task 5.
+    foreman::master_worker<picky_vector, double> pool;
+    std::vector<picky_vector> tasks;
+    for (int i = 0; i < task_count; ++i)
+      tasks.emplace_back(i == 4 ? large : small + static_cast<std::size_t>(i), static_cast<double>(i));
+    refuse = refusing::workers;
+    auto sum = [](const picky_vector& v) {
+      double s = 0;
+      for (double x : v) s += x;
+      return s;
+    };
+    foreman::options opt;
+    opt.chunk_size = 3;
+    const auto out = pool.run_outcomes(tasks, sum, opt);
+    if (pool.is_master()) {
+      REQUIRE(out.size() == tasks.size());
+      for (std::size_t i = 0; i < tasks.size(); ++i) {
+        INFO("task " << i);
+        if (i == poisoned && world_size() > 1) {
+          REQUIRE_FALSE(out[i].ok());
+          const foreman::task_failure& f = out[i].failure();
+          CHECK(f.type == "foreman::serialization_error");
+          CHECK(f.message == "foreman: task 4 could not be decoded" + on_worker(f.worker) +
+                                 "its 640000 bytes could not be allocated: std::bad_alloc: std::bad_alloc");
+        } else {
+          REQUIRE(out[i].ok());
+          CHECK(out[i].value() == sum(tasks[i]));
+        }
+      }
+    }
+    refuse = refusing::nobody;
+    const auto again = pool.run(tasks, sum, opt);
+    if (pool.is_master())
+      for (std::size_t i = 0; i < tasks.size(); ++i) CHECK(again[i] == sum(tasks[i]));
+  }
+  {
+    // The result of task 4 cannot be allocated on the master.
+    refuse = refusing::master;
+    foreman::master_worker<int, picky_vector> pool;
+    auto make = [&](int i) { return picky_vector(i == 4 ? large : small + static_cast<std::size_t>(i), double(i)); };
+    std::vector<int> tasks;
+    for (int i = 0; i < task_count; ++i) tasks.push_back(i);
+    foreman::options opt;
+    opt.chunk_size = 3;
+    const auto out = pool.run_outcomes(tasks, make, opt);
+    if (pool.is_master()) {
+      REQUIRE(out.size() == tasks.size());
+      for (std::size_t i = 0; i < tasks.size(); ++i) {
+        INFO("task " << i);
+        if (i == poisoned) {
+          REQUIRE_FALSE(out[i].ok());
+          const foreman::task_failure& f = out[i].failure();
+          if (world_size() > 1) {
+            CHECK(f.type == "foreman::serialization_error");
+            CHECK(f.message == "foreman: the result of task 4 could not be decoded on the master: its 640000 bytes "
+                               "could not be allocated: std::bad_alloc: std::bad_alloc");
+          } else {
+            CHECK(f.type == "std::bad_alloc"); // one rank: the master's own task could not allocate it
+          }
+        } else {
+          REQUIRE(out[i].ok());
+          CHECK(out[i].value() == make(static_cast<int>(i)));
+        }
+      }
+    }
+    refuse = refusing::nobody;
+    const auto again = pool.run(tasks, make, opt);
+    if (pool.is_master())
+      for (std::size_t i = 0; i < tasks.size(); ++i) CHECK(again[i] == make(static_cast<int>(i)));
+  }
+}
+
+TEST_CASE("a chunk whose message would exceed MPI's limit although each value fits", "[serialization_failure]") {
+  // Chunks of 3 values of 400 KiB: the third of each would take its message over the (lowered)
+  // limit of 1 MiB, so it fails, and says why and what to change; the other two arrive.
+  foreman::master_worker<probe, probe> pool;
+  foreman::options opt;
+  opt.chunk_size = 3;
+  const std::string big(std::size_t{400} << 10, 'z');
+  auto fails = [](std::size_t i) { return world_size() > 1 && i % 3 == 2; };
+  for (int side = 0; side < 2; ++side) {
+    INFO((side == 0 ? "tasks" : "results"));
+    std::vector<probe> tasks = probes(none, none);
+    if (side == 0)
+      for (probe& t : tasks) t.text = big;
+    auto fn = [&](const probe& t) {
+      probe r = work(t);
+      if (side == 1) r.text = big;
+      return r;
+    };
+    // A dynamic run with fixed chunks of 3: every chunk holds tasks 3k, 3k+1, 3k+2, whichever
+    // worker it goes to.
+    const auto out = pool.run_outcomes(tasks, fn, opt);
+    if (pool.is_master()) {
+      REQUIRE(out.size() == tasks.size());
+      for (std::size_t i = 0; i < tasks.size(); ++i) {
+        INFO("task " << i);
+        if (fails(i)) {
+          REQUIRE_FALSE(out[i].ok());
+          const foreman::task_failure& f = out[i].failure();
+          CHECK(f.type == "foreman::serialization_error");
+          const std::string where =
+              side == 0 ? "task " + std::to_string(i) + " could not be encoded on the master: the message holding it"
+                        : "the result of task " + std::to_string(i) + " could not be encoded" + on_worker(f.worker) +
+                              "the reply holding it";
+          CHECK(f.message.rfind("foreman: " + where + " would be ", 0) == 0);
+          CHECK(f.message.find("bytes long, more than MPI's limit of 1048576 bytes per message; use a smaller "
+                               "options::chunk_size") != std::string::npos);
+        } else {
+          REQUIRE(out[i].ok());
+          CHECK(out[i].value().n == tasks[i].n * 10);
+          CHECK(out[i].value().text.size() == (side == 0 ? big.size() + 1 : big.size()));
+        }
+      }
+    }
+    check_next_run(pool);
+  }
+}
