@@ -4,6 +4,7 @@
 /// version with the same Task and Result types on the same kind of machine. Two different
 /// programs under one `mpirun` fail here, on every rank, instead of exchanging garbage.
 
+#include <foreman/detail/liveness.hpp>
 #include <foreman/detail/type_name.hpp>
 #include <foreman/detail/wire.hpp>
 #include <foreman/errors.hpp>
@@ -24,10 +25,13 @@ struct hello {
   std::uint64_t protocol;
   std::uint64_t task_type;
   std::uint64_t result_type;
-  std::uint64_t abi; // pointer and long size, endianness: raw bytes must mean the same on every rank
+  std::uint64_t abi;  // pointer and long size, endianness: raw bytes must mean the same on every rank
   std::uint64_t host; // fingerprint of the host name: the master may end a lost worker on its own host
   std::uint64_t pid;
   std::uint64_t pool; // the master's is the pool's id, carried in every message header
+  /// Who the process is (pid, start time, boot id, pid namespace): the master watches a worker it
+  /// can prove to be a process of its own kernel and pid namespace (liveness.hpp).
+  process_identity identity;
 };
 
 /// A fresh id for each pool this process builds, unlikely to repeat across processes and time.
@@ -58,8 +62,10 @@ inline std::uint64_t abi_word() {
 template <class Task, class Result>
 std::vector<hello> handshake(MPI_Comm comm) {
   constexpr std::uint64_t magic = 0x6e616d65726f66ull; // "foreman"
-  const hello mine{magic, protocol_version, fingerprint(typeid(Task).name()), fingerprint(typeid(Result).name()),
-                   abi_word(), host_fingerprint(), static_cast<std::uint64_t>(::getpid()), new_pool_id()};
+  const hello mine{
+      magic,         protocol_version,   fingerprint(typeid(Task).name()),       fingerprint(typeid(Result).name()),
+      abi_word(),    host_fingerprint(), static_cast<std::uint64_t>(::getpid()), new_pool_id(),
+      own_identity()};
   int size = 0, rank = 0;
   MPI_Comm_size(comm, &size);
   MPI_Comm_rank(comm, &rank);
@@ -83,8 +89,8 @@ std::vector<hello> handshake(MPI_Comm comm) {
     if (what.find(reason) == std::string::npos) what += (what.empty() ? "" : " and ") + reason;
   }
   if (disagree.empty()) return all;
-  throw handshake_error("handshake failed: rank(s) " + disagree + " disagree with the master (rank 0) on the " +
-                        what + "; this rank (" + std::to_string(rank) + ") uses Task = " + type_name<Task>() +
+  throw handshake_error("handshake failed: rank(s) " + disagree + " disagree with the master (rank 0) on the " + what +
+                        "; this rank (" + std::to_string(rank) + ") uses Task = " + type_name<Task>() +
                         ", Result = " + type_name<Result>() + ", protocol " + std::to_string(protocol_version) +
                         ". Every rank must construct master_worker with the same types: are two different "
                         "programs running under one mpirun?");
