@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <type_traits>
@@ -90,9 +91,13 @@ public:
     pool_.oversubscribed = detail::host_oversubscribed(hosts, comm_.rank());
     if (is_master()) {
       // Each worker's process, watched where the master can prove it is that process (liveness.hpp).
+      // FOREMAN_WATCH_PROCESSES=0 turns the watching off (then only task_timeout notices a
+      // dead worker, as for one on another host).
+      const char* watch = std::getenv("FOREMAN_WATCH_PROCESSES");
+      const bool watching = watch == nullptr || std::string(watch) != "0";
       pool_.watches.resize(peers_.size());
       for (const auto& peer : peers_) pool_.pids.push_back(peer.identity.pid);
-      for (std::size_t w = 1; w < peers_.size(); ++w) {
+      for (std::size_t w = 1; watching && w < peers_.size(); ++w) {
         pool_.watches[w] = detail::process_watch::open(peers_[w].identity, peers_.front().identity);
         pool_.watching = pool_.watching || pool_.watches[w].watching();
       }

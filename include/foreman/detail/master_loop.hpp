@@ -55,26 +55,33 @@ struct pool_state {
 
 /// Sends a control message (end_run or shutdown) to every worker whose process is not known to
 /// have ended, lost ones too (a lost worker that is only slow then leaves its run, and the pool,
-/// as the others do), and waits, bounded, for the sends to complete; a send that does not
-/// complete is kept in `pool.abandoned`.
+/// as the others do), and waits at most 2 s for the sends to complete: the live workers' sends,
+/// and for the goodbye (shutdown) the lost workers' too. A send that does not complete is kept in
+/// `pool.abandoned`.
 inline void broadcast_control(MPI_Comm comm, pool_state& pool, tag t, std::uint32_t run) {
   const int size = static_cast<int>(pool.lost.size());
   std::vector<send_slot> slots(static_cast<std::size_t>(size));
-  std::vector<MPI_Request> requests;
   for (int w = 1; w < size; ++w) {
     if (pool.exited(w)) continue;
     send_slot& slot = slots[static_cast<std::size_t>(w)];
     encoder(slot.bytes).put(header{pool.id, run});
     slot.request = post_send(slot.bytes, w, t, comm);
-    requests.push_back(slot.request);
   }
   // Control messages are tiny and go out eagerly: this returns at once on a working transport.
-  if (wait_all_for(requests.data(), static_cast<int>(requests.size()), std::chrono::seconds(2))) return;
-  for (auto& slot : slots) {
-    int done = 0;
-    if (slot.request != MPI_REQUEST_NULL) MPI_Test(&slot.request, &done, MPI_STATUS_IGNORE);
-    if (slot.request != MPI_REQUEST_NULL) pool.abandoned.push_back(std::move(slot));
+  const auto deadline = clock::now() + std::chrono::seconds(2);
+  idle_backoff idle;
+  for (;;) {
+    bool pending = false;
+    for (int w = 1; w < size; ++w) {
+      send_slot& slot = slots[static_cast<std::size_t>(w)];
+      if (!slot.idle() && !slot.test() && (t == tag::shutdown || !pool.lost[static_cast<std::size_t>(w)]))
+        pending = true;
+    }
+    if (!pending || clock::now() >= deadline) break;
+    idle.pause();
   }
+  for (auto& slot : slots)
+    if (!slot.idle() && !slot.test()) pool.abandoned.push_back(std::move(slot));
 }
 
 inline void announce(const std::string& line) {
@@ -492,7 +499,9 @@ private:
     if (inbox_.announced(worker) > 0) {
       // Sent right after its envelope; a lost worker's late one is given a second, as its bodies.
       const clock::duration limit = is_lost(worker) ? clock::duration(std::chrono::seconds(1)) : timeout_;
-      if (!inbox_.fetch_large(worker, tag::results_large, limit, waiting_)) {
+      if (!follow_up(worker, limit, [&](clock::duration slice) {
+            return inbox_.fetch_large(worker, tag::results_large, slice, waiting_);
+          })) {
         if (!is_lost(worker)) lose(worker, timeout_seconds()); // it died between the two
         return;
       }
@@ -560,9 +569,33 @@ private:
   double timeout_seconds() const { return std::chrono::duration<double>(timeout_).count(); }
 
   // Receives a body that `worker` sends right after its message. Waits at most the task
-  // timeout (forever without one); false if it did not come.
+  // timeout, and without one as long as the worker's process runs (forever if it is not
+  // watched); false if it did not come.
   bool receive_body(int worker, const body_span& body) {
-    return receive_within(body.data, body.bytes, worker, tag::result_body, comm_, timeout_, waiting_);
+    return follow_up(worker, timeout_, [&](clock::duration slice) {
+      return receive_within(body.data, body.bytes, worker, tag::result_body, comm_, slice, waiting_);
+    });
+  }
+
+  // Waits for what `worker` sends right after a message, `receive(limit)` (false: not within
+  // limit, the receive withdrawn), for at most `limit` (zero: no limit). Where the worker's process
+  // is watched, in slices of process_check_interval, giving up as soon as the process has ended.
+  template <class Receive>
+  bool follow_up(int worker, clock::duration limit, Receive&& receive) {
+    if (static_cast<std::size_t>(worker) >= pool_.watches.size() ||
+        !pool_.watches[static_cast<std::size_t>(worker)].watching())
+      return receive(limit);
+    const auto deadline = clock::now() + limit;
+    for (;;) {
+      clock::duration slice = process_check_interval;
+      if (limit.count() > 0) {
+        const auto left = deadline - clock::now();
+        if (left <= clock::duration::zero()) return false;
+        slice = std::min(slice, left);
+      }
+      if (receive(slice)) return true;
+      if (pool_.exited(worker)) return false;
+    }
   }
 
   // Receives and drops the `count` bodies that follow a dropped message from `worker`; gives up
@@ -617,9 +650,11 @@ private:
       if (!is_lost(w) && pool_.exited(w)) lose(w, loss_reason::process_exited, now);
   }
 
-  // A worker that sent a message and not what had to follow it (a body, an envelope's message)
-  // within the task timeout.
-  void lose(int w, double /* silent_seconds */) { lose(w, loss_reason::silent, clock::now()); }
+  // A worker that sent a message and not what had to follow it (a body, an envelope's message):
+  // its process ended, or it stayed silent for the task timeout.
+  void lose(int w, double /* silent_seconds */) {
+    lose(w, pool_.exited(w) ? loss_reason::process_exited : loss_reason::silent, clock::now());
+  }
 
   // Declares worker w lost: it is sent nothing more and its unanswered tasks go elsewhere.
   void lose(int w, loss_reason reason, clock::time_point now) {
