@@ -118,14 +118,15 @@ public:
   process_watch() = default;
   /// Watches `peer` if this process (`self`) can: same kernel and pid namespace, and the process
   /// with that pid has the start time `peer` reported. Otherwise the watch is empty (watching()
-  /// false). A process found gone already is watched and exited() at once.
-  static process_watch open(const process_identity& peer, const process_identity& self) {
+  /// false). A process found gone already is watched and exited() at once. `pidfd` false: the
+  /// fallback (pid and start time) even where pidfd_open exists.
+  static process_watch open(const process_identity& peer, const process_identity& self, bool pidfd = true) {
     process_watch watch;
     if (!peer.shares_pids_with(self)) return watch;
     watch.pid_ = static_cast<pid_t>(peer.pid);
     watch.start_time_ = peer.start_time;
 #ifdef SYS_pidfd_open
-    const long fd = ::syscall(SYS_pidfd_open, watch.pid_, 0); // close-on-exec
+    const long fd = pidfd ? ::syscall(SYS_pidfd_open, watch.pid_, 0) : -1; // close-on-exec
     if (fd >= 0) {
       watch.fd_ = static_cast<int>(fd);
       // The pidfd names whatever process had the pid; it is ours if that one has the reported
