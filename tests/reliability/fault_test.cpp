@@ -3,6 +3,7 @@
 // assertion held on the master; workers return 0 unless they die.
 //
 //   crash   worker 2 SIGKILLs itself while running task 4
+//   crash_unwatched  as crash, with FOREMAN_WATCH_PROCESSES=0 (as for a worker on another host)
 //   hang    worker 2 never returns from task 4
 //   late    worker 2 answers task 4 only after the task timeout
 //   poison  task 4 kills every worker that runs it; max_attempts = 2 ends it as a failure
@@ -349,7 +350,14 @@ int slow_chunk() {
 
 int main(int argc, char** argv) {
   boost::mpi::environment env(argc, argv);
-  const std::string fault = argc > 1 ? argv[1] : "";
+  std::string fault = argc > 1 ? argv[1] : "";
+  // crash_unwatched: as crash, with the master's process watching off, as for a worker on
+  // another host: only the task timeout can notice the death.
+  const bool unwatched = fault == "crash_unwatched";
+  if (unwatched) {
+    ::setenv("FOREMAN_WATCH_PROCESSES", "0", 1); // read by the master when the pool is built
+    fault = "crash";
+  }
   if (fault == "crash_big") return crash_big();
   if (fault == "late_big") return late_big();
   if (fault.rfind("death_", 0) == 0) return death(fault.substr(6));
@@ -423,9 +431,9 @@ int main(int argc, char** argv) {
     check(info.tasks[4].attempts == 2, "task 4 ran a second time");
     check(info.tasks[4].worker != target, "task 4's result came from another worker");
     check(info.retries >= 1, "the retry is counted");
-    if (fault == "crash")
+    if (fault == "crash" && !unwatched)
       check_losses(info, announced, 1, foreman::loss_reason::process_exited, 0.0, 1.0);
-    else // hang, late: silent for the task timeout (2 s), noticed within a second of it
+    else // hang, late, crash_unwatched: silent for the task timeout (2 s), noticed within a second of it
       check_losses(info, announced, 1, foreman::loss_reason::silent, 2.0, 3.0);
     check(seconds < 2.0 + 30.0, "hang guard: the run ends (took " + std::to_string(seconds) + " s)");
   }
@@ -437,7 +445,7 @@ int main(int argc, char** argv) {
   for (const auto& record : pool.last_run().tasks)
     for (int lost : info.lost_workers) check(record.worker != lost, "a lost worker gets no more tasks");
 
-  std::printf("fault %s: %d check(s) failed, run took %.2f s, lost workers %zu, retries %zu\n", fault.c_str(), failures,
-              seconds, info.lost_workers.size(), info.retries);
+  std::printf("fault %s: %d check(s) failed, run took %.2f s, lost workers %zu, retries %zu\n", argc > 1 ? argv[1] : "",
+              failures, seconds, info.lost_workers.size(), info.retries);
   return failures == 0 ? 0 : 1;
 }
