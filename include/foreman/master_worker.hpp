@@ -6,9 +6,9 @@
 #include <foreman/detail/invoke.hpp>
 #include <foreman/detail/journal.hpp>
 #include <foreman/detail/master_loop.hpp>
-#include <foreman/detail/type_name.hpp>
 #include <foreman/detail/observer.hpp>
 #include <foreman/detail/supervision.hpp>
+#include <foreman/detail/type_name.hpp>
 #include <foreman/detail/worker_loop.hpp>
 #include <foreman/errors.hpp>
 #include <foreman/options.hpp>
@@ -19,12 +19,10 @@
 #include <boost/mpi/communicator.hpp>
 #include <boost/mpi/environment.hpp>
 
-#include <signal.h>
-#include <sys/types.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <type_traits>
@@ -104,6 +102,19 @@ public:
     std::vector<std::uint64_t> hosts;
     for (const auto& peer : peers_) hosts.push_back(peer.host);
     pool_.oversubscribed = detail::host_oversubscribed(hosts, comm_.rank());
+    if (is_master()) {
+      // Each worker's process, watched where the master can prove it is that process (liveness.hpp).
+      // FOREMAN_WATCH_PROCESSES=0 turns the watching off (then only task_timeout notices a
+      // dead worker, as for one on another host).
+      const char* watch = std::getenv("FOREMAN_WATCH_PROCESSES");
+      const bool watching = watch == nullptr || std::string(watch) != "0";
+      pool_.watches.resize(peers_.size());
+      for (const auto& peer : peers_) pool_.pids.push_back(peer.identity.pid);
+      for (std::size_t w = 1; watching && w < peers_.size(); ++w) {
+        pool_.watches[w] = detail::process_watch::open(peers_[w].identity, peers_.front().identity);
+        pool_.watching = pool_.watching || pool_.watches[w].watching();
+      }
+    }
     detail::watch_for_supervisor(is_master());
   }
 
@@ -166,8 +177,7 @@ public:
   /// `on_result(index, worker, const outcome<Result>&)` for every task, successes and failures.
   /// If `on_result` throws, it is not called again, the run still completes on every rank, and
   /// run() then rethrows that exception on the master.
-  template <class Fn, class OnResult,
-            class = std::enable_if_t<!std::is_convertible_v<OnResult, const options&>>>
+  template <class Fn, class OnResult, class = std::enable_if_t<!std::is_convertible_v<OnResult, const options&>>>
   std::vector<Result> run(const std::vector<Task>& tasks, Fn&& fn, OnResult&& on_result, const options& opt = {}) {
     std::vector<Result> results;
     execute(tasks, fn, on_result, opt, results);
@@ -200,8 +210,7 @@ public:
   }
 
   /// As run_outcomes(tasks, fn, opt), with a per-task callback as for run().
-  template <class Fn, class OnResult,
-            class = std::enable_if_t<!std::is_convertible_v<OnResult, const options&>>>
+  template <class Fn, class OnResult, class = std::enable_if_t<!std::is_convertible_v<OnResult, const options&>>>
   std::vector<outcome<Result>> run_outcomes(const std::vector<Task>& tasks, Fn&& fn, OnResult&& on_result,
                                             const options& opt = {}) {
     std::vector<Result> results;
@@ -221,12 +230,17 @@ public:
   /// `pool.report().print(std::cout)` prints it as a table.
   run_report report() const { return run_report(info_); }
 
-  /// Closes the pool: on the master, tells every live worker to leave (a worker waiting in
-  /// run() returns); on any rank, later run() calls throw. Idempotent. The master never waits
-  /// long for a worker; a worker waits for the master's goodbye (it comes when the master
-  /// destroys or shuts down its pool), answering as failures any tasks the master still sends.
-  /// Workers declared lost during a run may still be alive and would keep the job from ending: one on the master's host is killed (SIGKILL), and if one is on another host the job
-  /// is aborted with MPI_Abort. Each such step is announced on standard error.
+  /// Closes the pool: on the master, tells every worker whose process is not known to have
+  /// ended, lost ones included, to leave (a worker waiting in run() returns), waiting at most 2 s
+  /// for those messages to go out; on any rank, later run() calls throw. Idempotent. The master
+  /// never waits long for a worker; a worker waits for the master's goodbye (it comes when the
+  /// master destroys or shuts down its pool), answering as failures any tasks the master still
+  /// sends. A lost worker may still run (hung) and would keep the job from ending: nothing is
+  /// forced here. When MPI_Finalize starts on the master (the user's code is done), a lost worker
+  /// whose process the master watches and that still runs gets 1 s more, then is killed
+  /// (SIGKILL through its pidfd; FOREMAN_LOST_WORKERS=keep leaves it running); one that cannot be
+  /// watched (another host) is named on standard error. Never MPI_Abort. See
+  /// docs/reliability.md.
   void shutdown() {
     if (closed_) return;
     closed_ = true;
@@ -244,30 +258,28 @@ public:
     detail::broadcast_control(comm_, pool_, detail::tag::shutdown, run_);
     end_lost_workers();
     detail::discard_pending(comm_); // late replies of lost workers must not outlive the pool
-
   }
 
 private:
-  // A lost worker may still be alive (hung, or only slow): MPI_Finalize would then wait for it
-  // forever. One on the master's host is killed (under `mpirun --enable-recovery` the job goes
-  // on); one elsewhere cannot be reached, so the job is aborted, after the results were returned.
+  // A lost worker may still run (hung, or only slow) and keep the job from ending. It was sent
+  // the goodbye with the others; one the master watches is handed to lost_at_finalize, which
+  // ends it at MPI_Finalize if it still runs then; one it cannot watch is named.
   void end_lost_workers() {
-    bool unreachable = false;
     for (int w = 1; w < comm_.size(); ++w) {
-      if (!pool_.lost[static_cast<std::size_t>(w)]) continue;
-      const detail::hello& peer = peers_[static_cast<std::size_t>(w)];
-      if (peer.host == peers_.front().host) {
-        detail::announce("ending lost worker " + std::to_string(w) + " (pid " + std::to_string(peer.pid) +
-                         ") so that the job can finish");
-        ::kill(static_cast<pid_t>(peer.pid), SIGKILL);
+      if (!pool_.lost[static_cast<std::size_t>(w)] || pool_.exited(w)) continue;
+      detail::process_watch& watch = pool_.watches[static_cast<std::size_t>(w)];
+      const std::string name =
+          "lost worker " + std::to_string(w) + " (pid " + std::to_string(pool_.pids[static_cast<std::size_t>(w)]) + ")";
+      if (watch.watching()) {
+        detail::announce(name + " still runs; it was asked to leave" +
+                         (detail::lost_at_finalize::kills()
+                              ? "; if it still runs when MPI_Finalize starts here, it is killed 1 s later"
+                              : ""));
+        detail::lost_at_finalize::add(w, pool_.pids[static_cast<std::size_t>(w)], std::move(watch));
       } else {
-        detail::announce("lost worker " + std::to_string(w) + " runs on another host and may still be alive");
-        unreachable = true;
+        detail::announce(name + " runs on another host or in another pid namespace and may still run; it was asked "
+                                "to leave; the job ends when it does");
       }
-    }
-    if (unreachable) {
-      detail::announce("aborting the job so that it does not wait forever for a lost worker");
-      MPI_Abort(comm_, 1);
     }
   }
 
@@ -432,6 +444,7 @@ private:
     compute(missing, fn, opt, part, on_part_done);
     whole.retries = info_.retries;
     whole.lost_workers = std::move(info_.lost_workers);
+    whole.losses = std::move(info_.losses);
     info_ = std::move(whole);
   }
 
@@ -448,8 +461,8 @@ private:
       crc.process_bytes(bytes.data(), bytes.size());
     }
     id.tasks_fingerprint = crc.checksum();
-    id.types = "Task=" + detail::type_name<Task>() + ";Result=" + detail::type_name<Result>() +
-               ";archive=foreman-" + std::to_string(detail::value_format) + "/boost-" +
+    id.types = "Task=" + detail::type_name<Task>() + ";Result=" + detail::type_name<Result>() + ";archive=foreman-" +
+               std::to_string(detail::value_format) + "/boost-" +
                std::to_string(static_cast<unsigned>(boost::archive::BOOST_ARCHIVE_VERSION()));
     const detail::journal_sync sync{opt.checkpoint_sync_every, opt.checkpoint_sync_interval};
     const detail::journal_scan scan =
@@ -499,8 +512,8 @@ private:
   }
 
   boost::mpi::communicator comm_;
-  std::vector<detail::hello> peers_; // every rank's handshake record
-  detail::pool_state pool_;          // on the master: lost workers, sends that may never complete
+  std::vector<detail::hello> peers_;                  // every rank's handshake record
+  detail::pool_state pool_;                           // on the master: lost workers, sends that may never complete
   detail::worker_storage<Task, Result> worker_store_; // on a worker: buffers and objects kept between runs
   std::uint32_t run_ = 0;
   bool closed_ = false;

@@ -58,11 +58,14 @@ struct options {
   /// task already delivered when it finishes one, instead of waiting a round trip.
   std::size_t tasks_in_flight = 2;
 
-  /// How long a worker may take to answer one task before the master declares it lost: it
-  /// is sent nothing more, and its unanswered tasks run again on other workers. Zero (the
-  /// default) waits forever. The clock of a chunk starts when the worker can start it (when it
-  /// was sent, or when the worker answered its previous chunk); a chunk of k tasks gets k
-  /// times this time. Choose it well above the slowest task's duration.
+  /// How long one task may take: a worker holding tasks from which nothing was heard for this
+  /// long (+ 0.1 s) is declared lost: it is sent nothing more, and its unanswered tasks run again
+  /// on other workers. Counted from the worker's last sign of life (its last reply, the progress
+  /// note it sends between the tasks of a long chunk, or the sending of its chunk if it was idle),
+  /// so the size of a chunk does not stretch it. Zero (the default): no timeout; a worker whose
+  /// process dies on the master's host is noticed all the same (its process is watched), a hung
+  /// worker or one that dies on another host is not. Choose it well above the slowest task's
+  /// duration. See docs/reliability.md.
   std::chrono::duration<double> task_timeout{0};
 
   /// How often a task is tried in all: a task whose worker was lost that many times ends as a

@@ -45,9 +45,9 @@ private:
 
 /// Where and how long one task ran.
 struct task_record {
-  int worker = -1;      ///< rank that ran the task (0 when the master ran it itself), -1 if never run
-  double seconds = 0.0; ///< time spent in the user's function on that rank
-  bool failed = false;  ///< the function threw, or every worker that tried it was lost
+  int worker = -1;       ///< rank that ran the task (0 when the master ran it itself), -1 if never run
+  double seconds = 0.0;  ///< time spent in the user's function on that rank
+  bool failed = false;   ///< the function threw, or every worker that tried it was lost
   unsigned attempts = 0; ///< how many times the task was sent (more than 1 after a lost worker)
   bool replayed = false; ///< its result was read back from the checkpoint journal, not computed
   /// When the task ran, in seconds since run() started, on the master's clock: `finished` is
@@ -58,17 +58,41 @@ struct task_record {
   double finished = 0.0; ///< see `started`
 };
 
+/// Why the master declared a worker lost (worker_loss::reason).
+enum class loss_reason {
+  /// Its process ended (SIGKILL, abort(), exit(), out of memory). Seen without any timeout when
+  /// the worker runs on the master's host and in its pid namespace (see docs/reliability.md).
+  process_exited,
+  /// Nothing was heard from it for longer than options::task_timeout while it held tasks: hung,
+  /// far too slow, or dead where its process cannot be watched (another host).
+  silent,
+};
+
+/// One worker declared lost during a run (run_info::losses): what foreman noticed, when and why.
+struct worker_loss {
+  int worker = -1;                          ///< its rank
+  loss_reason reason = loss_reason::silent; ///< what gave it away
+  double noticed = 0.0;                     ///< when it was declared lost, in seconds since run() started
+  /// How long before `noticed` the master last had a sign of life from it: a reply, a progress
+  /// note sent between the tasks of a chunk, or (if it had been idle) the chunk it was sent. For a
+  /// process that exited this bounds the detection delay; for a silent worker it exceeds
+  /// task_timeout.
+  double silent_for = 0.0;
+  std::size_t tasks_held = 0; ///< unanswered tasks it held, each sent again or ended as a failure
+};
+
 /// Facts about the last run, available on the master after run() returns or throws.
 struct run_info {
-  std::vector<task_record> tasks; ///< one record per task, in task order
-  double wall_seconds = 0.0;      ///< duration of run() on the master
-  std::size_t failures = 0;       ///< number of tasks that failed
-  std::size_t retries = 0;        ///< task re-dispatches after a lost worker
-  std::size_t messages = 0;       ///< messages of tasks the master sent (fewer than tasks when chunked)
-  std::vector<int> lost_workers;  ///< ranks declared lost during this run, in the order noticed
-  std::size_t replayed = 0;       ///< results read back from the checkpoint journal (options::checkpoint)
+  std::vector<task_record> tasks;             ///< one record per task, in task order
+  double wall_seconds = 0.0;                  ///< duration of run() on the master
+  std::size_t failures = 0;                   ///< number of tasks that failed
+  std::size_t retries = 0;                    ///< task re-dispatches after a lost worker
+  std::size_t messages = 0;                   ///< messages of tasks the master sent (fewer than tasks when chunked)
+  std::vector<int> lost_workers;              ///< ranks declared lost during this run, in the order noticed
+  std::vector<worker_loss> losses;            ///< the same, with when, why and how long after its last sign of life
+  std::size_t replayed = 0;                   ///< results read back from the checkpoint journal (options::checkpoint)
   std::uint64_t checkpoint_dropped_bytes = 0; ///< torn or damaged journal tail cut off before resuming
-  int workers = 0;                ///< worker ranks in the pool (0: the master ran every task itself)
+  int workers = 0;                            ///< worker ranks in the pool (0: the master ran every task itself)
 };
 
 } // namespace foreman

@@ -5,6 +5,7 @@
 /// machine. Two different programs under one `mpirun` fail here, on every rank, instead of
 /// exchanging garbage.
 
+#include <foreman/detail/liveness.hpp>
 #include <foreman/detail/type_name.hpp>
 #include <foreman/detail/wire.hpp>
 #include <foreman/errors.hpp>
@@ -27,7 +28,7 @@ struct hello {
   std::uint64_t protocol;
   std::uint64_t task_type;
   std::uint64_t result_type;
-  std::uint64_t abi; // pointer and long size, endianness: raw bytes must mean the same on every rank
+  std::uint64_t abi;  // pointer and long size, endianness: raw bytes must mean the same on every rank
   std::uint64_t host; // fingerprint of the host name: the master may end a lost worker on its own host
   std::uint64_t pid;
   std::uint64_t pool; // the master's is the pool's id, carried in every message header
@@ -36,6 +37,9 @@ struct hello {
   std::uint64_t task_layout; // layout_word<Task>()
   std::uint64_t result_layout;
   std::uint64_t encoding; // encoding_word()
+  /// Who the process is (pid, start time, boot id, pid namespace): the master watches a worker it
+  /// can prove to be a process of its own kernel and pid namespace (liveness.hpp).
+  process_identity identity;
 };
 
 /// sizeof (bits 24-63), alignof (8-23) and whether T travels as its bytes (bit 0).
@@ -106,7 +110,8 @@ std::vector<hello> handshake(MPI_Comm comm) {
                    new_pool_id(),
                    layout_word<Task>(),
                    layout_word<Result>(),
-                   encoding_word()};
+                   encoding_word(),
+                   own_identity()};
   int size = 0, rank = 0;
   MPI_Comm_size(comm, &size);
   MPI_Comm_rank(comm, &rank);

@@ -2,11 +2,12 @@
 /// @file master_loop.hpp
 /// The master's scheduling loop: keeps every live worker supplied with up to
 /// `tasks_in_flight` chunks, files each reply into its task's slot, declares a worker lost when
-/// it stays silent past the task timeout and sends its tasks to other workers. It never
-/// blocks on any single worker: all sends and receives are non-blocking, and idle time backs
-/// off to sleeping.
+/// its process ends (watched where it can be, liveness.hpp) or when it stays silent past the task
+/// timeout, and sends its tasks to other workers. It never blocks on any single worker: all sends
+/// and receives are non-blocking, and idle time backs off to sleeping.
 
 #include <foreman/detail/idle.hpp>
+#include <foreman/detail/liveness.hpp>
 #include <foreman/detail/transport.hpp>
 #include <foreman/detail/wire.hpp>
 #include <foreman/errors.hpp>
@@ -35,6 +36,9 @@ struct pool_state {
   std::vector<send_slot> abandoned;   ///< sends to lost workers that may never complete
   bool oversubscribed = true;         ///< more of the pool's ranks on this host than processors
   std::unique_ptr<inbox> replies;     ///< the workers' replies: receive buffers kept between runs
+  std::vector<process_watch> watches; ///< per rank: its process, where the master can watch it
+  std::vector<std::uint64_t> pids;    ///< per rank: its pid (in its own pid namespace), for messages
+  bool watching = false;              ///< some worker's process is watched
   int lost_count = 0;                 ///< ranks marked in `lost`
   /// Counted, not recounted: the master's loop asks on every pass.
   int live_workers() const { return static_cast<int>(lost.size()) - 1 - lost_count; }
@@ -43,28 +47,41 @@ struct pool_state {
     lost_count += flag ? 0 : 1;
     flag = 1;
   }
+  /// Whether worker w's process is known to have ended (only a watched one can be).
+  bool exited(int w) {
+    return static_cast<std::size_t>(w) < watches.size() && watches[static_cast<std::size_t>(w)].exited();
+  }
 };
 
-/// Sends a control message (end_run or shutdown) to every live worker and waits, bounded,
-/// for the sends to complete; a send that does not complete is kept in `pool.abandoned`.
+/// Sends a control message (end_run or shutdown) to every worker whose process is not known to
+/// have ended, lost ones too (a lost worker that is only slow then leaves its run, and the pool,
+/// as the others do), and waits at most 2 s for the sends to complete: the live workers' sends,
+/// and for the goodbye (shutdown) the lost workers' too. A send that does not complete is kept in
+/// `pool.abandoned`.
 inline void broadcast_control(MPI_Comm comm, pool_state& pool, tag t, std::uint32_t run) {
   const int size = static_cast<int>(pool.lost.size());
   std::vector<send_slot> slots(static_cast<std::size_t>(size));
-  std::vector<MPI_Request> requests;
   for (int w = 1; w < size; ++w) {
-    if (pool.lost[static_cast<std::size_t>(w)]) continue;
+    if (pool.exited(w)) continue;
     send_slot& slot = slots[static_cast<std::size_t>(w)];
     encoder(slot.bytes).put(header{pool.id, run});
     slot.request = post_send(slot.bytes, w, t, comm);
-    requests.push_back(slot.request);
   }
   // Control messages are tiny and go out eagerly: this returns at once on a working transport.
-  if (wait_all_for(requests.data(), static_cast<int>(requests.size()), std::chrono::seconds(2))) return;
-  for (auto& slot : slots) {
-    int done = 0;
-    if (slot.request != MPI_REQUEST_NULL) MPI_Test(&slot.request, &done, MPI_STATUS_IGNORE);
-    if (slot.request != MPI_REQUEST_NULL) pool.abandoned.push_back(std::move(slot));
+  const auto deadline = clock::now() + std::chrono::seconds(2);
+  idle_backoff idle;
+  for (;;) {
+    bool pending = false;
+    for (int w = 1; w < size; ++w) {
+      send_slot& slot = slots[static_cast<std::size_t>(w)];
+      if (!slot.idle() && !slot.test() && (t == tag::shutdown || !pool.lost[static_cast<std::size_t>(w)]))
+        pending = true;
+    }
+    if (!pending || clock::now() >= deadline) break;
+    idle.pause();
   }
+  for (auto& slot : slots)
+    if (!slot.idle() && !slot.test()) pool.abandoned.push_back(std::move(slot));
 }
 
 inline void announce(const std::string& line) {
@@ -72,18 +89,34 @@ inline void announce(const std::string& line) {
   std::fputs(text.c_str(), stderr); // one call: lines from several ranks do not interleave
 }
 
+/// Task indices as ranges, "4, 7-9, 12", at most `limit` ranges ("..., and 5 more ranges").
+inline std::string index_ranges(std::vector<std::size_t> indices, std::size_t limit = 16) {
+  std::sort(indices.begin(), indices.end());
+  std::string text;
+  std::size_t ranges = 0;
+  for (std::size_t k = 0; k < indices.size();) {
+    std::size_t last = k;
+    while (last + 1 < indices.size() && indices[last + 1] == indices[last] + 1) ++last;
+    if (ranges++ < limit) {
+      text += (text.empty() ? "" : ", ") + std::to_string(indices[k]);
+      if (last > k) text += "-" + std::to_string(indices[last]);
+    }
+    k = last + 1;
+  }
+  if (ranges > limit) text += ", and " + std::to_string(ranges - limit) + " more ranges";
+  return text;
+}
+
 template <class Task, class Result, class OnDone>
 class master_loop {
 public:
   /// @param on_done called as on_done(index, time) once a task's result or failure is filed;
   ///                time: when its message arrived
-  master_loop(MPI_Comm comm, std::uint32_t run, const std::vector<Task>& tasks, const options& opt,
-              pool_state& pool, std::vector<Result>& results, run_info& info, std::vector<task_failure>& failures,
-              OnDone& on_done)
+  master_loop(MPI_Comm comm, std::uint32_t run, const std::vector<Task>& tasks, const options& opt, pool_state& pool,
+              std::vector<Result>& results, run_info& info, std::vector<task_failure>& failures, OnDone& on_done)
       : comm_(comm), run_(run), tasks_(tasks), opt_(opt), pool_(pool), results_(results), info_(info),
         failures_(failures), on_done_(on_done), fixed_chunk_(opt.chunk_size),
-        in_flight_limit_(std::max<std::size_t>(1, opt.tasks_in_flight)),
-        max_attempts_(std::max(1u, opt.max_attempts)),
+        in_flight_limit_(std::max<std::size_t>(1, opt.tasks_in_flight)), max_attempts_(std::max(1u, opt.max_attempts)),
         timeout_(std::chrono::duration_cast<clock::duration>(opt.task_timeout)),
         waiting_(effective_wait_policy(opt.wait), pool.oversubscribed), inbox_(replies_of(pool, comm)) {
     MPI_Comm_size(comm_, &size_);
@@ -93,6 +126,7 @@ public:
       w.outstanding = chunk_ring(in_flight_limit_);
     }
     done_.assign(tasks_.size(), 0);
+    resent_.assign(tasks_.size(), 0);
     // Tasks a lost worker would have had under round robin go to whoever is free.
     if (opt_.schedule == schedule::round_robin)
       for (int w = 1; w < size_; ++w)
@@ -105,18 +139,27 @@ public:
     // Every worker's next reply has a receive waiting for it, lost ones' too (a late reply is
     // taken and dropped).
     for (int w = 1; w < size_; ++w) inbox_.post(w);
-    const auto start = clock::now();
-    for (int w = 1; w < size_; ++w) refill(w, start);
-    auto last_check = start;
+    start_ = clock::now();
+    for (int w = 1; w < size_; ++w) refill(w, start_);
+    auto last_check = start_, last_watch = start_;
+    // A worker that died before this run is lost before it is sent anything.
+    if (pool_.watching) check_processes(start_);
+    const bool watch = timeout_.count() > 0 || pool_.watching;
     unsigned polls = 0;
     while (finished_ < tasks_.size()) {
       const bool progressed = poll_results();
-      // The clock is read every 16th poll only: a reading costs as much as a poll.
-      if (timeout_.count() > 0 && ++polls % 16 == 0) {
+      // The clock is read every 16th poll only: a reading costs as much as a poll. Timeouts are
+      // checked at most every millisecond, the workers' processes every process_check_interval
+      // (one poll() of a pidfd each): never per message.
+      if (watch && ++polls % 16 == 0) {
         const auto now = clock::now();
         if (now - last_check >= std::chrono::milliseconds(1)) {
           last_check = now;
-          check_timeouts(now);
+          if (timeout_.count() > 0) check_timeouts(now);
+          if (pool_.watching && now - last_watch >= process_check_interval) {
+            last_watch = now;
+            check_processes(now);
+          }
         }
       }
       const bool refilled = !starved_.empty() && retry_starved();
@@ -222,8 +265,8 @@ private:
   struct worker_state {
     std::vector<send_slot> slots;
     chunk_ring outstanding;
-    clock::time_point last_answer{};
-    std::size_t next_round = 0; // round robin: how many of this worker's own tasks were sent
+    clock::time_point last_answer{}; // its last sign of life: a reply or a progress note
+    std::size_t next_round = 0;      // round robin: how many of this worker's own tasks were sent
   };
 
   bool is_lost(int w) const { return pool_.lost[static_cast<std::size_t>(w)] != 0; }
@@ -259,6 +302,9 @@ private:
       if (slot.idle() || slot.test()) return &slot;
     return nullptr;
   }
+
+  // How often the workers' processes are checked (where they are watched, liveness.hpp).
+  static constexpr std::chrono::milliseconds process_check_interval{100};
 
   // An automatic chunk's tasks stop once they fill this many bytes (bodies included).
   static constexpr std::size_t max_auto_chunk_bytes = std::size_t{1} << 20;
@@ -328,12 +374,31 @@ private:
     return count;
   }
 
-  // Task i goes to worker w: counts the attempt, and announces a repeated one.
-  void count_attempt(std::size_t i, int w) {
-    unsigned& attempts = info_.tasks[i].attempts;
-    if (++attempts > 1 && opt_.announce_faults)
-      announce("task " + std::to_string(i) + " sent again, to worker " + std::to_string(w) + " (attempt " +
-               std::to_string(attempts) + " of " + std::to_string(max_attempts_) + ")");
+  // The tasks of a chunk just sent to worker w: counts their attempts, and announces in one line
+  // those a lost worker had held (every one of them, with the attempt of those it had started).
+  void count_attempts(const std::vector<std::size_t>& indices, int w) {
+    resending_.clear();
+    for (std::size_t i : indices) {
+      ++info_.tasks[i].attempts;
+      if (resent_[i]) {
+        resent_[i] = 0;
+        resending_.push_back(i);
+      }
+    }
+    if (resending_.empty() || !opt_.announce_faults) return;
+    std::string line = std::to_string(resending_.size()) + " task(s) sent again, to worker " + std::to_string(w) +
+                       ": " + index_ranges(resending_);
+    // Grouped by attempt: a task queued behind the one a lost worker was running is not charged.
+    std::string attempts;
+    for (unsigned a = 2; a <= max_attempts_; ++a) {
+      std::vector<std::size_t> at;
+      for (std::size_t i : resending_)
+        if (info_.tasks[i].attempts == a) at.push_back(i);
+      if (!at.empty())
+        attempts += std::string(attempts.empty() ? "" : "; ") + "attempt " + std::to_string(a) + " of " +
+                    std::to_string(max_attempts_) + ": " + index_ranges(at);
+    }
+    announce(line + (attempts.empty() ? "" : " (" + attempts + ")"));
   }
 
   // Dynamic schedule, fixed chunk size: encodes the next chunk while the master has nothing
@@ -398,7 +463,7 @@ private:
         post_message(*slot, w, tag::tasks, comm_);
         for (const body_span& body : bodies_) post_body(body, w, tag::task_body, comm_, *slot); // from tasks_ itself
       }
-      for (std::size_t i : sent.indices) count_attempt(i, w);
+      count_attempts(sent.indices, w);
       ++info_.messages;
       sent.sent = now;
     }
@@ -424,7 +489,9 @@ private:
       any = true;
       decoder in = inbox_.message(worker);
       std::uint32_t count = 0;
-      if (plain_reply(worker, in, count)) {
+      if (is_progress_note(in)) {
+        heard_from(worker, in);
+      } else if (plain_reply(worker, in, count)) {
         // The common case: the worker's next tasks leave first, and the reply is filed while
         // they travel. One clock reading serves the reply and the chunks sent back.
         retire_oldest(worker);
@@ -479,6 +546,7 @@ private:
           !inbox_.fetch_large(worker, tag::results_large, std::chrono::seconds(1), waiting_))
         return;
       decoder in = inbox_.message(worker);
+      if (is_progress_note(in)) return; // not an answer: nothing to retire
       const auto stamp = in.get<header>();
       in.get<std::uint32_t>(); // count
       drain_bodies(worker, in.get<std::uint32_t>(), std::chrono::seconds(1));
@@ -488,12 +556,22 @@ private:
     }
   }
 
+  // A progress note from `worker`: it is alive, busy with a long chunk (wire.hpp).
+  void heard_from(int worker, decoder note) {
+    const auto stamp = note.get<header>();
+    if (stamp.pool == pool_.id && stamp.run == run_ && !is_lost(worker))
+      workers_[static_cast<std::size_t>(worker)].last_answer = clock::now();
+  }
+
   // Files the reply that arrived from `worker`, fetching it first if it came as an envelope.
   void take_reply(int worker, clock::time_point arrival) {
+    if (is_progress_note(inbox_.message(worker))) return;
     if (inbox_.announced(worker) > 0) {
       // Sent right after its envelope; a lost worker's late one is given a second, as its bodies.
       const clock::duration limit = is_lost(worker) ? clock::duration(std::chrono::seconds(1)) : timeout_;
-      if (!inbox_.fetch_large(worker, tag::results_large, limit, waiting_)) {
+      if (!follow_up(worker, limit, [&](clock::duration slice) {
+            return inbox_.fetch_large(worker, tag::results_large, slice, waiting_);
+          })) {
         if (!is_lost(worker)) lose(worker, timeout_seconds()); // it died between the two
         return;
       }
@@ -580,9 +658,33 @@ private:
   double timeout_seconds() const { return std::chrono::duration<double>(timeout_).count(); }
 
   // Receives a body that `worker` sends right after its message. Waits at most the task
-  // timeout (forever without one); false if it did not come.
+  // timeout, and without one as long as the worker's process runs (forever if it is not
+  // watched); false if it did not come.
   bool receive_body(int worker, const body_span& body) {
-    return receive_within(body.data, body.bytes, worker, tag::result_body, comm_, timeout_, waiting_);
+    return follow_up(worker, timeout_, [&](clock::duration slice) {
+      return receive_within(body.data, body.bytes, worker, tag::result_body, comm_, slice, waiting_);
+    });
+  }
+
+  // Waits for what `worker` sends right after a message, `receive(limit)` (false: not within
+  // limit, the receive withdrawn), for at most `limit` (zero: no limit). Where the worker's process
+  // is watched, in slices of process_check_interval, giving up as soon as the process has ended.
+  template <class Receive>
+  bool follow_up(int worker, clock::duration limit, Receive&& receive) {
+    if (static_cast<std::size_t>(worker) >= pool_.watches.size() ||
+        !pool_.watches[static_cast<std::size_t>(worker)].watching())
+      return receive(limit);
+    const auto deadline = clock::now() + limit;
+    for (;;) {
+      clock::duration slice = process_check_interval;
+      if (limit.count() > 0) {
+        const auto left = deadline - clock::now();
+        if (left <= clock::duration::zero()) return false;
+        slice = std::min(slice, left);
+      }
+      if (receive(slice)) return true;
+      if (pool_.exited(worker)) return false;
+    }
   }
 
   // Receives and drops the `count` bodies that follow a dropped message or item from `worker`;
@@ -612,31 +714,61 @@ private:
     on_done_(index, when);
   }
 
+  // When the master last had a sign of life from worker w: its last reply or progress note, or
+  // the sending of the chunk it is working on if that came later (it was idle), or the run's start.
+  clock::time_point last_sign_of_life(int w) const {
+    const worker_state& state = workers_[static_cast<std::size_t>(w)];
+    auto last = std::max(state.last_answer, start_);
+    if (!state.outstanding.empty()) last = std::max(last, state.outstanding.front().sent);
+    return last;
+  }
+
+  // A worker holding tasks is lost when nothing was heard from it for the task timeout: it sends
+  // a progress note between the tasks of a chunk when its last message is progress_interval old,
+  // so however large its chunk, a task that takes at most task_timeout never makes it lost.
   void check_timeouts(clock::time_point now) {
-    for (int w = 1; w < size_; ++w) {
-      const worker_state& state = workers_[static_cast<std::size_t>(w)];
-      if (is_lost(w) || state.outstanding.empty()) continue;
-      const chunk& oldest = state.outstanding.front();
-      const auto started = std::max(oldest.sent, state.last_answer);
-      const auto allowed = timeout_ * static_cast<long>(oldest.indices.size());
-      if (now - started > allowed) lose(w, std::chrono::duration<double>(now - started).count());
-    }
+    const auto allowed =
+        timeout_ + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(progress_interval));
+    for (int w = 1; w < size_; ++w)
+      if (!is_lost(w) && !workers_[static_cast<std::size_t>(w)].outstanding.empty() &&
+          now - last_sign_of_life(w) > allowed)
+        lose(w, loss_reason::silent, now);
+  }
+
+  // Workers whose process has ended are lost at once, whether they hold tasks or not.
+  void check_processes(clock::time_point now) {
+    for (int w = 1; w < size_; ++w)
+      if (!is_lost(w) && pool_.exited(w)) lose(w, loss_reason::process_exited, now);
+  }
+
+  // A worker that sent a message and not what had to follow it (a body, an envelope's message):
+  // its process ended, or it stayed silent for the task timeout.
+  void lose(int w, double /* silent_seconds */) {
+    lose(w, pool_.exited(w) ? loss_reason::process_exited : loss_reason::silent, clock::now());
   }
 
   // Declares worker w lost: it is sent nothing more and its unanswered tasks go elsewhere.
-  void lose(int w, double silent_seconds) {
+  void lose(int w, loss_reason reason, clock::time_point now) {
+    worker_state& state = workers_[static_cast<std::size_t>(w)];
+    std::vector<std::size_t> held;
+    for (std::size_t k = 0; k < state.outstanding.size(); ++k)
+      for (std::size_t i : state.outstanding[k].indices)
+        if (!done_[i]) held.push_back(i);
+    const double silent = std::chrono::duration<double>(now - last_sign_of_life(w)).count();
     pool_.mark_lost(w);
     info_.lost_workers.push_back(w);
-    worker_state& state = workers_[static_cast<std::size_t>(w)];
-    std::string pending;
-    for (std::size_t k = 0; k < state.outstanding.size(); ++k)
-      for (std::size_t i : state.outstanding[k].indices) pending += (pending.empty() ? "" : ", ") + std::to_string(i);
+    info_.losses.push_back(
+        worker_loss{w, reason, std::chrono::duration<double>(now - start_).count(), silent, held.size()});
     if (opt_.announce_faults) {
-      char text[96];
-      std::snprintf(text, sizeof text, "no answer for %.1f s (task timeout %g s)", silent_seconds,
-                    opt_.task_timeout.count());
-      announce("worker " + std::to_string(w) + " lost: " + text + " while holding task(s) " + pending +
-               "; it gets no more tasks");
+      char why[160];
+      if (reason == loss_reason::process_exited)
+        std::snprintf(why, sizeof why, "its process (pid %llu) has ended; last sign of life %.2f s ago",
+                      static_cast<unsigned long long>(pid_of(w)), silent);
+      else
+        std::snprintf(why, sizeof why, "nothing heard from it for %.2f s (task timeout %g s)", silent,
+                      opt_.task_timeout.count());
+      announce("worker " + std::to_string(w) + " lost: " + why + "; it held " + std::to_string(held.size()) +
+               " task(s)" + (held.empty() ? "" : ": " + index_ranges(held)) + "; it gets no more tasks");
     }
     // A worker runs its chunks in order, so only the oldest unanswered one can have started:
     // the tasks queued behind it are not charged an attempt.
@@ -647,19 +779,25 @@ private:
         if (!oldest) {
           --info_.tasks[i].attempts;
           reassigned_.push_back(i);
+          resent_[i] = 1;
         } else if (info_.tasks[i].attempts >= max_attempts_) {
-          fail(i, w, "worker " + std::to_string(w) + " was lost while running this task, the last of " +
-                         std::to_string(max_attempts_) + " attempts");
+          fail(i, w,
+               "worker " + std::to_string(w) + " was lost while running this task, the last of " +
+                   std::to_string(max_attempts_) + " attempts");
         } else {
           reassigned_.push_back(i);
+          resent_[i] = 1;
           ++info_.retries;
         }
       }
     }
     state.outstanding.clear();
     if (opt_.schedule == schedule::round_robin) orphan_round_robin_tasks(w);
-    const auto now = clock::now();
     for (int other = 1; other < size_; ++other) refill(other, now);
+  }
+
+  std::uint64_t pid_of(int w) const {
+    return static_cast<std::size_t>(w) < pool_.pids.size() ? pool_.pids[static_cast<std::size_t>(w)] : 0;
   }
 
   void orphan_round_robin_tasks(int w) {
@@ -691,28 +829,31 @@ private:
   run_info& info_;
   std::vector<task_failure>& failures_;
   OnDone& on_done_;
-  std::size_t fixed_chunk_;      // options::chunk_size; 0: automatic, see chunk_for()
-  double task_seconds_ = 0.0;    // running estimate of one task's duration on a worker
+  std::size_t fixed_chunk_;   // options::chunk_size; 0: automatic, see chunk_for()
+  double task_seconds_ = 0.0; // running estimate of one task's duration on a worker
   std::size_t in_flight_limit_;
   unsigned max_attempts_;
   clock::duration timeout_;
   idle_backoff waiting_; // how this rank waits (options::wait, FOREMAN_WAIT), read once per run
 
   std::vector<worker_state> workers_;
-  std::vector<char> done_;   // per task: filed already (guards against a reply counted twice)
-  bool ended_ = false;       // end_run was sent
-  std::size_t next_ = 0;     // dynamic schedule: first task not yet sent
-  std::size_t finished_ = 0; // tasks filed
+  std::vector<char> done_;             // per task: filed already (guards against a reply counted twice)
+  std::vector<char> resent_;           // per task: taken from a lost worker, to be announced when sent again
+  std::vector<std::size_t> resending_; // count_attempts(): the tasks of a chunk being sent again
+  clock::time_point start_{};          // when run() began: losses are reported relative to it
+  bool ended_ = false;                 // end_run was sent
+  std::size_t next_ = 0;               // dynamic schedule: first task not yet sent
+  std::size_t finished_ = 0;           // tasks filed
   std::deque<std::size_t> reassigned_; // tasks taken from lost workers, sent before any other
-  std::vector<int> starved_; // workers refill() could not supply: every send slot was busy
+  std::vector<int> starved_;           // workers refill() could not supply: every send slot was busy
   std::vector<int> retrying_;
-  std::vector<char> scratch_; // dropped bodies land here
+  std::vector<char> scratch_;     // dropped bodies land here
   std::vector<body_span> bodies_; // the bodies of the message being sent
   struct {
     std::vector<char> bytes;
     std::size_t first = SIZE_MAX; // the first unsent task when it was encoded
     std::size_t count = 0;        // its tasks: first .. first + count - 1; 0: none (or it has bodies)
-  } prepared_;             // the next chunk of a dynamic run, encoded ahead (prepare())
+  } prepared_;                    // the next chunk of a dynamic run, encoded ahead (prepare())
   inbox& inbox_;                  // the workers' replies, received into receives posted ahead (pool.replies)
 };
 

@@ -159,7 +159,8 @@ inline bool wait_all_for(MPI_Request* requests, int count, clock::duration limit
 }
 
 /// Receives `bytes` bytes from `source` with tag `t` into `data`, waiting at most `limit` (zero:
-/// no limit); false, and the receive withdrawn, if they did not come in time.
+/// no limit); false, and the receive withdrawn, if they did not come in time. A message matched
+/// just as the receive was withdrawn counts as received (a caller may try again after a false).
 inline bool receive_within(void* data, std::size_t bytes, int source, tag t, MPI_Comm comm, clock::duration limit,
                            idle_backoff idle) {
   check_int_size(bytes, "a message");
@@ -167,8 +168,11 @@ inline bool receive_within(void* data, std::size_t bytes, int source, tag t, MPI
   MPI_Irecv(data, static_cast<int>(bytes), MPI_BYTE, source, static_cast<int>(t), comm, &request);
   if (wait_all_for(&request, 1, limit, idle)) return true;
   MPI_Cancel(&request);
-  MPI_Wait(&request, MPI_STATUS_IGNORE);
-  return false;
+  MPI_Status status;
+  MPI_Wait(&request, &status);
+  int cancelled = 0;
+  MPI_Test_cancelled(&status, &cancelled);
+  return cancelled == 0;
 }
 
 /// The messages of one tag (or MPI_ANY_TAG) from each of a communicator's ranks, received through

@@ -14,6 +14,9 @@
 ///   worker -> master  tag::results   header, u32 count, u32 bodies, count x { u64 index, u8 status,
 ///                                    f64 seconds, Result* | (string type, string message) }
 ///   worker -> master  tag::result_body   the bytes of one Result body
+///   worker -> master  tag::results   a progress note: header, u32 progress_marker, u32 tasks of
+///                                    the current chunk done (sent between the tasks of a chunk
+///                                    when the worker's last message is progress_interval old)
 ///   master -> worker  tag::end_run   header
 ///   master -> worker  tag::shutdown  header
 ///
@@ -35,9 +38,9 @@
 ///
 /// A worker receives with MPI_ANY_TAG from the master, so MPI's non-overtaking rule keeps
 /// end_run behind the run's last tasks; it receives a message's bodies before it probes again.
-/// `pool` is the id the master chose at the handshake: a message that outlived its pool (Open MPI reuses a freed communicator's context for the
-/// next duplicate) carries another id and is dropped; `run` counts the pool's runs, so a late
-/// reply to an earlier run is dropped too.
+/// `pool` is the id the master chose at the handshake: a message that outlived its pool (Open MPI reuses a freed
+/// communicator's context for the next duplicate) carries another id and is dropped; `run` counts the pool's runs, so a
+/// late reply to an earlier run is dropped too.
 
 #include <foreman/errors.hpp>
 #include <foreman/serialization.hpp>
@@ -73,7 +76,7 @@ namespace foreman {
 namespace detail {
 
 /// Bumped whenever a message layout changes; checked by the handshake.
-inline constexpr std::uint32_t protocol_version = 5;
+inline constexpr std::uint32_t protocol_version = 6;
 /// Bumped whenever the encoding of a single value changes (put_item, the archives); journals,
 /// which hold encoded results, name it.
 inline constexpr std::uint32_t value_format = 4;
@@ -101,7 +104,9 @@ enum class tag : int {
 };
 
 /// The tag a message that is too long for a posted receive travels on, after its envelope.
-constexpr tag large_tag(tag t) { return t == tag::tasks ? tag::tasks_large : tag::results_large; }
+constexpr tag large_tag(tag t) {
+  return t == tag::tasks ? tag::tasks_large : tag::results_large;
+}
 
 /// tasks and results messages are received into buffers of this size posted before they arrive
 /// (transport.hpp); a longer message is sent as an envelope of envelope_bytes, its own header
@@ -110,6 +115,14 @@ inline constexpr std::size_t posted_capacity = std::size_t{8} << 10;
 inline constexpr std::uint32_t envelope_marker = 0xFFFFFFFFu; ///< never a message's item count
 inline constexpr std::size_t header_bytes = 12;
 inline constexpr std::size_t envelope_bytes = header_bytes + 4 + 8;
+
+/// A progress note (header, u32 progress_marker, u32 done) on tag::results tells the master that a
+/// worker busy with a long chunk is alive: it sends one between two tasks of a chunk when its last
+/// message to the master is progress_interval old or older. The master's deadline for a worker is
+/// then its last sign of life + task_timeout + progress_interval, whatever the chunk's size.
+inline constexpr std::uint32_t progress_marker = 0xFFFFFFFEu; ///< never a message's item count
+inline constexpr std::size_t progress_note_bytes = header_bytes + 4 + 4;
+inline constexpr double progress_interval = 0.1; ///< seconds
 
 /// Values of at least this many bytes that can travel as a body do (see the file comment).
 inline constexpr std::size_t body_threshold = std::size_t{32} << 10;
@@ -279,6 +292,13 @@ inline std::size_t envelope_size(const char* data, std::size_t bytes) {
   if (size <= posted_capacity || size > static_cast<std::uint64_t>(max_message_bytes))
     throw error("malformed message: an envelope announcing " + std::to_string(size) + " bytes");
   return static_cast<std::size_t>(size);
+}
+
+/// Whether a message on tag::results is a progress note (its header is then the note's).
+inline bool is_progress_note(decoder message) {
+  if (message.remaining() != progress_note_bytes) return false;
+  message.get<header>();
+  return message.get<std::uint32_t>() == progress_marker;
 }
 
 /// Containers whose elements lie contiguously and travel as raw bytes: they can be bodies.
