@@ -611,16 +611,9 @@ private:
         std::optional<Result> ignored;
         Result& into = duplicate ? ignored.emplace() : results_[index];
         bool body_follows = false;
-        body_span body;
         std::string why;
-        try {
-          body = get_item(in, into, body_follows);
-        } catch (const serialization_error&) {
-          // Only this task fails: `in` is at the next item; a body it announced is dropped.
-          failed = true;
-          why = serialization_failure("the result of task " + std::to_string(index) +
-                                      " could not be decoded on the master");
-        }
+        const body_span body = decode_result(in, into, body_follows, index, why);
+        failed = !why.empty();
         // The worker sent the message but not its body: it died in between. The message's
         // chunk is still its oldest outstanding one: its unfiled tasks run again elsewhere.
         if (body && !receive_body(worker, body)) {
@@ -653,6 +646,18 @@ private:
       finish(index, arrival);
     }
     return true;
+  }
+
+  // Reads a result item into `into`; on a serialization_error, `why` gets the task's failure
+  // message and the returned span is empty (`in` is then at the next item, and body_follows says
+  // whether a body announced for it must be dropped).
+  body_span decode_result(decoder& in, Result& into, bool& body_follows, std::size_t index, std::string& why) {
+    try {
+      return get_item(in, into, body_follows);
+    } catch (const serialization_error&) {
+      why = serialization_failure("the result of task " + std::to_string(index) + " could not be decoded on the master");
+      return body_span{nullptr, 0};
+    }
   }
 
   double timeout_seconds() const { return std::chrono::duration<double>(timeout_).count(); }
