@@ -281,22 +281,28 @@ private:
       std::exception_ptr callback_error;
       detail::journal_file journal;
       std::vector<char> payload;
-      auto on_done = [&](std::size_t index, std::chrono::steady_clock::time_point when) {
-        if (journal.is_open() && !info_.tasks[index].failed && !info_.tasks[index].replayed && !callback_error) {
+      // The journal records every finished result whatever the callback does: a callback that
+      // threw is not called again, but the results that follow are still appended. A journal
+      // that failed to write closed itself (nothing more is appended); a record it refused (too
+      // long) is skipped alone. The first exception of either kind is rethrown after the run.
+      auto on_done = [&, callback_threw = false](std::size_t index,
+                                                 std::chrono::steady_clock::time_point when) mutable {
+        if (journal.is_open() && !info_.tasks[index].failed && !info_.tasks[index].replayed) {
           try {
             payload.clear();
             detail::encoder(payload).put(results[index]);
             journal.append(index, payload);
           } catch (...) {
-            callback_error = std::current_exception();
+            if (!callback_error) callback_error = std::current_exception();
           }
         }
         observer.task_done(info_, index, when);
-        if (callback_error) return;
+        if (callback_threw) return;
         try {
           notify(on_result, index, results);
         } catch (...) {
-          callback_error = std::current_exception();
+          callback_threw = true;
+          if (!callback_error) callback_error = std::current_exception();
         }
       };
       if (!opt.checkpoint.empty()) {
@@ -343,37 +349,61 @@ private:
 
   // Resuming from a journal: runs only the tasks it lacks, as a run of their own whose indices,
   // records and failures are then put back in the places of the whole task list.
+  //
+  // Every index the part-run produces is translated through `where` exactly once: a failure is
+  // pushed with its part-run index k and translated to where[k] by the first translate() after
+  // it (before its on_done, and at the end for any that had none); `translated` marks the
+  // boundary, so a failure already translated is never looked at again (translating by value,
+  // "index == k", would move a translated index i that happens to equal a later k).
   template <class Fn, class OnDone>
   void compute_missing(const std::vector<Task>& tasks, Fn& fn, const options& opt, std::vector<Result>& results,
                        OnDone& on_done) {
-    std::vector<std::size_t> where;
+    std::vector<std::size_t> where; // where[k]: the whole list's index of the part-run's task k
     std::vector<Task> missing;
     for (std::size_t i = 0; i < tasks.size(); ++i)
       if (!info_.tasks[i].replayed) {
         where.push_back(i);
         missing.push_back(tasks[i]);
       }
-    std::vector<Result> part;
+    std::vector<Result> part(missing.size());
     run_info whole = std::move(info_);
     info_ = run_info{};
     info_.tasks.assign(missing.size(), task_record{});
-    const std::size_t failures_before = failures_.size();
+    std::size_t translated = failures_.size(); // failures_[translated..] hold part-run indices
+    auto translate = [&] {
+      for (; translated < failures_.size(); ++translated)
+        failures_[translated].index = where[failures_[translated].index];
+    };
+    // The callback and the journal speak of the whole task list: info_ is the whole run's record
+    // while on_done runs, and is swapped back however on_done ends.
+    struct swapped {
+      run_info& a;
+      run_info& b;
+      swapped(run_info& x, run_info& y) : a(x), b(y) { std::swap(a, b); }
+      ~swapped() { std::swap(a, b); }
+    };
     auto on_part_done = [&](std::size_t k, std::chrono::steady_clock::time_point when) {
+      translate();
       const std::size_t i = where[k];
       results[i] = std::move(part[k]);
       whole.tasks[i] = info_.tasks[k];
-      for (std::size_t f = failures_before; f < failures_.size(); ++f)
-        if (failures_[f].index == k) failures_[f].index = i;
-      // The callback and the journal speak of the whole task list.
-      std::swap(whole, info_);
+      const swapped as_whole(whole, info_);
       on_done(i, when);
-      std::swap(whole, info_);
     };
-    part.assign(missing.size(), Result{});
-    compute(missing, fn, opt, part, on_part_done);
-    whole.retries = info_.retries;
-    whole.lost_workers = std::move(info_.lost_workers);
-    info_ = std::move(whole);
+    auto merge = [&] {
+      translate();
+      whole.retries += info_.retries;
+      whole.messages += info_.messages;
+      whole.lost_workers = std::move(info_.lost_workers);
+      info_ = std::move(whole);
+    };
+    try {
+      compute(missing, fn, opt, part, on_part_done);
+    } catch (...) {
+      merge();
+      throw;
+    }
+    merge();
   }
 
   // Opens the journal of options::checkpoint and reads back the results it holds.
@@ -417,10 +447,18 @@ private:
       if (!record.failed) on_result(index, record.worker, results[index]);
     } else if constexpr (detail::is_outcome_callback_v<OnResult, Result>) {
       if (record.failed)
-        on_result(index, record.worker, outcome<Result>(failures_.back()));
+        on_result(index, record.worker, outcome<Result>(failure_of(index)));
       else
         on_result(index, record.worker, outcome<Result>(results[index]));
     }
+  }
+
+  // The failure filed for task `index`: found by its index, not by its place in failures_ (the
+  // newest is almost always the one, so the search starts there).
+  const task_failure& failure_of(std::size_t index) const {
+    for (auto f = failures_.rbegin(); f != failures_.rend(); ++f)
+      if (f->index == index) return *f;
+    throw error("internal error: task " + std::to_string(index) + " failed but no failure was filed for it");
   }
 
   // No workers: the master runs every task itself, with the same error capture as a worker.
