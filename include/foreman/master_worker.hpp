@@ -7,6 +7,7 @@
 #include <foreman/detail/journal.hpp>
 #include <foreman/detail/master_loop.hpp>
 #include <foreman/detail/type_name.hpp>
+#include <foreman/detail/value_fingerprint.hpp>
 #include <foreman/detail/observer.hpp>
 #include <foreman/detail/worker_loop.hpp>
 #include <foreman/errors.hpp>
@@ -411,17 +412,20 @@ private:
               std::vector<Result>& results) {
     detail::journal_identity id;
     id.task_count = tasks.size();
-    detail::crc64_type crc;
-    std::vector<char> bytes;
-    for (const Task& task : tasks) {
-      bytes.clear();
-      detail::encoder(bytes).put(task);
-      crc.process_bytes(bytes.data(), bytes.size());
-    }
-    id.tasks_fingerprint = crc.checksum();
+    // By value, not by the encoder's bytes: equal tasks whose padding bytes differ (a long
+    // double, a struct with holes, built after other heap use) are the same task list.
+    detail::value_fingerprint fingerprint;
+    for (const Task& task : tasks) fingerprint.add(task);
+    id.tasks_fingerprint = fingerprint.checksum();
     id.types = "Task=" + detail::type_name<Task>() + ";Result=" + detail::type_name<Result>() +
                ";archive=foreman-" + std::to_string(detail::value_format) + "/boost-" +
                std::to_string(static_cast<unsigned>(boost::archive::BOOST_ARCHIVE_VERSION()));
+    if (fingerprint.inexact())
+      journal.explain_mismatch("the Task type " + detail::type_name<Task>() +
+                               " (or a type inside it) is identified by its bytes, padding included: its "
+                               "fields cannot be reached (it is not a plain aggregate) and it has no "
+                               "serialize(), so equal tasks built differently may differ there; give it a "
+                               "serialize() member to identify tasks by value");
     const detail::journal_sync sync{opt.checkpoint_sync_every, opt.checkpoint_sync_interval};
     const detail::journal_scan scan =
         journal.open(opt.checkpoint, id, sync, [&](std::uint64_t index, const std::vector<char>& payload) {

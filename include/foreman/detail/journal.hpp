@@ -8,7 +8,8 @@
 ///     header  "FOREMAN-JOURNAL\n"             16 bytes
 ///             format version                   u32 (1)
 ///             task count                       u64
-///             task-list fingerprint            u64 (CRC-64/XZ over every serialized task)
+///             task-list fingerprint            u64 (CRC-64/XZ of every task's value:
+///                                              detail/value_fingerprint.hpp)
 ///             types length n                   u32
 ///             types                            n bytes ("Task=...;Result=...;archive=...")
 ///             header checksum                  u32 (CRC-32 of all the header bytes above)
@@ -62,10 +63,6 @@ struct journal_identity {
   std::uint64_t tasks_fingerprint = 0;
   std::string types;
 };
-
-/// CRC-64/XZ, for the task-list fingerprint.
-using crc64_type =
-    boost::crc_optimal<64, 0x42F0E1EBA9EA3693ull, 0xFFFFFFFFFFFFFFFFull, 0xFFFFFFFFFFFFFFFFull, true, true>;
 
 template <class T>
 void append_raw(std::vector<char>& out, const T& value) {
@@ -301,7 +298,7 @@ public:
     case state::damaged:
       refuse("has a damaged header (checksum or format); it cannot be trusted: delete it to start afresh");
     case state::mismatch:
-      refuse(describe_mismatch(scan.found, id));
+      refuse(describe_mismatch(scan.found, id, mismatch_note_));
     case state::empty: {
       const std::vector<char> header = journal_header(id);
       if (::ftruncate(fd_, 0) != 0) fail("cannot truncate");
@@ -321,6 +318,10 @@ public:
   }
 
   bool is_open() const noexcept { return fd_ >= 0; }
+
+  /// A sentence added to the error when open() finds a journal of another task list (what may
+  /// make an equal task list look different).
+  void explain_mismatch(std::string why) { mismatch_note_ = std::move(why); }
 
   /// Appends a record and passes it to the operating system; fsyncs as the policy says.
   /// @throws error if the payload is longer than the limit: nothing is written, the journal
@@ -383,18 +384,21 @@ private:
     }
   }
 
-  static std::string describe_mismatch(const journal_identity& found, const journal_identity& want) {
+  static std::string describe_mismatch(const journal_identity& found, const journal_identity& want,
+                                       const std::string& note) {
     std::string why = "was written for another run: ";
     if (found.types != want.types)
       why += "its types are " + found.types + ", this run's are " + want.types;
     else
       why += "its task list has " + std::to_string(found.task_count) + " tasks (fingerprint " +
              std::to_string(found.tasks_fingerprint) + "), this run's has " + std::to_string(want.task_count) +
-             " (fingerprint " + std::to_string(want.tasks_fingerprint) + ")";
+             " (fingerprint " + std::to_string(want.tasks_fingerprint) + ")" +
+             (found.task_count == want.task_count && !note.empty() ? " (" + note + ")" : "");
     return why + "; delete it or choose another checkpoint file";
   }
 
   std::size_t max_payload_;
+  std::string mismatch_note_;
   std::string path_;
   int fd_ = -1;
   std::uint64_t end_ = 0;
