@@ -600,7 +600,7 @@ TEST_CASE("randomized: a resumed run equals an uninterrupted run, outcomes, reco
   foreman::master_worker<int, long long> pool;
   const cleanup file{temp_path("random")};
   const bool master = pool.is_master();
-  for (std::uint64_t iteration = 0; iteration < 24; ++iteration) {
+  for (std::uint64_t iteration = 0; iteration < 64; ++iteration) {
     CAPTURE(iteration);
     const std::uint64_t seed = mix(0x1605eedull + iteration);
     // A task's value is its index * 1000 + a random part: a function that sees only the value

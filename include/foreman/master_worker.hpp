@@ -450,19 +450,18 @@ private:
     if constexpr (detail::is_value_callback_v<OnResult, Result>) {
       if (!record.failed) on_result(index, record.worker, results[index]);
     } else if constexpr (detail::is_outcome_callback_v<OnResult, Result>) {
-      if (record.failed)
-        on_result(index, record.worker, outcome<Result>(failure_of(index)));
-      else
+      if (record.failed) {
+        // The failure filed for this task, found by its index, not taken to be the newest one
+        // (it almost always is, so the search starts there).
+        auto f = failures_.rbegin();
+        while (f != failures_.rend() && f->index != index) ++f;
+        if (f == failures_.rend())
+          throw error("internal error: task " + std::to_string(index) + " failed but no failure was filed for it");
+        on_result(index, record.worker, outcome<Result>(*f));
+      } else {
         on_result(index, record.worker, outcome<Result>(results[index]));
+      }
     }
-  }
-
-  // The failure filed for task `index`: found by its index, not by its place in failures_ (the
-  // newest is almost always the one, so the search starts there).
-  const task_failure& failure_of(std::size_t index) const {
-    for (auto f = failures_.rbegin(); f != failures_.rend(); ++f)
-      if (f->index == index) return *f;
-    throw error("internal error: task " + std::to_string(index) + " failed but no failure was filed for it");
   }
 
   // No workers: the master runs every task itself, with the same error capture as a worker.
