@@ -11,12 +11,13 @@
 
 #include <boost/mpi/collectives.hpp>
 #include <boost/mpi/communicator.hpp>
+#include <boost/serialization/vector.hpp>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -39,7 +40,9 @@ struct written {
   std::vector<char> payload;
 };
 
-fd::journal_identity sample_identity() { return {40, 0x1234567890abcdefull, "Task=int;Result=std::string;archive=17"}; }
+fd::journal_identity sample_identity() {
+  return {40, 0x1234567890abcdefull, "Task=int;Result=std::string;archive=17"};
+}
 
 // A header and records of assorted sizes (one empty), as the master writes them.
 std::vector<char> sample_journal(std::vector<written>& records, std::vector<std::size_t>& ends) {
@@ -62,7 +65,9 @@ fd::journal_scan scan_bytes(const std::vector<char>& bytes, std::vector<written>
   });
 }
 
-bool same(const written& a, const written& b) { return a.index == b.index && a.payload == b.payload; }
+bool same(const written& a, const written& b) {
+  return a.index == b.index && a.payload == b.payload;
+}
 
 TEST_CASE("a journal cut at any byte gives back exactly the records it holds whole", "[checkpoint][format]") {
   std::vector<written> records;
@@ -89,8 +94,7 @@ TEST_CASE("a journal cut at any byte gives back exactly the records it holds who
   }
 }
 
-TEST_CASE("no single-bit flip anywhere makes the reader accept a record that was not written",
-          "[checkpoint][format]") {
+TEST_CASE("no single-bit flip anywhere makes the reader accept a record that was not written", "[checkpoint][format]") {
   std::vector<written> records;
   std::vector<std::size_t> ends;
   const std::vector<char> bytes = sample_journal(records, ends);
@@ -153,8 +157,7 @@ TEST_CASE("a sound journal of another identity is told apart and yields nothing"
   }
   std::vector<written> got;
   const std::string text = "task,result\n1,2\n3,4\n";
-  REQUIRE(scan_bytes(std::vector<char>(text.begin(), text.end()), got).status ==
-          fd::journal_scan::state::not_journal);
+  REQUIRE(scan_bytes(std::vector<char>(text.begin(), text.end()), got).status == fd::journal_scan::state::not_journal);
   REQUIRE(scan_bytes(std::vector<char>{}, got).status == fd::journal_scan::state::empty);
   REQUIRE(got.empty());
 }
@@ -187,7 +190,9 @@ struct cleanup {
   }
 };
 
-long long square(int x) { return static_cast<long long>(x) * x + 1; }
+long long square(int x) {
+  return static_cast<long long>(x) * x + 1;
+}
 
 std::vector<int> make_tasks(int n, int salt = 0) {
   std::vector<int> tasks;
@@ -295,8 +300,7 @@ TEST_CASE("a journal missing some results: only those tasks run again", "[checkp
   }
 }
 
-TEST_CASE("the journal cut at every byte of its last record: that task runs again, the others not",
-          "[checkpoint]") {
+TEST_CASE("the journal cut at every byte of its last record: that task runs again, the others not", "[checkpoint]") {
   checkpoint_setup setup("torn", 12);
   auto& pool = setup.pool;
   const auto& file = setup.file;
@@ -363,8 +367,7 @@ TEST_CASE("a bit flipped anywhere in the journal: refused if in the header, else
   }
 }
 
-TEST_CASE("journals that do not belong to the run are refused, on the master, and the workers go on",
-          "[checkpoint]") {
+TEST_CASE("journals that do not belong to the run are refused, on the master, and the workers go on", "[checkpoint]") {
   checkpoint_setup setup("foreign", 10);
   auto& pool = setup.pool;
   const auto& file = setup.file;
@@ -395,7 +398,8 @@ TEST_CASE("journals that do not belong to the run are refused, on the master, an
   }
   SECTION("other types") {
     foreman::master_worker<int, double> other;
-    refused(other, tasks, [](int x) { return x * 0.5; }, "types");
+    refused(
+        other, tasks, [](int x) { return x * 0.5; }, "types");
   }
   // The pool is still usable, and the journal still resumes its own run.
   auto results = pool.run(tasks, must_not_run, opt);
@@ -446,8 +450,7 @@ TEST_CASE("failed tasks are not recorded: they run again on resume", "[checkpoin
   if (pool.is_master()) {
     REQUIRE(results == expected_of(tasks));
     REQUIRE(pool.last_run().replayed == tasks.size() - 6);
-    for (std::size_t i = 0; i < tasks.size(); ++i)
-      REQUIRE(pool.last_run().tasks[i].replayed == (tasks[i] % 9 != 0));
+    for (std::size_t i = 0; i < tasks.size(); ++i) REQUIRE(pool.last_run().tasks[i].replayed == (tasks[i] % 9 != 0));
   }
 }
 
@@ -460,11 +463,337 @@ TEST_CASE("durability: fsync after every result still resumes the same", "[check
   opt.checkpoint_sync_every = 1;
   auto text = [](int x) { return std::string(static_cast<std::size_t>(x % 7), 'x') + std::to_string(x); };
   auto first = pool.run(tasks, text, opt);
-  auto again = pool.run(tasks, [](int) -> std::string { throw std::logic_error("computed again"); }, opt);
+  auto again = pool.run(
+      tasks, [](int) -> std::string { throw std::logic_error("computed again"); }, opt);
   if (pool.is_master()) {
     REQUIRE(again == first);
     REQUIRE(pool.last_run().replayed == tasks.size());
     REQUIRE(first[4] == text(tasks[4]));
+  }
+}
+
+// ---- the record limit ---------------------------------------------------------------------------
+
+TEST_CASE("a record longer than the format holds is refused, never written cut", "[checkpoint][format]") {
+  // The limit's boundary, without allocating it: a payload of 2^32 + 8 bytes would otherwise be
+  // written with the length 8, and its bytes taken for the records after it.
+  STATIC_REQUIRE(fd::journal_payload_fits(0));
+  STATIC_REQUIRE(fd::journal_payload_fits(fd::journal_max_payload));
+  STATIC_REQUIRE(!fd::journal_payload_fits(std::size_t{fd::journal_max_payload} + 1));
+  STATIC_REQUIRE(!fd::journal_payload_fits((std::size_t{1} << 32) + 8));
+  STATIC_REQUIRE(!fd::journal_payload_fits(static_cast<std::size_t>(-1)));
+  STATIC_REQUIRE(fd::journal_payload_fits(16, 16));
+  STATIC_REQUIRE(!fd::journal_payload_fits(17, 16));
+  if (world_rank() != 0) return; // a file of the master's only
+  const std::string path = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") +
+                           "/foreman_checkpoint_limit_" + std::to_string(static_cast<long>(::getpid()));
+  std::remove(path.c_str());
+  {
+    fd::journal_file journal(16); // the same path as the real limit, at 16 bytes
+    journal.open(path, sample_identity(), fd::journal_sync{}, [](std::uint64_t, const std::vector<char>&) {});
+    journal.append(3, std::vector<char>(10, 'a'));
+    const std::size_t before = read_file(path).size();
+    REQUIRE_THROWS_WITH(journal.append(4, std::vector<char>(17, 'b')),
+                        Catch::Contains("task 4 is 17 bytes") && Catch::Contains("more than a journal record holds"));
+    REQUIRE(read_file(path).size() == before); // nothing written
+    REQUIRE(journal.is_open());                // and the next records are
+    journal.append(5, std::vector<char>(16, 'c'));
+    journal.close();
+  }
+  std::vector<written> got;
+  const auto scan = scan_bytes(read_file(path), got);
+  std::remove(path.c_str());
+  REQUIRE(scan.status == fd::journal_scan::state::valid);
+  REQUIRE(scan.dropped == 0);
+  REQUIRE(got.size() == 2);
+  REQUIRE(same(got[0], written{3, std::vector<char>(10, 'a')}));
+  REQUIRE(same(got[1], written{5, std::vector<char>(16, 'c')}));
+}
+
+// ---- resuming with failures: each failure stays with its own task ----------------------------
+
+// Fails on the tasks of `failing` (task values), each with a message naming its value.
+auto failing_on(std::vector<int> failing) {
+  return [failing](int x) -> long long {
+    if (std::find(failing.begin(), failing.end(), x) != failing.end())
+      throw std::runtime_error("task value " + std::to_string(x) + " threw");
+    return square(x);
+  };
+}
+
+TEST_CASE("a resumed run files each failure under its own task (issue 16)", "[checkpoint][resume]") {
+  foreman::master_worker<int, long long> pool;
+  const cleanup file{temp_path("refail")};
+  std::vector<int> tasks;
+  for (int i = 0; i < 10; ++i) tasks.push_back(i);
+  foreman::options opt;
+  opt.checkpoint = file.path;
+  pool.run_outcomes(tasks, failing_on({1, 2, 3, 4}), opt); // the journal holds 0 and 5..9
+
+  std::vector<std::pair<std::size_t, std::string>> called; // (index, "ok" or the message)
+  auto note = [&](std::size_t index, int, const foreman::outcome<long long>& o) {
+    called.emplace_back(index, o.ok() ? "ok" : o.failure().message);
+  };
+  const auto outcomes = pool.run_outcomes(tasks, failing_on({1}), note, opt);
+  if (pool.is_master()) {
+    const foreman::run_info& info = pool.last_run();
+    REQUIRE(outcomes.size() == tasks.size());
+    REQUIRE(pool.last_run().replayed == 6);
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      CAPTURE(i);
+      CHECK(outcomes[i].ok() == (i != 1));
+      CHECK(info.tasks[i].failed == (i == 1));
+      CHECK(info.tasks[i].replayed == (i == 0 || i >= 5));
+      if (outcomes[i].ok()) {
+        CHECK(outcomes[i].value() == square(tasks[i]));
+      } else {
+        CHECK(outcomes[i].failure().index == i);
+        CHECK(outcomes[i].failure().message == "task value 1 threw");
+      }
+    }
+    REQUIRE(info.failures == 1);
+    // Each task reaches the callback once, with its own outcome.
+    REQUIRE(called.size() == tasks.size());
+    std::sort(called.begin(), called.end());
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      CHECK(called[i].first == i);
+      CHECK(called[i].second == (i == 1 ? "task value 1 threw" : "ok"));
+    }
+  }
+}
+
+// The randomized form: random task lists, failing sets that differ between the first and the
+// resumed run, journals cut at random byte offsets, random scheduling options; the resumed run
+// must give what an uninterrupted run gives when the journal's results are taken as given.
+
+struct called_outcome {
+  int worker = 0;
+  bool ok = false;
+  long long value = 0;
+  std::string type, message;
+  int calls = 0;
+};
+
+bool same_outcome(const foreman::outcome<long long>& a, const foreman::outcome<long long>& b) {
+  if (a.ok() != b.ok()) return false;
+  if (a.ok()) return a.value() == b.value();
+  return a.failure().index == b.failure().index && a.failure().type == b.failure().type &&
+         a.failure().message == b.failure().message;
+}
+
+// The indices of the sound records a journal's bytes hold (the first occurrence of each).
+std::vector<std::size_t> journal_indices(const std::vector<char>& bytes) {
+  fd::memory_source probe(bytes.data(), bytes.size());
+  const auto found = fd::scan_journal(probe, fd::journal_identity{}, [](std::uint64_t, const std::vector<char>&) {});
+  std::vector<std::size_t> out;
+  if (found.status != fd::journal_scan::state::mismatch) return out; // empty, or cut inside the header
+  fd::memory_source source(bytes.data(), bytes.size());
+  fd::scan_journal(source, found.found, [&](std::uint64_t index, const std::vector<char>&) {
+    if (std::find(out.begin(), out.end(), index) == out.end()) out.push_back(static_cast<std::size_t>(index));
+  });
+  return out;
+}
+
+TEST_CASE("randomized: a resumed run equals an uninterrupted run, outcomes, records and callbacks",
+          "[checkpoint][resume]") {
+  using foreman_test::mix;
+  foreman::master_worker<int, long long> pool;
+  const cleanup file{temp_path("random")};
+  const bool master = pool.is_master();
+  for (std::uint64_t iteration = 0; iteration < 64; ++iteration) {
+    CAPTURE(iteration);
+    const std::uint64_t seed = mix(0x1605eedull + iteration);
+    // A task's value is its index * 1000 + a random part: a function that sees only the value
+    // knows the index (the reference run below needs that), and values still differ at random.
+    const std::size_t n = 1 + mix(seed) % 48;
+    std::vector<int> tasks(n);
+    for (std::size_t i = 0; i < n; ++i) tasks[i] = static_cast<int>(i * 1000 + mix(seed + 1 + i) % 1000);
+    auto index_of = [](int x) { return static_cast<std::size_t>(x / 1000); };
+    // Failing sets: each task fails with its own chance in each run, independently.
+    const std::uint64_t salt1 = mix(seed ^ 0x11), salt2 = mix(seed ^ 0x22);
+    const std::uint64_t percent1 = mix(seed ^ 0x33) % 70, percent2 = mix(seed ^ 0x44) % 70;
+    auto fails = [](int x, std::uint64_t salt, std::uint64_t percent) {
+      return mix(salt ^ static_cast<std::uint64_t>(x)) % 100 < percent;
+    };
+    auto phase = [fails](std::uint64_t salt, std::uint64_t percent) {
+      return [fails, salt, percent](int x) -> long long {
+        if (!fails(x, salt, percent)) return square(x);
+        if (x % 2) throw std::runtime_error("odd " + std::to_string(x) + " failed, salt " + std::to_string(salt));
+        throw std::domain_error("even " + std::to_string(x) + " failed, salt " + std::to_string(salt));
+      };
+    };
+    foreman::options opt;
+    opt.checkpoint = file.path;
+    opt.chunk_size = static_cast<std::size_t>(mix(seed ^ 0x55) % 4); // 0: automatic
+    opt.tasks_in_flight = 1 + static_cast<std::size_t>(mix(seed ^ 0x66) % 3);
+    opt.schedule = mix(seed ^ 0x77) % 2 ? foreman::schedule::round_robin : foreman::schedule::dynamic;
+
+    if (master) std::remove(file.path.c_str());
+    pool.run_outcomes(tasks, phase(salt1, percent1), opt); // writes the journal
+
+    // Cut the journal at a random byte (or not at all), and learn which results it keeps.
+    std::vector<std::size_t> kept;
+    if (master) {
+      std::vector<char> bytes = read_file(file.path);
+      const std::uint64_t how = mix(seed ^ 0x88) % 4;
+      if (how != 0) bytes.resize(static_cast<std::size_t>(mix(seed ^ 0x99) % (bytes.size() + 1)));
+      write_file(file.path, bytes);
+      kept = journal_indices(bytes);
+    }
+    boost::mpi::broadcast(boost::mpi::communicator(), kept, 0);
+    auto is_kept = [&kept](std::size_t i) { return std::find(kept.begin(), kept.end(), i) != kept.end(); };
+
+    // The resumed run, and an uninterrupted run of the function the resumed run effectively
+    // has: the journal's results for the tasks it holds, the second failing set for the others.
+    std::vector<called_outcome> resumed_calls(n), reference_calls(n);
+    std::vector<std::size_t> resumed_order;
+    auto recorder = [](std::vector<called_outcome>& calls, std::vector<std::size_t>* order) {
+      return [&calls, order](std::size_t index, int worker, const foreman::outcome<long long>& o) {
+        called_outcome& c = calls.at(index);
+        ++c.calls;
+        c.worker = worker;
+        c.ok = o.ok();
+        if (o.ok()) {
+          c.value = o.value();
+        } else {
+          c.type = o.failure().type;
+          c.message = o.failure().message;
+        }
+        if (order) order->push_back(index);
+      };
+    };
+    const auto resumed = pool.run_outcomes(tasks, phase(salt2, percent2), recorder(resumed_calls, &resumed_order), opt);
+    const foreman::run_info resumed_info = pool.last_run();
+    foreman::options plain = opt;
+    plain.checkpoint.clear();
+    auto effective = [&, second = phase(salt2, percent2)](int x) -> long long {
+      return is_kept(index_of(x)) ? square(x) : second(x);
+    };
+    const auto reference = pool.run_outcomes(tasks, effective, recorder(reference_calls, nullptr), plain);
+    const foreman::run_info reference_info = pool.last_run();
+    if (!master) continue;
+
+    REQUIRE(resumed.size() == n);
+    REQUIRE(reference.size() == n);
+    CHECK(resumed_info.replayed == kept.size());
+    CHECK(resumed_info.failures == reference_info.failures);
+    CHECK(resumed_order.size() == n);
+    for (std::size_t i = 0; i < n; ++i) {
+      CAPTURE(i);
+      CHECK(same_outcome(resumed[i], reference[i]));
+      if (!reference[i].ok()) CHECK(reference[i].failure().index == i);
+      const foreman::task_record& r = resumed_info.tasks[i];
+      const foreman::task_record& u = reference_info.tasks[i];
+      CHECK(r.failed == u.failed);
+      CHECK(r.failed == !resumed[i].ok());
+      CHECK(r.replayed == is_kept(i));
+      CHECK(!u.replayed);
+      CHECK(r.attempts == (r.replayed ? 0u : u.attempts));
+      if (r.replayed) CHECK(r.worker == -1);
+      if (!resumed[i].ok()) CHECK(resumed[i].failure().worker == r.worker);
+      // Each task reaches the callback exactly once, with the same outcome as in the
+      // uninterrupted run; the replayed ones first, from worker -1.
+      const called_outcome& a = resumed_calls[i];
+      const called_outcome& b = reference_calls[i];
+      CHECK(a.calls == 1);
+      CHECK(b.calls == 1);
+      CHECK(a.ok == b.ok);
+      CHECK(a.value == b.value);
+      CHECK(a.type == b.type);
+      CHECK(a.message == b.message);
+      CHECK(a.worker == r.worker);
+      CHECK(a.ok == resumed[i].ok());
+    }
+    for (std::size_t k = 0; k < resumed_order.size(); ++k) CHECK(is_kept(resumed_order[k]) == (k < kept.size()));
+  }
+}
+
+// ---- the journal records every finished result, whatever the callback does -------------------
+
+TEST_CASE("a throwing on_result does not stop the journal: every result is recorded", "[checkpoint]") {
+  checkpoint_setup setup("callback", 100);
+  auto& pool = setup.pool;
+  const auto& tasks = setup.tasks;
+  const auto& opt = setup.opt;
+  auto throw_at = [](std::size_t nth) {
+    return [nth, calls = std::size_t{0}](std::size_t, int, const long long&) mutable {
+      if (++calls == nth) throw std::runtime_error("callback gives up");
+    };
+  };
+  if (pool.is_master())
+    CHECK_THROWS_WITH(pool.run(tasks, square, throw_at(3), opt), "callback gives up");
+  else
+    pool.run(tasks, square, throw_at(3), opt);
+  auto again = pool.run(tasks, must_not_run, opt);
+  if (pool.is_master()) {
+    REQUIRE(again == expected_of(tasks));
+    REQUIRE(pool.last_run().replayed == tasks.size());
+  }
+
+  // The same when the callback throws on a replayed result: the computed ones are recorded.
+  if (pool.is_master()) {
+    std::vector<char> bytes = read_file(setup.file.path);
+    bytes.resize(bytes.size() - 60 * record_size);
+    write_file(setup.file.path, bytes);
+  }
+  if (pool.is_master())
+    CHECK_THROWS_WITH(pool.run(tasks, square, throw_at(1), opt), "callback gives up");
+  else
+    pool.run(tasks, square, throw_at(1), opt);
+  if (pool.is_master()) CHECK(pool.last_run().replayed == 40);
+  auto third = pool.run(tasks, must_not_run, opt);
+  if (pool.is_master()) {
+    REQUIRE(third == expected_of(tasks));
+    REQUIRE(pool.last_run().replayed == tasks.size());
+  }
+}
+
+// ---- one journal, one job ----------------------------------------------------------------------
+
+TEST_CASE("a journal open in one job is refused to another, with a clear error", "[checkpoint]") {
+  checkpoint_setup setup("locked", 12);
+  auto& pool = setup.pool;
+  const auto& file = setup.file;
+  const auto& tasks = setup.tasks;
+  const auto& opt = setup.opt;
+  pool.run(tasks, square, opt); // writes the journal
+
+  // Another job holds the journal open (an open file description of its own, as another
+  // process would have): it is refused, and the file is left as it was.
+  fd::journal_file holder;
+  std::vector<char> before;
+  if (pool.is_master()) {
+    before = read_file(file.path);
+    fd::memory_source probe(before.data(), before.size());
+    const auto found =
+        fd::scan_journal(probe, fd::journal_identity{}, [](std::uint64_t, const std::vector<char>&) {}).found;
+    holder.open(file.path, found, fd::journal_sync{}, [](std::uint64_t, const std::vector<char>&) {});
+    REQUIRE(holder.is_open());
+    // CHECK, not REQUIRE, until the last collective run: the workers must not be left waiting.
+    std::string what = "(no error)";
+    try {
+      pool.run(tasks, square, opt);
+    } catch (const foreman::error& e) {
+      what = e.what();
+    }
+    CAPTURE(what);
+    CHECK(what.find(file.path) != std::string::npos);
+    CHECK(what.find("in use by another") != std::string::npos);
+    CHECK(read_file(file.path) == before);
+
+    fd::journal_file second; // two opens in one process conflict too
+    CHECK_THROWS_WITH(second.open(file.path, found, fd::journal_sync{}, [](std::uint64_t, const std::vector<char>&) {}),
+                      Catch::Contains("in use by another"));
+    CHECK(!second.is_open());
+    holder.close();
+  } else {
+    REQUIRE(pool.run(tasks, square, opt).empty());
+  }
+  // Once the other job is done, the journal serves this one.
+  auto results = pool.run(tasks, must_not_run, opt);
+  if (pool.is_master()) {
+    REQUIRE(results == expected_of(tasks));
+    REQUIRE(pool.last_run().replayed == tasks.size());
   }
 }
 

@@ -9,6 +9,7 @@
 #include <foreman/detail/observer.hpp>
 #include <foreman/detail/supervision.hpp>
 #include <foreman/detail/type_name.hpp>
+#include <foreman/detail/value_fingerprint.hpp>
 #include <foreman/detail/worker_loop.hpp>
 #include <foreman/errors.hpp>
 #include <foreman/options.hpp>
@@ -338,22 +339,28 @@ private:
       std::exception_ptr callback_error;
       detail::journal_file journal;
       std::vector<char> payload;
-      auto on_done = [&](std::size_t index, std::chrono::steady_clock::time_point when) {
-        if (journal.is_open() && !info_.tasks[index].failed && !info_.tasks[index].replayed && !callback_error) {
+      // The journal records every finished result whatever the callback does: a callback that
+      // threw is not called again, but the results that follow are still appended. A journal
+      // that failed to write closed itself (nothing more is appended); a record it refused (too
+      // long) is skipped alone. The first exception of either kind is rethrown after the run.
+      auto on_done = [&, callback_threw = false](std::size_t index,
+                                                 std::chrono::steady_clock::time_point when) mutable {
+        if (journal.is_open() && !info_.tasks[index].failed && !info_.tasks[index].replayed) {
           try {
             payload.clear();
             detail::encoder(payload).put(results[index]);
             journal.append(index, payload);
           } catch (...) {
-            callback_error = std::current_exception();
+            if (!callback_error) callback_error = std::current_exception();
           }
         }
         observer.task_done(info_, index, when);
-        if (callback_error) return;
+        if (callback_threw) return;
         try {
           notify(on_result, index, results);
         } catch (...) {
-          callback_error = std::current_exception();
+          callback_threw = true;
+          if (!callback_error) callback_error = std::current_exception();
         }
       };
       if (!opt.checkpoint.empty()) {
@@ -414,38 +421,62 @@ private:
 
   // Resuming from a journal: runs only the tasks it lacks, as a run of their own whose indices,
   // records and failures are then put back in the places of the whole task list.
+  //
+  // Every index the part-run produces is translated through `where` exactly once: a failure is
+  // pushed with its part-run index k and translated to where[k] by the first translate() after
+  // it (before its on_done, and at the end for any that had none); `translated` marks the
+  // boundary, so a failure already translated is never looked at again (translating by value,
+  // "index == k", would move a translated index i that happens to equal a later k).
   template <class Fn, class OnDone>
   void compute_missing(const std::vector<Task>& tasks, Fn& fn, const options& opt, std::vector<Result>& results,
                        OnDone& on_done) {
-    std::vector<std::size_t> where;
+    std::vector<std::size_t> where; // where[k]: the whole list's index of the part-run's task k
     std::vector<Task> missing;
     for (std::size_t i = 0; i < tasks.size(); ++i)
       if (!info_.tasks[i].replayed) {
         where.push_back(i);
         missing.push_back(tasks[i]);
       }
-    std::vector<Result> part;
+    std::vector<Result> part(missing.size());
     run_info whole = std::move(info_);
     info_ = run_info{};
     info_.tasks.assign(missing.size(), task_record{});
-    const std::size_t failures_before = failures_.size();
+    std::size_t translated = failures_.size(); // failures_[translated..] hold part-run indices
+    auto translate = [&] {
+      for (; translated < failures_.size(); ++translated)
+        failures_[translated].index = where[failures_[translated].index];
+    };
+    // The callback and the journal speak of the whole task list: info_ is the whole run's record
+    // while on_done runs, and is swapped back however on_done ends.
+    struct swapped {
+      run_info& a;
+      run_info& b;
+      swapped(run_info& x, run_info& y) : a(x), b(y) { std::swap(a, b); }
+      ~swapped() { std::swap(a, b); }
+    };
     auto on_part_done = [&](std::size_t k, std::chrono::steady_clock::time_point when) {
+      translate();
       const std::size_t i = where[k];
       results[i] = std::move(part[k]);
       whole.tasks[i] = info_.tasks[k];
-      for (std::size_t f = failures_before; f < failures_.size(); ++f)
-        if (failures_[f].index == k) failures_[f].index = i;
-      // The callback and the journal speak of the whole task list.
-      std::swap(whole, info_);
+      const swapped as_whole(whole, info_);
       on_done(i, when);
-      std::swap(whole, info_);
     };
-    part.assign(missing.size(), Result{});
-    compute(missing, fn, opt, part, on_part_done);
-    whole.retries = info_.retries;
-    whole.lost_workers = std::move(info_.lost_workers);
-    whole.losses = std::move(info_.losses);
-    info_ = std::move(whole);
+    auto merge = [&] {
+      translate();
+      whole.retries += info_.retries;
+      whole.messages += info_.messages;
+      whole.lost_workers = std::move(info_.lost_workers);
+      whole.losses = std::move(info_.losses);
+      info_ = std::move(whole);
+    };
+    try {
+      compute(missing, fn, opt, part, on_part_done);
+    } catch (...) {
+      merge();
+      throw;
+    }
+    merge();
   }
 
   // Opens the journal of options::checkpoint and reads back the results it holds.
@@ -453,17 +484,20 @@ private:
               std::vector<Result>& results) {
     detail::journal_identity id;
     id.task_count = tasks.size();
-    detail::crc64_type crc;
-    std::vector<char> bytes;
-    for (const Task& task : tasks) {
-      bytes.clear();
-      detail::encoder(bytes).put(task);
-      crc.process_bytes(bytes.data(), bytes.size());
-    }
-    id.tasks_fingerprint = crc.checksum();
-    id.types = "Task=" + detail::type_name<Task>() + ";Result=" + detail::type_name<Result>() + ";archive=foreman-" +
-               std::to_string(detail::value_format) + "/boost-" +
+    // By value, not by the encoder's bytes: equal tasks whose padding bytes differ (a long
+    // double, a struct with holes, built after other heap use) are the same task list.
+    detail::value_fingerprint fingerprint;
+    for (const Task& task : tasks) fingerprint.add(task);
+    id.tasks_fingerprint = fingerprint.checksum();
+    id.types = "Task=" + detail::type_name<Task>() + ";Result=" + detail::type_name<Result>() +
+               ";archive=foreman-" + std::to_string(detail::value_format) + "/boost-" +
                std::to_string(static_cast<unsigned>(boost::archive::BOOST_ARCHIVE_VERSION()));
+    if (fingerprint.inexact())
+      journal.explain_mismatch("the Task type " + detail::type_name<Task>() +
+                               " (or a type inside it) is identified by its bytes, padding included: its "
+                               "fields cannot be reached (it is not a plain aggregate) and it has no "
+                               "serialize(), so equal tasks built differently may differ there; give it a "
+                               "serialize() member to identify tasks by value");
     const detail::journal_sync sync{opt.checkpoint_sync_every, opt.checkpoint_sync_interval};
     const detail::journal_scan scan =
         journal.open(opt.checkpoint, id, sync, [&](std::uint64_t index, const std::vector<char>& payload) {
@@ -488,10 +522,17 @@ private:
     if constexpr (detail::is_value_callback_v<OnResult, Result>) {
       if (!record.failed) on_result(index, record.worker, results[index]);
     } else if constexpr (detail::is_outcome_callback_v<OnResult, Result>) {
-      if (record.failed)
-        on_result(index, record.worker, outcome<Result>(failures_.back()));
-      else
+      if (record.failed) {
+        // The failure filed for this task, found by its index, not taken to be the newest one
+        // (it almost always is, so the search starts there).
+        auto f = failures_.rbegin();
+        while (f != failures_.rend() && f->index != index) ++f;
+        if (f == failures_.rend())
+          throw error("internal error: task " + std::to_string(index) + " failed but no failure was filed for it");
+        on_result(index, record.worker, outcome<Result>(*f));
+      } else {
         on_result(index, record.worker, outcome<Result>(results[index]));
+      }
     }
   }
 

@@ -8,7 +8,8 @@
 ///     header  "FOREMAN-JOURNAL\n"             16 bytes
 ///             format version                   u32 (1)
 ///             task count                       u64
-///             task-list fingerprint            u64 (CRC-64/XZ over every serialized task)
+///             task-list fingerprint            u64 (CRC-64/XZ of every task's value:
+///                                              detail/value_fingerprint.hpp)
 ///             types length n                   u32
 ///             types                            n bytes ("Task=...;Result=...;archive=...")
 ///             header checksum                  u32 (CRC-32 of all the header bytes above)
@@ -26,6 +27,7 @@
 #include <boost/crc.hpp>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,8 +45,16 @@ namespace detail {
 inline constexpr char journal_magic[16] = {'F', 'O', 'R', 'E', 'M', 'A', 'N', '-',
                                            'J', 'O', 'U', 'R', 'N', 'A', 'L', '\n'};
 inline constexpr std::uint32_t journal_format = 1;
-/// A record's payload may not exceed this (a damaged length field must not make us allocate).
+/// A record's payload may not exceed this: the writer refuses a longer one (its length would not
+/// fit the u32 length field, or would be taken for damage by the reader), and the reader takes a
+/// longer length for damage (a damaged length field must not make it allocate).
 inline constexpr std::uint32_t journal_max_payload = 0x7fffffffu;
+
+/// True when a payload of `size` bytes fits a record. The one check the writers make, kept apart
+/// so that its boundary can be tested without allocating gigabytes.
+constexpr bool journal_payload_fits(std::size_t size, std::size_t limit = journal_max_payload) noexcept {
+  return size <= limit && size <= journal_max_payload;
+}
 
 /// What a journal belongs to: the task list and the types. Two runs may share a journal only if
 /// all three agree.
@@ -53,10 +63,6 @@ struct journal_identity {
   std::uint64_t tasks_fingerprint = 0;
   std::string types;
 };
-
-/// CRC-64/XZ, for the task-list fingerprint.
-using crc64_type = boost::crc_optimal<64, 0x42F0E1EBA9EA3693ull, 0xFFFFFFFFFFFFFFFFull, 0xFFFFFFFFFFFFFFFFull,
-                                      true, true>;
 
 template <class T>
 void append_raw(std::vector<char>& out, const T& value) {
@@ -82,7 +88,12 @@ inline std::vector<char> journal_header(const journal_identity& id) {
 }
 
 /// Appends one record to `out`.
+/// @throws error (appending nothing) if the payload is longer than journal_max_payload: its length
+///         would be written cut to 32 bits, and the reader would drop it and every record after it
 inline void journal_record(std::vector<char>& out, std::uint64_t index, const std::vector<char>& payload) {
+  if (!journal_payload_fits(payload.size()))
+    throw error("checkpoint record of task " + std::to_string(index) + " has " + std::to_string(payload.size()) +
+                " bytes, more than a journal record can hold (" + std::to_string(journal_max_payload) + ")");
   const std::size_t start = out.size();
   append_raw(out, index);
   append_raw(out, static_cast<std::uint32_t>(payload.size()));
@@ -195,8 +206,7 @@ journal_scan scan_journal(Source& source, const journal_identity& expected, OnRe
   std::string types(types_size, '\0');
   if (!source.read(types.data(), types.size())) return scan;
   head.insert(head.end(), types.begin(), types.end());
-  if (!source.read(reinterpret_cast<char*>(&crc), sizeof crc) || crc != crc32_of(head.data(), head.size()))
-    return scan;
+  if (!source.read(reinterpret_cast<char*>(&crc), sizeof crc) || crc != crc32_of(head.data(), head.size())) return scan;
   scan.found = journal_identity{count, fingerprint, std::move(types)};
   scan.valid_end = head.size() + sizeof crc;
   if (scan.found.task_count != expected.task_count || scan.found.tasks_fingerprint != expected.tasks_fingerprint ||
@@ -242,23 +252,40 @@ struct journal_sync {
   std::chrono::duration<double> interval{1.0};
 };
 
-/// The journal of one run, open for appending.
+/// The journal of one run, open for appending. While it is open it holds an exclusive lock on
+/// the file (flock), so that a second job (or a second open in this process) is refused instead
+/// of interleaving its records with this one's.
 class journal_file {
 public:
-  journal_file() = default;
+  /// @param max_payload the longest payload append() accepts (journal_max_payload at most; a
+  ///                    smaller one lets tests reach the limit without gigabytes)
+  explicit journal_file(std::size_t max_payload = journal_max_payload)
+      : max_payload_(std::min<std::size_t>(max_payload, journal_max_payload)) {}
   journal_file(const journal_file&) = delete;
   journal_file& operator=(const journal_file&) = delete;
   ~journal_file() { close_quietly(); }
 
-  /// Opens or creates `path` for `id`. Each sound record already there goes to on_record.
-  /// @throws error if the file cannot be used: not a journal, damaged header, another task
-  ///         list or other types, or an I/O error. The file is then left as it was.
+  /// Opens or creates `path` for `id` and locks it. Each sound record already there goes to
+  /// on_record.
+  /// @throws error if the file cannot be used: in use by another job (locked), not a journal,
+  ///         damaged header, another task list or other types, or an I/O error. The file is then
+  ///         left as it was.
   template <class OnRecord>
   journal_scan open(const std::string& path, const journal_identity& id, journal_sync sync, OnRecord&& on_record) {
     path_ = path;
     sync_ = sync;
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) fail("cannot open");
+    // Before anything is read: another job's records may be arriving. A flock belongs to the
+    // open file description, so it also keeps out a second open in this process; it is
+    // released when the descriptor is closed, also when the process dies.
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EINTR) continue;
+      if (errno == EWOULDBLOCK)
+        refuse("is in use by another run (another job, or another pool of this one, holds it open); two runs "
+               "cannot share a journal: wait for the other to finish or choose another checkpoint file");
+      fail("cannot lock");
+    }
     struct stat st {};
     if (::fstat(fd_, &st) != 0) fail("cannot stat");
     fd_source source(fd_, static_cast<std::uint64_t>(st.st_size));
@@ -271,7 +298,7 @@ public:
     case state::damaged:
       refuse("has a damaged header (checksum or format); it cannot be trusted: delete it to start afresh");
     case state::mismatch:
-      refuse(describe_mismatch(scan.found, id));
+      refuse(describe_mismatch(scan.found, id, mismatch_note_));
     case state::empty: {
       const std::vector<char> header = journal_header(id);
       if (::ftruncate(fd_, 0) != 0) fail("cannot truncate");
@@ -292,8 +319,19 @@ public:
 
   bool is_open() const noexcept { return fd_ >= 0; }
 
+  /// A sentence added to the error when open() finds a journal of another task list (what may
+  /// make an equal task list look different).
+  void explain_mismatch(std::string why) { mismatch_note_ = std::move(why); }
+
   /// Appends a record and passes it to the operating system; fsyncs as the policy says.
+  /// @throws error if the payload is longer than the limit: nothing is written, the journal
+  ///         stays open and later records are appended as usual (this task runs again on resume)
+  /// @throws error on an I/O error; the journal is then closed
   void append(std::uint64_t index, const std::vector<char>& payload) {
+    if (!journal_payload_fits(payload.size(), max_payload_))
+      throw error("checkpoint " + path_ + ": the result of task " + std::to_string(index) + " is " +
+                  std::to_string(payload.size()) + " bytes serialized, more than a journal record holds (" +
+                  std::to_string(max_payload_) + " bytes); it was not recorded and runs again on resume");
     buffer_.clear();
     journal_record(buffer_, index, payload);
     write_at_end(buffer_, end_);
@@ -346,17 +384,21 @@ private:
     }
   }
 
-  static std::string describe_mismatch(const journal_identity& found, const journal_identity& want) {
+  static std::string describe_mismatch(const journal_identity& found, const journal_identity& want,
+                                       const std::string& note) {
     std::string why = "was written for another run: ";
     if (found.types != want.types)
       why += "its types are " + found.types + ", this run's are " + want.types;
     else
       why += "its task list has " + std::to_string(found.task_count) + " tasks (fingerprint " +
              std::to_string(found.tasks_fingerprint) + "), this run's has " + std::to_string(want.task_count) +
-             " (fingerprint " + std::to_string(want.tasks_fingerprint) + ")";
+             " (fingerprint " + std::to_string(want.tasks_fingerprint) + ")" +
+             (found.task_count == want.task_count && !note.empty() ? " (" + note + ")" : "");
     return why + "; delete it or choose another checkpoint file";
   }
 
+  std::size_t max_payload_;
+  std::string mismatch_note_;
   std::string path_;
   int fd_ = -1;
   std::uint64_t end_ = 0;
