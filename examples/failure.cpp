@@ -13,8 +13,9 @@
 // With `throw` the master prints every other row, then names the failed task, the worker it
 // ran on and the exception's message on stderr, and exits with status 1.
 //
-// With `crash` and `hang` worker 2 never answers. Each task gets a deadline (task_timeout):
-// when it passes, the master declares worker 2 lost (one line on stderr), sends it nothing
+// With `crash` and `hang` worker 2 never answers. A dead process on the master's host is noticed
+// at once (the master watches it); a hung one when its task's deadline (task_timeout) passes.
+// Either way the master declares worker 2 lost (one line on stderr), sends it nothing
 // more and runs its task again on another worker. Every row is printed, the re-run one with
 // the rank that really computed it. A worker that died takes the whole job down unless
 // mpirun is told to keep the survivors going: that is what `--enable-recovery` does (Open MPI).
@@ -107,8 +108,11 @@ int main(int argc, char* argv[]) {
   }
 
   std::fflush(stdout); // the rows first, then what went wrong
-  for (int rank : pool.last_run().lost_workers)
-    fmt::print(stderr, "Master: worker {} was lost (no answer within the task timeout)\n", rank);
+  // How each lost worker was noticed, as the master measured it (run_info::losses).
+  for (const foreman::worker_loss& loss : pool.last_run().losses)
+    fmt::print(stderr, "Master: worker {} was lost ({}; noticed {:.2f} s after its last sign of life)\n", loss.worker,
+               loss.reason == foreman::loss_reason::process_exited ? "its process ended" : "no answer in time",
+               loss.silent_for);
 
   if (any_failed) {
     for (const auto& o : outcomes)

@@ -54,8 +54,11 @@ int main(int argc, char** argv) {
     if (mode == "always_die" && pool.rank() == 2) std::raise(SIGKILL);
     int served = 0;
     const bool dies = mode == "die" && attempt == 1;
+    // 20 ms tasks: after rank 2 dies the others need about 1.5 s more, far longer than the
+    // launcher takes to end the job (a master that noticed the death through its process watch
+    // would otherwise finish first, now and then, and the job would not need a second attempt).
     auto fn = [&](int task) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
       if (dies && pool.rank() == 2 && ++served == 20) std::raise(SIGKILL);
       return value_of(task);
     };

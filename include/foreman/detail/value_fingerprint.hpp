@@ -396,7 +396,8 @@ public:
   // A serialize() that saves raw bytes (make_binary_object) gives them as they are.
   void save_binary(const void* data, std::size_t size) { sink_.bytes_with_padding(data, size); }
 
-  using use_array_optimization = boost::serialization::is_bitwise_serializable<boost::mpl::_1>;
+  // The arrays the encoder writes as one copy (archive.hpp), here taken value by value.
+  using use_array_optimization = array_as_bytes<boost::mpl::_1>;
   template <class T>
   void save_array(const boost::serialization::array_wrapper<T>& a, unsigned int /*version*/) {
     if constexpr (bytes_are_value_v<T>) {
@@ -406,9 +407,14 @@ public:
     }
   }
 
+  // As the encoder's archive (archive.hpp): a bitwise class without serialize() is one value at
+  // any depth (a container's element, a member a serialize() writes), here taken field by field.
   template <class T>
   void save_override(const T& value) {
-    base::save_override(value);
+    if constexpr (is_plain_bitwise_class_v<T>)
+      fingerprint_value(sink_, value);
+    else
+      base::save_override(value);
   }
   void save_override(const boost::archive::class_id_optional_type&) {}
   void save_override(const boost::archive::class_name_type& name) { save(std::string(name)); }
