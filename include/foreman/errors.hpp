@@ -35,6 +35,28 @@ public:
   using error::error;
 };
 
+/// An MPI call that foreman made returned an error (foreman sets MPI_ERRORS_RETURN on the pool's
+/// communicator and checks every return code). On the master, a failure of the connection to one
+/// worker makes that worker lost (run_info::losses, reason mpi_error) instead of ending the run;
+/// any other is thrown from run() after the run was ended on the workers, and the pool then
+/// refuses further runs.
+class mpi_error : public error {
+public:
+  /// @param what_arg the call, the peer and MPI's description of the error
+  /// @param code the MPI error code returned; @param error_class its MPI error class
+  /// @param peer the rank the call talked to, or -1
+  mpi_error(const std::string& what_arg, int code, int error_class, int peer)
+      : error(what_arg), code_(code), class_(error_class), peer_(peer) {}
+  int code() const noexcept { return code_; }         ///< the MPI error code
+  int error_class() const noexcept { return class_; } ///< its class (MPI_Error_class), e.g. MPI_ERR_RANK
+  int peer() const noexcept { return peer_; }         ///< the rank involved, or -1 if unknown
+
+private:
+  int code_;
+  int class_;
+  int peer_;
+};
+
 /// task_failure::type of a serialization_error: stable, whatever the compiler's demangler says.
 inline constexpr const char* serialization_error_type = "foreman::serialization_error";
 

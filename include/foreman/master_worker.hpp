@@ -97,7 +97,8 @@ public:
   /// @param comm the ranks of the pool; its rank 0 becomes the master
   /// @throws handshake_error on every rank when the ranks disagree
   explicit master_worker(const boost::mpi::communicator& comm = boost::mpi::communicator())
-      : comm_(comm, boost::mpi::comm_duplicate), peers_(detail::handshake<Task, Result>(comm_)) {
+      : comm_(errors_returned(boost::mpi::communicator(comm, boost::mpi::comm_duplicate))),
+        peers_(detail::handshake<Task, Result>(comm_)) {
     pool_.id = peers_.front().pool;
     pool_.lost.assign(static_cast<std::size_t>(comm_.size()), 0);
     std::vector<std::uint64_t> hosts;
@@ -257,17 +258,28 @@ public:
       return;
     }
     detail::broadcast_control(comm_, pool_, detail::tag::shutdown, run_);
-    end_lost_workers();
+    // Every worker answers the goodbye at once, unless it hangs (a lost one): 2 s at most.
+    end_lost_workers(detail::collect_goodbyes(comm_, pool_, std::chrono::seconds(2)));
     detail::discard_pending(comm_); // late replies of lost workers must not outlive the pool
   }
 
 private:
+  // Failing MPI calls on the pool's communicator return their error, which foreman checks
+  // (detail/mpi_check.hpp), whatever handler the communicator it was built on had: a duplicate
+  // inherits it, and MPI_ERRORS_ARE_FATAL would end the job where a worker could be lost instead.
+  static boost::mpi::communicator errors_returned(boost::mpi::communicator comm) {
+    detail::check_mpi(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+    return comm;
+  }
+
   // A lost worker may still run (hung, or only slow) and keep the job from ending. It was sent
   // the goodbye with the others; one the master watches is handed to lost_at_finalize, which
   // ends it at MPI_Finalize if it still runs then; one it cannot watch is named.
-  void end_lost_workers() {
+  // A lost worker that answered the goodbye is leaving on its own: it is neither named nor ended.
+  void end_lost_workers(const std::vector<char>& answered) {
     for (int w = 1; w < comm_.size(); ++w) {
-      if (!pool_.lost[static_cast<std::size_t>(w)] || pool_.exited(w)) continue;
+      if (!pool_.lost[static_cast<std::size_t>(w)] || pool_.exited(w) || answered[static_cast<std::size_t>(w)])
+        continue;
       detail::process_watch& watch = pool_.watches[static_cast<std::size_t>(w)];
       const std::string name =
           "lost worker " + std::to_string(w) + " (pid " + std::to_string(pool_.pids[static_cast<std::size_t>(w)]) + ")";

@@ -66,6 +66,9 @@ enum class loss_reason {
   /// Nothing was heard from it for longer than options::task_timeout while it held tasks: hung,
   /// far too slow, or dead where its process cannot be watched (another host).
   silent,
+  /// An MPI call on its connection failed (foreman::mpi_error naming it as the peer): an MPI that
+  /// reports a dead peer (e.g. with ULFM, MPI_ERR_PROC_FAILED) or a broken link.
+  mpi_error,
 };
 
 /// One worker declared lost during a run (run_info::losses): what foreman noticed, when and why.

@@ -6,6 +6,7 @@
 /// exchanging garbage.
 
 #include <foreman/detail/liveness.hpp>
+#include <foreman/detail/mpi_check.hpp>
 #include <foreman/detail/type_name.hpp>
 #include <foreman/detail/wire.hpp>
 #include <foreman/errors.hpp>
@@ -86,7 +87,7 @@ inline std::uint64_t new_pool_id() {
 inline std::uint64_t host_fingerprint() {
   char name[MPI_MAX_PROCESSOR_NAME] = {};
   int length = 0;
-  MPI_Get_processor_name(name, &length);
+  check_mpi(MPI_Get_processor_name(name, &length), "MPI_Get_processor_name");
   return fingerprint(std::string(name, static_cast<std::size_t>(length)));
 }
 
@@ -113,10 +114,11 @@ std::vector<hello> handshake(MPI_Comm comm) {
                    encoding_word(),
                    own_identity()};
   int size = 0, rank = 0;
-  MPI_Comm_size(comm, &size);
-  MPI_Comm_rank(comm, &rank);
+  check_mpi(MPI_Comm_size(comm, &size), "MPI_Comm_size");
+  check_mpi(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
   std::vector<hello> all(static_cast<std::size_t>(size));
-  MPI_Allgather(&mine, sizeof(hello), MPI_BYTE, all.data(), sizeof(hello), MPI_BYTE, comm);
+  check_mpi(MPI_Allgather(&mine, sizeof(hello), MPI_BYTE, all.data(), sizeof(hello), MPI_BYTE, comm),
+            "MPI_Allgather (the handshake)");
 
   const hello& master = all.front();
   std::string disagree;

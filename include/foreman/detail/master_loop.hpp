@@ -17,6 +17,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -65,8 +66,24 @@ inline void broadcast_control(MPI_Comm comm, pool_state& pool, tag t, std::uint3
     if (pool.exited(w)) continue;
     send_slot& slot = slots[static_cast<std::size_t>(w)];
     encoder(slot.bytes).put(header{pool.id, run});
-    slot.request = post_send(slot.bytes, w, t, comm);
+    try {
+      slot.request = post_send(slot.bytes, w, t, comm);
+    } catch (const mpi_error&) {
+      pool.mark_lost(w); // MPI cannot reach it: it gets nothing more
+    }
   }
+  // A send MPI fails is over: the worker it was for is lost (as above), its slot idle.
+  auto completed = [&](int w) {
+    send_slot& slot = slots[static_cast<std::size_t>(w)];
+    try {
+      return slot.test();
+    } catch (const mpi_error&) {
+      pool.mark_lost(w);
+      slot.request = MPI_REQUEST_NULL;
+      slot.bodies.clear();
+      return true;
+    }
+  };
   // Control messages are tiny and go out eagerly: this returns at once on a working transport.
   const auto deadline = clock::now() + std::chrono::seconds(2);
   idle_backoff idle;
@@ -74,14 +91,63 @@ inline void broadcast_control(MPI_Comm comm, pool_state& pool, tag t, std::uint3
     bool pending = false;
     for (int w = 1; w < size; ++w) {
       send_slot& slot = slots[static_cast<std::size_t>(w)];
-      if (!slot.idle() && !slot.test() && (t == tag::shutdown || !pool.lost[static_cast<std::size_t>(w)]))
+      if (!slot.idle() && !completed(w) && (t == tag::shutdown || !pool.lost[static_cast<std::size_t>(w)]))
         pending = true;
     }
     if (!pending || clock::now() >= deadline) break;
     idle.pause();
   }
-  for (auto& slot : slots)
-    if (!slot.idle() && !slot.test()) pool.abandoned.push_back(std::move(slot));
+  for (int w = 1; w < size; ++w) {
+    send_slot& slot = slots[static_cast<std::size_t>(w)];
+    if (!slot.idle() && !completed(w)) pool.abandoned.push_back(std::move(slot));
+  }
+}
+
+/// After the shutdown broadcast: receives each worker's goodbye (its answer to shutdown), waiting
+/// at most `limit` for those still missing; returns, per rank, whether it answered. A worker whose
+/// process is known to have ended is not waited for. Receives still open at the limit are
+/// withdrawn. Live workers answer at once, so the wait is long only for a lost one that hangs.
+inline std::vector<char> collect_goodbyes(MPI_Comm comm, pool_state& pool, clock::duration limit) {
+  const int size = static_cast<int>(pool.lost.size());
+  std::vector<char> answered(static_cast<std::size_t>(size), 0);
+  std::vector<MPI_Request> requests(static_cast<std::size_t>(size), MPI_REQUEST_NULL);
+  std::vector<std::array<char, header_bytes>> buffers(static_cast<std::size_t>(size));
+  for (int w = 1; w < size; ++w) {
+    if (pool.exited(w)) continue;
+    try {
+      check_mpi(MPI_Irecv(buffers[static_cast<std::size_t>(w)].data(), static_cast<int>(header_bytes), MPI_BYTE, w,
+                          static_cast<int>(tag::goodbye), comm, &requests[static_cast<std::size_t>(w)]),
+                "MPI_Irecv (a goodbye)", w);
+    } catch (const mpi_error&) {
+      requests[static_cast<std::size_t>(w)] = MPI_REQUEST_NULL;
+    }
+  }
+  const auto deadline = clock::now() + limit;
+  idle_backoff idle;
+  for (;;) {
+    bool pending = false;
+    for (int w = 1; w < size; ++w) {
+      MPI_Request& request = requests[static_cast<std::size_t>(w)];
+      if (request == MPI_REQUEST_NULL) continue;
+      int done = 0;
+      if (MPI_Test(&request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+        request = MPI_REQUEST_NULL; // MPI cannot reach it: not answered
+        continue;
+      }
+      if (done)
+        answered[static_cast<std::size_t>(w)] = 1;
+      else if (!pool.exited(w))
+        pending = true;
+    }
+    if (!pending || clock::now() >= deadline) break;
+    idle.pause();
+  }
+  for (MPI_Request& request : requests) {
+    if (request == MPI_REQUEST_NULL) continue;
+    MPI_Cancel(&request);
+    MPI_Wait(&request, MPI_STATUS_IGNORE);
+  }
+  return answered;
 }
 
 inline void announce(const std::string& line) {
@@ -119,7 +185,7 @@ public:
         in_flight_limit_(std::max<std::size_t>(1, opt.tasks_in_flight)), max_attempts_(std::max(1u, opt.max_attempts)),
         timeout_(std::chrono::duration_cast<clock::duration>(opt.task_timeout)),
         waiting_(effective_wait_policy(opt.wait), pool.oversubscribed), inbox_(replies_of(pool, comm)) {
-    MPI_Comm_size(comm_, &size_);
+    check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
     workers_.resize(static_cast<std::size_t>(size_));
     for (auto& w : workers_) {
       w.slots.resize(in_flight_limit_);
@@ -140,14 +206,29 @@ public:
     // taken and dropped).
     for (int w = 1; w < size_; ++w) inbox_.post(w);
     start_ = clock::now();
-    for (int w = 1; w < size_; ++w) refill(w, start_);
+    for (int w = 1; w < size_; ++w) {
+      try {
+        refill(w, start_);
+      } catch (const mpi_error& e) {
+        if (!lose_peer(e)) throw;
+      }
+    }
     auto last_check = start_, last_watch = start_;
     // A worker that died before this run is lost before it is sent anything.
     if (pool_.watching) check_processes(start_);
     const bool watch = timeout_.count() > 0 || pool_.watching;
     unsigned polls = 0;
     while (finished_ < tasks_.size()) {
-      const bool progressed = poll_results();
+      bool progressed = false, refilled = false;
+      try {
+        progressed = poll_results();
+        refilled = !starved_.empty() && retry_starved();
+      } catch (const mpi_error& e) {
+        // A failure on one worker's connection makes that worker lost, not the run; any other
+        // MPI failure leaves the loop (and the run ends on the workers, see end_early()).
+        if (!lose_peer(e)) throw;
+        continue;
+      }
       // The clock is read every 16th poll only: a reading costs as much as a poll. Timeouts are
       // checked at most every millisecond, the workers' processes every process_check_interval
       // (one poll() of a pidfd each): never per message.
@@ -162,7 +243,6 @@ public:
           }
         }
       }
-      const bool refilled = !starved_.empty() && retry_starved();
       if (pool_.live_workers() == 0) fail_unfinished("no live worker is left to run it");
       if (progressed || refilled)
         idle.reset();
@@ -702,7 +782,8 @@ private:
       int found = 0;
       MPI_Message message;
       MPI_Status status;
-      MPI_Improbe(worker, static_cast<int>(tag::result_body), comm_, &found, &message, &status);
+      check_mpi(MPI_Improbe(worker, static_cast<int>(tag::result_body), comm_, &found, &message, &status),
+                "MPI_Improbe (a dropped reply's body)", worker);
       if (!found) {
         idle.pause();
         continue;
@@ -740,6 +821,17 @@ private:
         lose(w, loss_reason::silent, now);
   }
 
+  // The worker an MPI failure names as its peer is lost; false when it names none (or the master).
+  bool lose_peer(const mpi_error& e) {
+    const int w = e.peer();
+    if (w < 1 || w >= size_) return false;
+    if (!is_lost(w)) {
+      peer_error_ = e.what();
+      lose(w, loss_reason::mpi_error, clock::now());
+    }
+    return true;
+  }
+
   // Workers whose process has ended are lost at once, whether they hold tasks or not.
   void check_processes(clock::time_point now) {
     for (int w = 1; w < size_; ++w)
@@ -769,6 +861,8 @@ private:
       if (reason == loss_reason::process_exited)
         std::snprintf(why, sizeof why, "its process (pid %llu) has ended; last sign of life %.2f s ago",
                       static_cast<unsigned long long>(pid_of(w)), silent);
+      else if (reason == loss_reason::mpi_error)
+        std::snprintf(why, sizeof why, "MPI reported a failure on its connection (%.100s)", peer_error_.c_str());
       else
         std::snprintf(why, sizeof why, "nothing heard from it for %.2f s (task timeout %g s)", silent,
                       opt_.task_timeout.count());
@@ -847,6 +941,7 @@ private:
   std::vector<std::size_t> resending_; // count_attempts(): the tasks of a chunk being sent again
   clock::time_point start_{};          // when run() began: losses are reported relative to it
   bool ended_ = false;                 // end_run was sent
+  std::string peer_error_;             // the MPI failure that made the last worker lost (lose_peer())
   std::size_t next_ = 0;               // dynamic schedule: first task not yet sent
   std::size_t finished_ = 0;           // tasks filed
   std::deque<std::size_t> reassigned_; // tasks taken from lost workers, sent before any other

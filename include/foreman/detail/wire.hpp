@@ -19,6 +19,8 @@
 ///                                    when the worker's last message is progress_interval old)
 ///   master -> worker  tag::end_run   header
 ///   master -> worker  tag::shutdown  header
+///   worker -> master  tag::goodbye   header: the answer to shutdown (a lost worker that sends it
+///                                    leaves on its own and is not ended at MPI_Finalize)
 ///
 /// A tasks or results message longer than posted_capacity goes as its envelope (header, u32
 /// envelope_marker, u64 size) on its tag, then itself on tag::tasks_large / tag::results_large:
@@ -99,8 +101,9 @@ enum class tag : int {
   shutdown = 4,
   task_body = 5,
   result_body = 6,
-  tasks_large = 7,  ///< a tasks message that its envelope announced
-  results_large = 8 ///< a results message that its envelope announced
+  tasks_large = 7,   ///< a tasks message that its envelope announced
+  results_large = 8, ///< a results message that its envelope announced
+  goodbye = 9        ///< a worker's answer to shutdown: it is leaving the pool (header only)
 };
 
 /// The tag a message that is too long for a posted receive travels on, after its envelope.

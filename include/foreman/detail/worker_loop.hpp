@@ -54,7 +54,7 @@ public:
   worker_loop(MPI_Comm comm, std::uint64_t pool, std::uint32_t run, Fn& fn, worker_storage<Task, Result>& store,
               idle_backoff idle = idle_backoff())
       : comm_(comm), pool_(pool), run_(run), fn_(fn), store_(store), idle_(idle) {
-    MPI_Comm_rank(comm_, &rank_);
+    check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
   }
 
   /// Serves the current run: returns when the master ends it (run_ended) or closes the pool.
@@ -111,6 +111,13 @@ private:
         return worker_exit::run_ended;
       case tag::shutdown:
         finish();
+        // The master learns that this worker is leaving, lost or not: one that answers is not
+        // ended at MPI_Finalize (lost_at_finalize).
+        {
+          std::vector<char> bye;
+          encoder(bye).put(header{pool_, stamp.run});
+          send_short(bye, 0, tag::goodbye, comm_);
+        }
         return worker_exit::pool_closed;
       default:
         throw error("protocol error: unexpected message tag " + std::to_string(static_cast<int>(kind)) +
@@ -159,8 +166,9 @@ private:
       try {
         if (const body_span body = get_item(in, store_.task, body_follows)) {
           // The master sent it right after the message: received straight into the task.
-          MPI_Recv(body.data, static_cast<int>(body.bytes), MPI_BYTE, 0, static_cast<int>(tag::task_body), comm_,
-                   MPI_STATUS_IGNORE);
+          check_mpi(MPI_Recv(body.data, static_cast<int>(body.bytes), MPI_BYTE, 0, static_cast<int>(tag::task_body),
+                             comm_, MPI_STATUS_IGNORE),
+                    "MPI_Recv (a task's body)", 0);
           clock = clock_.now(); // the task starts once its bytes are here
         }
       } catch (const serialization_error&) {
