@@ -191,174 +191,60 @@ constexpr std::size_t field_count() {
   }
 }
 
+// Each field of a decomposed aggregate, in order.
+template <class... Fields>
+void fingerprint_all(value_fingerprint& sink, const Fields&... fields) {
+  (fingerprint_value(sink, fields), ...);
+}
+
 template <class T, std::size_t N = field_count<T>()>
 void add_fields(value_fingerprint& sink, const T& value) {
   static_assert(N >= 2 && N <= max_fields, "foreman: internal: add_fields() called for a type without fields");
   if constexpr (N == 2) {
     const auto& [f0, f1] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
+    fingerprint_all(sink, f0, f1);
   } else if constexpr (N == 3) {
     const auto& [f0, f1, f2] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
+    fingerprint_all(sink, f0, f1, f2);
   } else if constexpr (N == 4) {
     const auto& [f0, f1, f2, f3] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
-    fingerprint_value(sink, f3);
+    fingerprint_all(sink, f0, f1, f2, f3);
   } else if constexpr (N == 5) {
     const auto& [f0, f1, f2, f3, f4] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
-    fingerprint_value(sink, f3);
-    fingerprint_value(sink, f4);
+    fingerprint_all(sink, f0, f1, f2, f3, f4);
   } else if constexpr (N == 6) {
     const auto& [f0, f1, f2, f3, f4, f5] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
-    fingerprint_value(sink, f3);
-    fingerprint_value(sink, f4);
-    fingerprint_value(sink, f5);
+    fingerprint_all(sink, f0, f1, f2, f3, f4, f5);
   } else if constexpr (N == 7) {
     const auto& [f0, f1, f2, f3, f4, f5, f6] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
-    fingerprint_value(sink, f3);
-    fingerprint_value(sink, f4);
-    fingerprint_value(sink, f5);
-    fingerprint_value(sink, f6);
+    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6);
   } else if constexpr (N == 8) {
     const auto& [f0, f1, f2, f3, f4, f5, f6, f7] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
-    fingerprint_value(sink, f3);
-    fingerprint_value(sink, f4);
-    fingerprint_value(sink, f5);
-    fingerprint_value(sink, f6);
-    fingerprint_value(sink, f7);
+    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7);
   } else if constexpr (N == 9) {
     const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
-    fingerprint_value(sink, f3);
-    fingerprint_value(sink, f4);
-    fingerprint_value(sink, f5);
-    fingerprint_value(sink, f6);
-    fingerprint_value(sink, f7);
-    fingerprint_value(sink, f8);
+    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8);
   } else if constexpr (N == 10) {
     const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
-    fingerprint_value(sink, f3);
-    fingerprint_value(sink, f4);
-    fingerprint_value(sink, f5);
-    fingerprint_value(sink, f6);
-    fingerprint_value(sink, f7);
-    fingerprint_value(sink, f8);
-    fingerprint_value(sink, f9);
+    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9);
   } else if constexpr (N == 11) {
     const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
-    fingerprint_value(sink, f3);
-    fingerprint_value(sink, f4);
-    fingerprint_value(sink, f5);
-    fingerprint_value(sink, f6);
-    fingerprint_value(sink, f7);
-    fingerprint_value(sink, f8);
-    fingerprint_value(sink, f9);
-    fingerprint_value(sink, f10);
+    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10);
   } else if constexpr (N == 12) {
     const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
-    fingerprint_value(sink, f3);
-    fingerprint_value(sink, f4);
-    fingerprint_value(sink, f5);
-    fingerprint_value(sink, f6);
-    fingerprint_value(sink, f7);
-    fingerprint_value(sink, f8);
-    fingerprint_value(sink, f9);
-    fingerprint_value(sink, f10);
-    fingerprint_value(sink, f11);
+    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11);
   } else if constexpr (N == 13) {
     const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
-    fingerprint_value(sink, f3);
-    fingerprint_value(sink, f4);
-    fingerprint_value(sink, f5);
-    fingerprint_value(sink, f6);
-    fingerprint_value(sink, f7);
-    fingerprint_value(sink, f8);
-    fingerprint_value(sink, f9);
-    fingerprint_value(sink, f10);
-    fingerprint_value(sink, f11);
-    fingerprint_value(sink, f12);
+    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12);
   } else if constexpr (N == 14) {
     const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
-    fingerprint_value(sink, f3);
-    fingerprint_value(sink, f4);
-    fingerprint_value(sink, f5);
-    fingerprint_value(sink, f6);
-    fingerprint_value(sink, f7);
-    fingerprint_value(sink, f8);
-    fingerprint_value(sink, f9);
-    fingerprint_value(sink, f10);
-    fingerprint_value(sink, f11);
-    fingerprint_value(sink, f12);
-    fingerprint_value(sink, f13);
+    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13);
   } else if constexpr (N == 15) {
     const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
-    fingerprint_value(sink, f3);
-    fingerprint_value(sink, f4);
-    fingerprint_value(sink, f5);
-    fingerprint_value(sink, f6);
-    fingerprint_value(sink, f7);
-    fingerprint_value(sink, f8);
-    fingerprint_value(sink, f9);
-    fingerprint_value(sink, f10);
-    fingerprint_value(sink, f11);
-    fingerprint_value(sink, f12);
-    fingerprint_value(sink, f13);
-    fingerprint_value(sink, f14);
+    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14);
   } else if constexpr (N == 16) {
     const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15] = value;
-    fingerprint_value(sink, f0);
-    fingerprint_value(sink, f1);
-    fingerprint_value(sink, f2);
-    fingerprint_value(sink, f3);
-    fingerprint_value(sink, f4);
-    fingerprint_value(sink, f5);
-    fingerprint_value(sink, f6);
-    fingerprint_value(sink, f7);
-    fingerprint_value(sink, f8);
-    fingerprint_value(sink, f9);
-    fingerprint_value(sink, f10);
-    fingerprint_value(sink, f11);
-    fingerprint_value(sink, f12);
-    fingerprint_value(sink, f13);
-    fingerprint_value(sink, f14);
-    fingerprint_value(sink, f15);
+    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15);
   }
 }
 
