@@ -24,22 +24,24 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFOREMAN_BUILD_TESTS=OF
 cmake --build "$build" --parallel "$jobs" --target foreman_bench
 bench=$build/benchmarks/bench
 
-mpirun=(mpirun --oversubscribe)
-[[ $(id -u) -eq 0 ]] && mpirun+=(--allow-run-as-root)
+# shellcheck source=launcher.sh
+source "$root/scripts/launcher.sh"
+foreman_detect_launcher # FOREMAN_MPIEXEC, else mpiexec; its flags for oversubscription and root
+mpirun=("$launcher" "${launcher_flags[@]}")
 # Debian's mpi4py lives in the system Python, whatever python3 comes first on PATH.
 python=/usr/bin/python3
 [[ -x $python ]] || python=$(command -v python3)
 
 raw=$build/bench-raw.jsonl
 : >"$raw"
-extra=()  # more mpirun arguments for the next runs
+extra=()  # environment (NAME=value) of the next runs' processes
 suffix="" # appended to the implementation's name in the results
 run_reps=$reps # repetitions per run of bench
 run() { # run <ranks> <arguments of bench>...
   local n=$1
   shift
   printf '  -n %s %s %s\n' "$n" "$*" "${suffix:+(as $suffix)}" >&2
-  "${mpirun[@]}" "${extra[@]}" -n "$n" "$bench" "$@" --reps "$run_reps" | grep '^{' |
+  env "${extra[@]}" "${mpirun[@]}" -n "$n" "$bench" "$@" --reps "$run_reps" | grep '^{' |
     sed "s/\"impl\":\"\([a-z_]*\)\"/\"impl\":\"\1$suffix\"/" >>"$raw"
 }
 futures() { # futures <ranks> <workload> <chunksize> <tasks>
@@ -77,8 +79,9 @@ sizes=(8 1024 65536 1048576 8388608 67108864)
 # which costs more than moving the bytes. So the payload runs tell glibc to keep freed memory and
 # to back large blocks with transparent huge pages, for every implementation and the ping-pong
 # alike; the "_cold_malloc" rows repeat foreman and Boost.MPI with glibc's defaults.
-warm_malloc=(-x MALLOC_MMAP_THRESHOLD_=33554432 -x MALLOC_TRIM_THRESHOLD_=4294967296 -x MALLOC_TOP_PAD_=268435456
-  -x GLIBC_TUNABLES=glibc.malloc.hugetlb=1)
+# The ranks run on this host and inherit the launcher's environment, with any launcher.
+warm_malloc=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=268435456
+  GLIBC_TUNABLES=glibc.malloc.hugetlb=1)
 for bytes in "${sizes[@]}"; do
   extra=("${warm_malloc[@]}")
   # pingpong: raw MPI, one buffer bounced back and forth; pingpong_tasks: the payload run's own

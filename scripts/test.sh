@@ -4,11 +4,15 @@
 # 1. installs the Debian/Ubuntu packages that are missing (scripts/install-deps.sh);
 # 2. builds everything in build/ (Release, -Wall -Wextra -Wpedantic -Werror) and runs every test;
 # 3. builds again in build-sanitize/ with AddressSanitizer + UndefinedBehaviorSanitizer and runs
-#    the test suite again (without the packaging tests, which only rebuild the same code).
+#    the test suite again (without the packaging tests, which only rebuild the same code);
+# 4. fuzzes the checkpoint journal's reader (libFuzzer, clang);
+# 5. builds Boost.MPI for MPICH from Debian's source package (once, cached), then builds the suite
+#    in build-mpich/ against MPICH and runs it under MPICH's mpiexec.
 # Exits non-zero if any step fails; prints a summary at the end.
 #
 # Environment: FOREMAN_JOBS (build jobs, default: nproc), FOREMAN_CTEST_JOBS (tests run at once,
-# default 2), FOREMAN_PASSES (default "release sanitize fuzz"), FOREMAN_SKIP_DEPS=1 (skip step 1),
+# default 2), FOREMAN_PASSES (default "release sanitize fuzz mpich"), FOREMAN_CACHE (where the
+# MPICH build of Boost.MPI is kept, default ~/.cache/foreman), FOREMAN_SKIP_DEPS=1 (skip step 1),
 # FOREMAN_FUZZ_SECONDS (how long the journal fuzzer runs, default 60),
 # FOREMAN_BROWSER_TESTS=0 (no Chromium: its test is left out; otherwise it must not skip).
 set -euo pipefail
@@ -17,7 +21,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 jobs=${FOREMAN_JOBS:-$(nproc)}
-passes=" ${FOREMAN_PASSES:-release sanitize fuzz} "
+passes=" ${FOREMAN_PASSES:-release sanitize fuzz mpich} "
 ctest_jobs=${FOREMAN_CTEST_JOBS:-2}
 warnings="-Wall -Wextra -Wpedantic -Werror"
 # The HTML timeline test skips itself where Chromium is missing; here Chromium is a dependency.
@@ -70,6 +74,14 @@ run_ctest() {
   failures=$(sed -n '/^The following tests FAILED:/,/^Errors while running CTest/p' "$log" |
     grep -E '^[[:space:]]+[0-9]+ - ' | sed -E 's/^[[:space:]]+[0-9]+ - /         failed: /' || true)
   [[ -z $failures ]] || counts+=$'\n'"$failures"
+  # Tests registered as skipped (foreman_add_skipped_test) print their reason, kept in CTest's log.
+  local skipped
+  skipped=$(sed -n '/^The following tests did not run:/,/^$/p' "$log" |
+    grep -E '^[[:space:]]+[0-9]+ - ' | sed -E 's/^[[:space:]]+[0-9]+ - ([^ ]+).*/\1/' | tr '\n' ' ' || true)
+  if [[ -n $skipped ]]; then
+    counts+=$'\n'"         skipped: $skipped"
+    counts+=$'\n'"         why: $(grep -h -m 1 -E '^skipped: ' "$dir"/Testing/Temporary/LastTest*.log | sed 's/^skipped: //' || true)"
+  fi
   return "$status"
 }
 
@@ -132,6 +144,25 @@ if [[ $passes == *" fuzz "* ]]; then
     step "fuzz the journal reader (${fuzz_seconds} s)" \
       "$fuzz/tests/fuzz/journal_fuzz" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
       -artifact_prefix="$fuzz/" "$fuzz/corpus" || true
+  fi
+fi
+
+# ---- pass 4: MPICH, with Boost.MPI built for it from Debian's source package ----------------------
+# Debian's Boost.MPI is built for Open MPI only; scripts/boost-mpi-for-mpich.sh builds it for
+# MPICH once into ${FOREMAN_CACHE:-~/.cache/foreman} and reuses it afterwards. The whole suite is
+# built (Release) and run under MPICH's mpiexec (Hydra); tests whose rank dies on purpose are
+# reported as skipped with the reason (cmake/foremanTesting.cmake, RANK_DIES), and the packaging
+# tests are left out (they rebuild the same code against the same installed files).
+if [[ $passes == *" mpich "* ]]; then
+  mpich=$root/build-mpich
+  # shellcheck source=launcher.sh
+  source "$root/scripts/launcher.sh"
+  if step "Boost.MPI for MPICH (scripts/boost-mpi-for-mpich.sh, cached)" foreman_choose_mpi mpich &&
+    step "configure build-mpich/ (Release, MPICH)" \
+    cmake -S "$root" -B "$mpich" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
+    -DFOREMAN_BROWSER_TESTS=$browser_tests "${mpi_cmake_args[@]}" &&
+    step "build build-mpich/" cmake --build "$mpich" --parallel "$jobs"; then
+    step "test build-mpich/ (MPICH, without label packaging)" run_ctest "$mpich" --label-exclude packaging || true
   fi
 fi
 

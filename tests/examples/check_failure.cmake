@@ -27,6 +27,10 @@ execute_process(COMMAND ${command} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT
 string(TIMESTAMP stop "%s")
 math(EXPR seconds "${stop} - ${start}")
 set(report "command: ${command}\nexit status ${status} after ${seconds} s\n--- stdout ---\n${out}--- stderr ---\n${err}")
+# MPICH's launcher (Hydra) prints a banner on stdout after the job when one of its processes was
+# killed (in mode hang, foreman ends the lost worker at MPI_Finalize): the launcher's text, not
+# the program's, so it is left out of what the program printed.
+string(REGEX REPLACE "\n*=+\n=   BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES\n.*$" "\n" out "${out}")
 
 set(problems)
 if(MODE STREQUAL "throw")

@@ -281,6 +281,10 @@ private:
     while (running() && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const bool kill = kills();
+    // Where the launcher ends the whole job when one rank dies (MPICH's Hydra, Open MPI without
+    // --enable-recovery), a kill below also ends this process: what the program printed after
+    // its runs must not stay in a buffer. C stdio and, synchronised with it by default, std::cout.
+    if (kill && running()) std::fflush(nullptr);
     for (entry& e : workers_) {
       if (e.watch.exited()) continue;
       std::string line = "foreman: lost worker " + std::to_string(e.rank) + " (pid " + std::to_string(e.pid) +
