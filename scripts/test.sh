@@ -4,7 +4,8 @@
 # 1. installs the Debian/Ubuntu packages that are missing (scripts/install-deps.sh);
 # 2. builds everything in build/ (Release, -Wall -Wextra -Wpedantic -Werror) and runs every test;
 # 3. builds again in build-sanitize/ with AddressSanitizer + UndefinedBehaviorSanitizer and runs
-#    the test suite again (without the packaging tests, which only rebuild the same code);
+#    the test suite again (without the packaging tests, which only rebuild the same code, and the
+#    compile-time checks, which no sanitizer changes);
 # 4. fuzzes the checkpoint journal's reader (libFuzzer, clang);
 # 5. builds Boost.MPI for MPICH from Debian's source package (once, cached), then builds the suite
 #    in build-mpich/ against MPICH and runs it under MPICH's mpiexec.
@@ -125,8 +126,8 @@ if [[ $passes == *" sanitize "* ]]; then
     "-DCMAKE_CXX_FLAGS=$warnings $sanitizer_flags" \
     "-DCMAKE_EXE_LINKER_FLAGS=$sanitizer_flags" &&
     step "build build-sanitize/" cmake --build "$sanitize" --parallel "$jobs"; then
-    step "test build-sanitize/ (ASan+UBSan, without label packaging)" \
-      run_ctest "$sanitize" --label-exclude packaging || true
+    step "test build-sanitize/ (ASan+UBSan, without labels packaging, compile)" \
+      run_ctest "$sanitize" --label-exclude 'packaging|compile' || true
   fi
 fi
 
@@ -151,8 +152,9 @@ fi
 # Debian's Boost.MPI is built for Open MPI only; scripts/boost-mpi-for-mpich.sh builds it for
 # MPICH once into ${FOREMAN_CACHE:-~/.cache/foreman} and reuses it afterwards. The whole suite is
 # built (Release) and run under MPICH's mpiexec (Hydra); tests whose rank dies on purpose are
-# reported as skipped with the reason (cmake/foremanTesting.cmake, RANK_DIES), and the packaging
-# tests are left out (they rebuild the same code against the same installed files).
+# reported as skipped with the reason (cmake/foremanTesting.cmake, RANK_DIES); the packaging tests
+# and the compile-time checks (label compile: programs that must not compile, whatever the MPI)
+# run in pass 1 only.
 if [[ $passes == *" mpich "* ]]; then
   mpich=$root/build-mpich
   # shellcheck source=launcher.sh
@@ -162,7 +164,8 @@ if [[ $passes == *" mpich "* ]]; then
     cmake -S "$root" -B "$mpich" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
     -DFOREMAN_BROWSER_TESTS=$browser_tests "${mpi_cmake_args[@]}" &&
     step "build build-mpich/" cmake --build "$mpich" --parallel "$jobs"; then
-    step "test build-mpich/ (MPICH, without label packaging)" run_ctest "$mpich" --label-exclude packaging || true
+    step "test build-mpich/ (MPICH, without labels packaging, compile)" \
+      run_ctest "$mpich" --label-exclude 'packaging|compile' || true
   fi
 fi
 
