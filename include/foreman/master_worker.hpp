@@ -76,10 +76,24 @@ class master_worker {
                 "std::reference_wrapper (also inside a container, std::pair, std::tuple, std::optional or "
                 "std::variant) refers to memory of the sending process; send the values themselves (std::string "
                 "for a string_view, std::vector for a span, the pointed-to object for a pointer)");
-  static_assert(is_serializable_v<Task> || detail::holds_view_v<Task>,
+  // A plain struct sent as its bytes whose fields hold a pointer or a view (not the views above,
+  // whose fix differs): the same address would arrive, and the fix is the struct's serialize().
+  static_assert(detail::holds_view_v<Task> || !detail::sends_address_as_bytes_v<Task>,
+                "foreman: Task is sent as its bytes, which hold an address: a class without serialize() travels as "
+                "its bytes (also inside a container, std::array, std::optional or std::variant), and a field of it, "
+                "at any depth, is a pointer (to an object, a function or a member), std::string_view, std::span or "
+                "std::reference_wrapper, which means nothing in another process; write a serialize() member or free "
+                "function for that class (it then sends the pointed-to values), or hold the values themselves");
+  static_assert(detail::holds_view_v<Result> || !detail::sends_address_as_bytes_v<Result>,
+                "foreman: Result is sent as its bytes, which hold an address: a class without serialize() travels as "
+                "its bytes (also inside a container, std::array, std::optional or std::variant), and a field of it, "
+                "at any depth, is a pointer (to an object, a function or a member), std::string_view, std::span or "
+                "std::reference_wrapper, which means nothing in another process; write a serialize() member or free "
+                "function for that class (it then sends the pointed-to values), or hold the values themselves");
+  static_assert(is_serializable_v<Task> || detail::holds_view_v<Task> || detail::sends_address_as_bytes_v<Task>,
                 "foreman: Task must be serializable with Boost.Serialization: give it a serialize(Archive&, "
                 "unsigned) member or a free serialize() overload, or make it trivially copyable");
-  static_assert(is_serializable_v<Result> || detail::holds_view_v<Result>,
+  static_assert(is_serializable_v<Result> || detail::holds_view_v<Result> || detail::sends_address_as_bytes_v<Result>,
                 "foreman: Result must be serializable with Boost.Serialization: give it a serialize(Archive&, "
                 "unsigned) member or a free serialize() overload, or make it trivially copyable");
   static_assert(std::is_default_constructible_v<Task> && std::is_default_constructible_v<Result>,
