@@ -55,6 +55,14 @@ public:
   /// Adds raw bytes that are all value (no padding).
   void bytes(const void* data, std::size_t size) { crc_.process_bytes(data, size); }
 
+  /// Adds, in place of a value that could not be read (its serialize() threw), a marker and its
+  /// position in the list: the same list gives the same fingerprint, another value there another.
+  void unreadable(std::uint64_t position) {
+    static constexpr char marker[] = "foreman: a value that could not be read, at";
+    bytes(marker, sizeof marker);
+    bytes(&position, sizeof position);
+  }
+
   /// Adds the bytes of an object whose padding cannot be told apart from its value.
   void bytes_with_padding(const void* data, std::size_t size) {
     bytes(data, size);
