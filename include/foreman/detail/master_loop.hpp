@@ -630,7 +630,7 @@ private:
     if (is_lost(worker) || inbox_.announced(worker) > 0) return false;
     const auto stamp = in.get<header>();
     count = in.get<std::uint32_t>();
-    return stamp.pool == pool_.id && stamp.run == run_ && in.get<std::uint32_t>() == 0;
+    return stamp.pool == pool_.id && stamp.run == run_ && count != damaged_marker && in.get<std::uint32_t>() == 0;
   }
 
   // The worker answered its oldest outstanding chunk (it answers them in order).
@@ -697,7 +697,36 @@ private:
       drain_bodies(worker, bodies, std::chrono::seconds(1));
       return;
     }
-    if (file_items(worker, arrival, in, count)) retire_oldest(worker);
+    if (count == damaged_marker)
+      file_damaged(worker, arrival, in);
+    else if (!file_items(worker, arrival, in, count))
+      return;
+    retire_oldest(worker);
+  }
+
+  // The worker could not read the message of its oldest chunk: its framing was broken (wire.hpp).
+  // No item of it can be trusted, its task indices included, so every task the master sent in it
+  // fails, as foreman::serialization_error (a damaged message cannot come from a user's type:
+  // from a defect, or corruption). The worker goes on with its next chunk.
+  void file_damaged(int worker, clock::time_point arrival, decoder& in) {
+    std::string why;
+    in.get(why);
+    worker_state& state = workers_[static_cast<std::size_t>(worker)];
+    state.last_answer = arrival;
+    if (state.outstanding.empty()) return;
+    for (std::size_t i : state.outstanding[0].indices) {
+      if (done_[i]) continue;
+      failures_.push_back(task_failure{i, worker, serialization_error_type,
+                                       serialization_error("task " + std::to_string(name_of(i)) +
+                                                           " could not be decoded on worker " + std::to_string(worker) +
+                                                           ": the tasks message holding it was damaged: " + why)
+                                           .what()});
+      task_record& record = info_.tasks[i];
+      record.worker = worker;
+      record.seconds = 0.0;
+      record.failed = true;
+      finish(i, arrival);
+    }
   }
 
   // Files the `count` results and failures of a reply from `worker`, `in` being at the first.
