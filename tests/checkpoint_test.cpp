@@ -11,6 +11,7 @@
 
 #include <boost/mpi/collectives.hpp>
 #include <boost/mpi/communicator.hpp>
+#include <boost/serialization/split_member.hpp>
 #include <boost/serialization/vector.hpp>
 
 #include <unistd.h>
@@ -705,6 +706,94 @@ TEST_CASE("randomized: a resumed run equals an uninterrupted run, outcomes, reco
       CHECK(a.ok == resumed[i].ok());
     }
     for (std::size_t k = 0; k < resumed_order.size(); ++k) CHECK(is_kept(resumed_order[k]) == (k < kept.size()));
+  }
+}
+
+// ---- a task that cannot be encoded, with a checkpoint ---------------------------------------
+
+// A task whose serialize() throws while it is saved (on the master: when it is sent, and when
+// the task list is fingerprinted for the journal's header).
+struct touchy {
+  int n = 0;
+  bool poisoned = false;
+  template <class Archive>
+  void save(Archive& ar, unsigned) const {
+    ar << n;
+    if (poisoned) throw std::runtime_error("cannot save task value " + std::to_string(n));
+    ar << poisoned;
+  }
+  template <class Archive>
+  void load(Archive& ar, unsigned) {
+    ar >> n >> poisoned;
+  }
+  BOOST_SERIALIZATION_SPLIT_MEMBER()
+};
+
+TEST_CASE("a task whose serialize() throws, with a checkpoint: that task fails, the others run, journaled, and "
+          "resume",
+          "[checkpoint][resume]") {
+  foreman::master_worker<touchy, long long> pool;
+  const cleanup file{temp_path("touchy")};
+  std::vector<touchy> tasks(12);
+  for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i].n = static_cast<int>(i) * 3;
+  tasks[4].poisoned = tasks[9].poisoned = true; // in the middle of a chunk of 3, and at its end
+  // As without a checkpoint: with workers the task cannot travel and fails; without (1 rank)
+  // nothing is encoded and it simply runs.
+  auto fails = [&](std::size_t i) { return tasks[i].poisoned && foreman_test::world_size() > 1; };
+  foreman::options opt;
+  opt.checkpoint = file.path;
+  opt.chunk_size = 3;
+  auto fn = [](const touchy& t) { return square(t.n); };
+
+  std::vector<foreman::outcome<long long>> first;
+  std::string escaped; // what run_outcomes() threw, if anything: on the master only
+  try {
+    first = pool.run_outcomes(tasks, fn, opt);
+  } catch (const std::exception& e) {
+    escaped = e.what();
+  }
+  if (pool.is_master()) {
+    REQUIRE(escaped == "");
+    REQUIRE(first.size() == tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      CAPTURE(i);
+      if (fails(i)) {
+        REQUIRE_FALSE(first[i].ok());
+        CHECK(first[i].failure().index == i);
+        CHECK(first[i].failure().type == "foreman::serialization_error");
+        CHECK(first[i].failure().message == "foreman: task " + std::to_string(i) +
+                                                " could not be encoded on the master: std::runtime_error: cannot "
+                                                "save task value " +
+                                                std::to_string(tasks[i].n));
+      } else {
+        REQUIRE(first[i].ok());
+        CHECK(first[i].value() == square(tasks[i].n));
+      }
+    }
+  }
+
+  // The same tasks on the same journal: accepted, every result read back, only the failed ones
+  // tried again, failing as before (under their own index).
+  auto computed_again = [](const touchy& t) -> long long {
+    throw std::logic_error("task value " + std::to_string(t.n) + " was computed again");
+  };
+  std::vector<foreman::outcome<long long>> second;
+  try {
+    second = pool.run_outcomes(tasks, computed_again, opt);
+  } catch (const std::exception& e) {
+    escaped = e.what();
+  }
+  if (pool.is_master()) {
+    REQUIRE(escaped == "");
+    const foreman::run_info& info = pool.last_run();
+    REQUIRE(second.size() == tasks.size());
+    CHECK(info.replayed == tasks.size() - (foreman_test::world_size() > 1 ? 2 : 0));
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      CAPTURE(i);
+      CHECK(info.tasks[i].replayed == !fails(i));
+      CHECK(info.tasks[i].failed == fails(i));
+      CHECK(same_outcome(second[i], first[i]));
+    }
   }
 }
 

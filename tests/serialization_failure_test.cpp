@@ -18,6 +18,9 @@
 #include <boost/serialization/split_member.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -486,5 +489,134 @@ TEST_CASE("a chunk whose message would exceed MPI's limit although each value fi
       }
     }
     check_next_run(pool);
+  }
+}
+
+// ---- a tasks message whose framing is broken -----------------------------------------------------
+
+namespace {
+
+// Where item k of a tasks message of probes starts: after the header (u64 pool, u32 run), u32
+// count and u32 bodies, each item is u64 index, u32 length, then `length` archived bytes.
+std::size_t probe_item(const std::vector<char>& message, std::size_t k) {
+  std::size_t at = 12 + 4 + 4;
+  for (std::size_t j = 0; j < k; ++j) {
+    std::uint32_t length = 0;
+    std::memcpy(&length, message.data() + at + 8, sizeof length);
+    at += 8 + 4 + length;
+  }
+  return at;
+}
+
+// A damage done to worker 1's first tasks message, and what it makes the worker say.
+struct damage {
+  const char* what;
+  std::function<void(std::vector<char>&)> edit;
+  std::string why;
+};
+
+const std::string truncated =
+    "truncated message: the peer sent fewer bytes than its message layout needs"; // decoder::truncated()
+
+// The tasks of worker 1's first message (0, 1, 2: chunks of 3, and worker 1 is sent the first)
+// failed as a damaged message, `why`; every other task is right.
+template <class Pool, class Outcomes, class Tasks, class Check>
+void check_damaged(const Pool& pool, const Outcomes& out, const Tasks& tasks, const std::string& why, Check right) {
+  REQUIRE(out.size() == tasks.size());
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    INFO("task " << i);
+    if (i < 3) {
+      REQUIRE_FALSE(out[i].ok());
+      const foreman::task_failure& f = out[i].failure();
+      CHECK(f.index == i);
+      CHECK(f.worker == 1);
+      CHECK(f.type == "foreman::serialization_error");
+      CHECK(f.message == "foreman: task " + std::to_string(i) +
+                             " could not be decoded on worker 1: the tasks message holding it was damaged: " + why);
+      CHECK(pool.last_run().tasks[i].failed);
+      CHECK(pool.last_run().tasks[i].worker == 1);
+    } else {
+      REQUIRE(out[i].ok());
+      right(i, out[i].value());
+      CHECK_FALSE(pool.last_run().tasks[i].failed);
+    }
+  }
+  CHECK(pool.last_run().failures == 3);
+  CHECK(pool.last_run().losses.empty());
+}
+
+} // namespace
+
+TEST_CASE("a tasks message whose framing is broken fails the tasks of that message; the run and the pool go on",
+          "[serialization_failure][damaged]") {
+  if (world_size() < 2) return; // no worker, no message
+  const std::vector<damage> damages = {
+      {"cut inside the first item", [](std::vector<char>& m) { m.resize(probe_item(m, 0) + 8 + 4 + 3); }, truncated},
+      {"cut after the second item's index", [](std::vector<char>& m) { m.resize(probe_item(m, 1) + 8); }, truncated},
+      {"cut before the last item", [](std::vector<char>& m) { m.resize(probe_item(m, 2)); }, truncated},
+      {"the second item's length past the message's end",
+       [](std::vector<char>& m) {
+         const std::uint32_t length = 0x7FFFFFF0u;
+         std::memcpy(m.data() + probe_item(m, 1) + 8, &length, sizeof length);
+       },
+       truncated},
+      {"cut inside the item count", [](std::vector<char>& m) { m.resize(14); }, truncated},
+      {"cut inside the header", [](std::vector<char>& m) { m.resize(10); },
+       "the message is 10 bytes long, shorter than its header"},
+  };
+  foreman::master_worker<probe, probe> pool;
+  const std::vector<probe> tasks = probes(none, none);
+  foreman::options opt;
+  opt.chunk_size = 3;
+  for (const damage& d : damages) {
+    INFO(d.what);
+    if (world_rank() == 1) foreman::detail::injected_tasks_damage() = d.edit;
+    const auto out = pool.run_outcomes(tasks, work, opt);
+    if (pool.is_master())
+      check_damaged(pool, out, tasks, d.why, [&](std::size_t i, const probe& r) {
+        CHECK(r.n == tasks[i].n * 10);
+        CHECK(r.text == tasks[i].text + "!");
+      });
+    else
+      CHECK(foreman::detail::injected_tasks_damage() == nullptr); // rank 1's fired
+    check_next_run(pool);
+  }
+}
+
+TEST_CASE("a broken tasks message that announced bodies: those still to come are taken, and the next message "
+          "is read right",
+          "[serialization_failure][damaged]") {
+  if (world_size() < 2) return;
+  // Tasks of 40 KiB of doubles travel as bodies: item = u64 index, u8 kind 1, u64 element count.
+  const std::size_t body = 5000;
+  std::vector<std::vector<double>> tasks;
+  for (int i = 0; i < task_count; ++i) tasks.emplace_back(body + static_cast<std::size_t>(i), 0.5 * i);
+  auto sum = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return s;
+  };
+  foreman::master_worker<std::vector<double>, double> pool;
+  foreman::options opt;
+  opt.chunk_size = 3;
+  constexpr std::size_t item = 8 + 1 + 8, first = 12 + 4 + 4;
+  const std::vector<damage> damages = {
+      // Its body is received, the rest cannot be read; the two bodies announced after it are
+      // still on their way.
+      {"cut after the first item", [](std::vector<char>& m) { m.resize(first + item); }, truncated},
+      {"the second item of an unknown kind", [](std::vector<char>& m) { m[first + item + 8] = 7; },
+       "malformed message: unknown item kind 7"},
+  };
+  for (const damage& d : damages) {
+    INFO(d.what);
+    if (world_rank() == 1) foreman::detail::injected_tasks_damage() = d.edit;
+    const auto out = pool.run_outcomes(tasks, sum, opt);
+    if (pool.is_master())
+      check_damaged(pool, out, tasks, d.why, [&](std::size_t i, double r) { CHECK(r == sum(tasks[i])); });
+    const auto again = pool.run(tasks, sum, opt);
+    if (pool.is_master()) {
+      REQUIRE(again.size() == tasks.size());
+      for (std::size_t i = 0; i < tasks.size(); ++i) CHECK(again[i] == sum(tasks[i]));
+    }
   }
 }

@@ -684,6 +684,207 @@ TEST_CASE("a struct of bitwise members without serialize() travels in every cont
   });
 }
 
+// ---- plain structs (no serialize()) whose bytes hold an address --------------------------------
+namespace {
+struct with_pointer {
+  const double* p;
+  int id;
+};
+struct wraps_pointer { // one level down
+  int id;
+  with_pointer inner;
+};
+struct array_of_pointers {
+  std::array<const double*, 3> corners;
+  int id;
+};
+struct c_array_of_pointers {
+  int id;
+  const char* names[2];
+};
+struct single_pointer {
+  shape* p;
+};
+struct single_view { // one field, and one a class could be built from two values: reached leaf by leaf
+  std::string_view name;
+};
+struct with_function_pointer {
+  double (*f)(double);
+  int id;
+};
+struct with_member_pointer {
+  double plain_point::*coordinate;
+  int id;
+};
+struct with_method_pointer {
+  double (shape::*measure)() const;
+  int id;
+};
+struct pointer_base {
+  const int* p;
+};
+struct derived_from_pointer : pointer_base { // a base with fields and fields of its own: leaf by leaf
+  int id;
+};
+struct nothing {};
+struct empty_then_pointer { // an empty field takes no braced initialiser: leaf by leaf
+  nothing tag;
+  const int* p;
+};
+struct optional_pointer {
+  std::optional<const int*> p;
+  int id;
+};
+struct variant_pointer {
+  std::variant<int, const char*> v;
+  int id;
+};
+struct wraps_holder { // a field's own serialize() is bypassed: the outer struct travels as bytes
+  holder h;
+  int id;
+};
+struct deep_array_of_pointers { // an array of structs holding pointers, two levels down
+  int id;
+  wraps_pointer rows[2];
+};
+
+// Plain structs without an address anywhere: they travel as bytes, as before.
+struct plain_inner {
+  double w;
+  std::int32_t k[3];
+};
+struct plain_deep {
+  plain_point corners[2];
+  std::array<std::int16_t, 3> ids;
+  plain_inner in;
+  std::optional<double> weight;
+  char tag;
+  bool operator==(const plain_deep& o) const {
+    return corners[0] == o.corners[0] && corners[1] == o.corners[1] && ids == o.ids && in.w == o.in.w &&
+           in.k[0] == o.in.k[0] && in.k[1] == o.in.k[1] && in.k[2] == o.in.k[2] && weight == o.weight && tag == o.tag;
+  }
+};
+struct plain_base {
+  double a;
+};
+struct plain_derived : plain_base {
+  int b;
+  bool operator==(const plain_derived& o) const { return a == o.a && b == o.b; }
+};
+struct single_array { // one field of many leaves: more than are counted, and nothing to find
+  double values[300];
+};
+struct variant_plain {
+  std::variant<int, double> v;
+  nothing tag;
+  int id;
+};
+class private_pointer { // fields out of reach and no serialize(): sent as bytes, unchecked, as before
+public:
+  int id = 0;
+  bool points() const { return p_ != nullptr; }
+
+private:
+  const int* p_ = nullptr;
+};
+struct marked_pointer { // marked by its author: its bytes are taken at its word
+  const int* p;
+  int id;
+};
+} // namespace
+BOOST_IS_BITWISE_SERIALIZABLE(marked_pointer)
+
+TEST_CASE("a plain struct sent as its bytes is refused when a field at any depth holds an address", "[serialization]") {
+  using foreman::is_serializable_v;
+  using foreman::detail::sends_address_as_bytes_v;
+  // Each is bitwise (it would travel as its bytes) and refused.
+  STATIC_REQUIRE(foreman::detail::is_bitwise_v<with_pointer>);
+  STATIC_REQUIRE(foreman::detail::is_bitwise_v<wraps_holder>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<with_pointer>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<wraps_pointer>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<array_of_pointers>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<c_array_of_pointers>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<single_pointer>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<single_view>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<with_function_pointer>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<with_member_pointer>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<with_method_pointer>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<derived_from_pointer>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<empty_then_pointer>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<optional_pointer>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<variant_pointer>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<wraps_holder>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<deep_array_of_pointers>);
+  // Inside the containers and vocabulary types, whose elements travel as bytes.
+  STATIC_REQUIRE(sends_address_as_bytes_v<std::vector<with_pointer>>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<std::optional<wraps_pointer>>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<std::array<with_pointer, 2>>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<std::pair<int, single_pointer>>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<std::tuple<std::string, array_of_pointers>>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<std::map<int, std::vector<c_array_of_pointers>>>);
+  STATIC_REQUIRE(sends_address_as_bytes_v<std::variant<int, with_pointer>>);
+  STATIC_REQUIRE_FALSE(is_serializable_v<with_pointer>);
+  STATIC_REQUIRE_FALSE(is_serializable_v<deep_array_of_pointers>);
+  STATIC_REQUIRE_FALSE(is_serializable_v<std::vector<with_pointer>>);
+  STATIC_REQUIRE_FALSE(is_serializable_v<std::pair<int, single_pointer>>);
+#ifdef __cpp_lib_span
+  struct with_span {
+    std::span<const double> values;
+    int id;
+  };
+  STATIC_REQUIRE(sends_address_as_bytes_v<with_span>);
+#endif
+
+  // Not refused: no address in them, a serialize() of their own, marked, or out of reach.
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<point>);
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<plain_point>);
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<plain_deep>);
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<plain_derived>);
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<single_array>);
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<variant_plain>);
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<std::vector<plain_deep>>);
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<std::map<std::string, std::array<plain_inner, 2>>>);
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<holder>);
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<std::vector<holder>>);
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<marked_pointer>);
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<private_pointer>);
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<std::string>);
+  STATIC_REQUIRE_FALSE(sends_address_as_bytes_v<record>);
+  STATIC_REQUIRE(is_serializable_v<plain_deep>);
+  STATIC_REQUIRE(is_serializable_v<plain_derived>);
+  STATIC_REQUIRE(is_serializable_v<std::vector<plain_deep>>);
+  STATIC_REQUIRE(is_serializable_v<private_pointer>);
+  STATIC_REQUIRE(foreman::detail::is_bitwise_v<plain_deep>);
+  STATIC_REQUIRE(foreman::detail::is_bitwise_v<private_pointer>);
+}
+
+TEST_CASE("plain structs without an address travel as their bytes, nested, with arrays and bases", "[serialization]") {
+  auto deep = [](std::size_t n) {
+    plain_deep d{};
+    d.corners[0] = pt(n, 1);
+    d.corners[1] = pt(n, 2);
+    d.ids = {static_cast<std::int16_t>(n), static_cast<std::int16_t>(-1), 7};
+    d.in.w = 0.25 * static_cast<double>(n);
+    d.in.k[0] = static_cast<std::int32_t>(n);
+    d.in.k[2] = -3;
+    if (n % 2) d.weight = static_cast<double>(n) / 3;
+    d.tag = static_cast<char>('a' + n);
+    return d;
+  };
+  round_trip<plain_deep>("nested plain structs, C arrays, std::array, std::optional", deep);
+  round_trip<std::vector<plain_deep>>("a vector of them", [&](std::size_t n) {
+    std::vector<plain_deep> v;
+    for (std::size_t k = 0; k < n; ++k) v.push_back(deep(n + k));
+    return v;
+  });
+  round_trip<plain_derived>("a base class", [](std::size_t n) {
+    plain_derived d{};
+    d.a = static_cast<double>(n) * 1.5;
+    d.b = static_cast<int>(n);
+    return d;
+  });
+}
+
 TEST_CASE("a vector of plain structs is written as one copy of its elements", "[serialization]") {
   const auto v = points<std::vector<plain_point>>(3, 1000);
   std::vector<char> bytes;

@@ -155,15 +155,15 @@ TEST_CASE("which bytes of a floating-point value are its value, by std::numeric_
     STATIC_REQUIRE(fd::fingerprint_impl::float_value_bytes<long double>() == 10); // x87
   STATIC_REQUIRE(fd::bytes_are_value_v<double>);
   STATIC_REQUIRE(fd::bytes_are_value_v<int>);
-  STATIC_REQUIRE(fd::fingerprint_impl::field_count<padded>() == 3);
-  STATIC_REQUIRE(fd::fingerprint_impl::field_count<nested>() == 4);
-  STATIC_REQUIRE(fd::fingerprint_impl::field_count<opaque>() == 0);
+  STATIC_REQUIRE(fd::aggregate::field_count<padded>() == 3);
+  STATIC_REQUIRE(fd::aggregate::field_count<nested>() == 4);
+  STATIC_REQUIRE(fd::aggregate::field_count<opaque>() == 0);
   struct with_array {
     char c;
     int a[3];
     double d;
   };
-  STATIC_REQUIRE(fd::fingerprint_impl::field_count<with_array>() == 0); // brace elision: not counted
+  STATIC_REQUIRE(fd::aggregate::field_count<with_array>() == 0); // brace elision: not counted
 
   // The portable path, for formats not known here: equal values agree, others do not.
   auto parts = [](double v) {

@@ -76,10 +76,24 @@ class master_worker {
                 "std::reference_wrapper (also inside a container, std::pair, std::tuple, std::optional or "
                 "std::variant) refers to memory of the sending process; send the values themselves (std::string "
                 "for a string_view, std::vector for a span, the pointed-to object for a pointer)");
-  static_assert(is_serializable_v<Task> || detail::holds_view_v<Task>,
+  // A plain struct sent as its bytes whose fields hold a pointer or a view (not the views above,
+  // whose fix differs): the same address would arrive, and the fix is the struct's serialize().
+  static_assert(detail::holds_view_v<Task> || !detail::sends_address_as_bytes_v<Task>,
+                "foreman: Task is sent as its bytes, which hold an address: a class without serialize() travels as "
+                "its bytes (also inside a container, std::array, std::optional or std::variant), and a field of it, "
+                "at any depth, is a pointer (to an object, a function or a member), std::string_view, std::span or "
+                "std::reference_wrapper, which means nothing in another process; write a serialize() member or free "
+                "function for that class (it then sends the pointed-to values), or hold the values themselves");
+  static_assert(detail::holds_view_v<Result> || !detail::sends_address_as_bytes_v<Result>,
+                "foreman: Result is sent as its bytes, which hold an address: a class without serialize() travels as "
+                "its bytes (also inside a container, std::array, std::optional or std::variant), and a field of it, "
+                "at any depth, is a pointer (to an object, a function or a member), std::string_view, std::span or "
+                "std::reference_wrapper, which means nothing in another process; write a serialize() member or free "
+                "function for that class (it then sends the pointed-to values), or hold the values themselves");
+  static_assert(is_serializable_v<Task> || detail::holds_view_v<Task> || detail::sends_address_as_bytes_v<Task>,
                 "foreman: Task must be serializable with Boost.Serialization: give it a serialize(Archive&, "
                 "unsigned) member or a free serialize() overload, or make it trivially copyable");
-  static_assert(is_serializable_v<Result> || detail::holds_view_v<Result>,
+  static_assert(is_serializable_v<Result> || detail::holds_view_v<Result> || detail::sends_address_as_bytes_v<Result>,
                 "foreman: Result must be serializable with Boost.Serialization: give it a serialize(Archive&, "
                 "unsigned) member or a free serialize() overload, or make it trivially copyable");
   static_assert(std::is_default_constructible_v<Task> && std::is_default_constructible_v<Result>,
@@ -414,14 +428,15 @@ private:
     }
   }
 
+  // `names`: see master_loop (a resumed run's tasks keep the indices of the whole list).
   template <class Fn, class OnDone>
   void compute(const std::vector<Task>& tasks, Fn& fn, const options& opt, std::vector<Result>& results,
-               OnDone& on_done) {
+               OnDone& on_done, const std::vector<std::size_t>* names = nullptr) {
     if (worker_count() == 0)
       run_locally(tasks, fn, results, on_done);
     else {
-      detail::master_loop<Task, Result, OnDone> loop(comm_, run_, tasks, opt, pool_, results, info_, failures_,
-                                                     on_done);
+      detail::master_loop<Task, Result, OnDone> loop(comm_, run_, tasks, opt, pool_, results, info_, failures_, on_done,
+                                                     names);
       try {
         loop.run();
       } catch (...) {
@@ -483,7 +498,7 @@ private:
       info_ = std::move(whole);
     };
     try {
-      compute(missing, fn, opt, part, on_part_done);
+      compute(missing, fn, opt, part, on_part_done, &where);
     } catch (...) {
       merge();
       throw;
@@ -497,9 +512,20 @@ private:
     detail::journal_identity id;
     id.task_count = tasks.size();
     // By value, not by the encoder's bytes: equal tasks whose padding bytes differ (a long
-    // double, a struct with holes, built after other heap use) are the same task list.
+    // double, a struct with holes, built after other heap use) are the same task list. A task
+    // whose serialization throws counts by its place in the list instead: it fails when it is
+    // sent (at 1 rank it simply runs), as without a checkpoint, and the same list still names
+    // the same journal.
     detail::value_fingerprint fingerprint;
-    for (const Task& task : tasks) fingerprint.add(task);
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      const detail::value_fingerprint before = fingerprint;
+      try {
+        fingerprint.add(tasks[i]);
+      } catch (...) {
+        fingerprint = before; // not what its serialize() wrote before it threw
+        fingerprint.unreadable(i);
+      }
+    }
     id.tasks_fingerprint = fingerprint.checksum();
     id.types = "Task=" + detail::type_name<Task>() + ";Result=" + detail::type_name<Result>() +
                ";archive=foreman-" + std::to_string(detail::value_format) + "/boost-" +

@@ -26,6 +26,8 @@
 #include <boost/serialization/utility.hpp>
 #include <boost/serialization/vector.hpp>
 
+#include <foreman/detail/aggregate.hpp>
+
 #include <array>
 #include <cstdint>
 #include <deque>
@@ -326,6 +328,49 @@ inline constexpr bool is_plain_bitwise_class_v =
     std::is_class<T>::value && is_bitwise_v<T> && !has_own_serialize<T>::value &&
     boost::serialization::implementation_level<T>::value != boost::serialization::primitive_type;
 
+// ---- addresses in the bytes that travel -------------------------------------------------------------
+
+/// Part of the object representation of T, which travels as bytes (T is bitwise), is an address
+/// or a view: a pointer of any kind (to an object, to a function, to a member), a std::string_view,
+/// std::span or std::reference_wrapper, as T itself, as an element of an array, std::array,
+/// std::optional or std::variant (or std::pair, std::tuple), or as a field, at any depth, of a
+/// plain aggregate (aggregate.hpp; a field's own serialize() does not matter: the aggregate's
+/// bytes carry it along). A type marked BOOST_IS_BITWISE_SERIALIZABLE is taken at its author's
+/// word, and a class whose fields cannot be reached (private fields, too many leaves) is not
+/// inspected.
+///
+/// Why member pointers too: a pointer to a member function holds a code address (or a vtable
+/// offset) and a function pointer is a code address, both different in another process (address
+/// space layout randomisation, another binary of an MPMD job); a pointer to a data member is an
+/// offset that would survive, but, as at the top level, no pointer travels as bytes: one rule.
+template <class T>
+struct bytes_hold_address;
+
+template <class T>
+struct fields_hold_address : std::bool_constant<aggregate::some_part<T, bytes_hold_address>()> {};
+
+template <class T>
+struct bytes_hold_address
+    : std::disjunction<
+          is_view<T>, std::is_member_pointer<T>,
+          std::conditional_t<std::is_array_v<T>, bytes_hold_address<std::remove_cv_t<std::remove_all_extents_t<T>>>,
+                             std::false_type>,
+          std::conjunction<
+              std::negation<marked_bitwise<T>>,
+              std::conditional_t<elements_of<T>::known, any_element<bytes_hold_address, typename elements_of<T>::type>,
+                                 fields_hold_address<T>>>> {};
+
+/// Some value T sends travels as bytes holding an address (bytes_hold_address): T itself, when it
+/// is bitwise, or, when it is not, an element of its containers and vocabulary types at any
+/// depth (std::vector<S> of a plain struct S holding a pointer). A class with a serialize() of its
+/// own decides what it writes; foreman's archive refuses such bytes written from it.
+template <class T>
+struct sends_address_as_bytes : std::conditional_t<is_bitwise<T>::value, bytes_hold_address<T>,
+                                                   any_element<sends_address_as_bytes, typename elements_of<T>::type>> {
+};
+template <class T>
+inline constexpr bool sends_address_as_bytes_v = sends_address_as_bytes<std::remove_cv_t<T>>::value;
+
 // ---- what is serializable ---------------------------------------------------------------------------
 
 template <class T>
@@ -333,11 +378,12 @@ struct elements_serializable : all_elements<is_serializable, typename elements_o
 
 template <class T>
 struct serializable_impl
-    : std::bool_constant<!is_view_v<T> && (is_bitwise_v<T> || std::is_arithmetic_v<T> || std::is_enum_v<T> ||
-                                           boost::serialization::implementation_level<T>::value ==
-                                               boost::serialization::primitive_type ||
-                                           ((class_has_serialize<T>::value || probe::has_free_serialize<T>::value) &&
-                                            elements_serializable<T>::value))> {};
+    : std::bool_constant<!is_view_v<T> && !sends_address_as_bytes_v<T> &&
+                         (is_bitwise_v<T> || std::is_arithmetic_v<T> || std::is_enum_v<T> ||
+                          boost::serialization::implementation_level<T>::value ==
+                              boost::serialization::primitive_type ||
+                          ((class_has_serialize<T>::value || probe::has_free_serialize<T>::value) &&
+                           elements_serializable<T>::value))> {};
 
 } // namespace detail
 
@@ -355,8 +401,12 @@ struct serializable_impl
 ///
 /// Never: raw pointers, std::string_view, std::span, std::reference_wrapper, as T or inside
 /// a container or vocabulary type; they refer to the sender's memory (master_worker says so
-/// with a static_assert of its own). A class without serialize() is sent as its bytes as a
-/// whole, so such a class must not hold pointers or views itself: give it a serialize().
+/// with a static_assert of its own). Nor a class without serialize() that is sent as its bytes
+/// and holds one of them, or any other pointer (to a function, to a member), in a field, at any
+/// depth (a field that is itself such a struct, an array or std::array of pointers, ...): the
+/// receiver would get the sender's address. master_worker refuses it with the fix: give the
+/// class a serialize(), which then sends the pointed-to values. A class whose fields cannot be
+/// reached (private fields and no serialize()) is sent as its bytes without that check.
 ///
 /// The check is made by inspection; if it ever rejects a type that Boost.Serialization does
 /// accept, specialize it: `template <> struct foreman::is_serializable<my_type> : std::true_type {};`

@@ -56,7 +56,13 @@ constexpr bool check_archived_type() {
                 "foreman: a class without serialize() travels as its bytes by value only; to serialize it through "
                 "a pointer (T*, std::shared_ptr, std::unique_ptr) Boost.Serialization needs a serialize() member "
                 "or free overload for it: add one");
-  return !view && !pointer_to_plain;
+  constexpr bool address_as_bytes = sends_address_as_bytes_v<T>;
+  static_assert(!address_as_bytes,
+                "foreman: a class without serialize() is written as its bytes, which hold an address here: a field "
+                "of it, at any depth, is a pointer (to an object, a function or a member), std::string_view, "
+                "std::span or std::reference_wrapper, which means nothing in another process; write a serialize() "
+                "member or free function for that class (it then sends the pointed-to values)");
+  return !view && !pointer_to_plain && !address_as_bytes;
 }
 
 /// Writes serializable values at the end of a byte vector.
@@ -82,9 +88,11 @@ public:
   // Boost's special types below, through Boost.
   template <class T>
   void save_override(const T& value) {
-    if constexpr (is_plain_bitwise_class_v<T>)
+    if constexpr (!check_archived_type<T>())
+      return;
+    else if constexpr (is_plain_bitwise_class_v<T>)
       append(&value, sizeof(T));
-    else if constexpr (check_archived_type<T>())
+    else
       base::save_override(value);
   }
   void save_override(const boost::archive::class_id_optional_type&) {}
@@ -140,9 +148,11 @@ public:
 
   template <class T>
   void load_override(T& value) {
-    if constexpr (is_plain_bitwise_class_v<T>)
+    if constexpr (!check_archived_type<T>())
+      return;
+    else if constexpr (is_plain_bitwise_class_v<T>)
       take(&value, sizeof(T));
-    else if constexpr (check_archived_type<T>())
+    else
       base::load_override(value);
   }
   void load_override(boost::archive::class_id_optional_type&) {}

@@ -178,10 +178,14 @@ class master_loop {
 public:
   /// @param on_done called as on_done(index, time) once a task's result or failure is filed;
   ///                time: when its message arrived
+  /// @param names   names[k]: task k's index in the list the user passed, which the messages and
+  ///                what they say use (a resumed run is given only the tasks its journal lacks,
+  ///                master_worker::compute_missing()); ascending. Null: k itself.
   master_loop(MPI_Comm comm, std::uint32_t run, const std::vector<Task>& tasks, const options& opt, pool_state& pool,
-              std::vector<Result>& results, run_info& info, std::vector<task_failure>& failures, OnDone& on_done)
+              std::vector<Result>& results, run_info& info, std::vector<task_failure>& failures, OnDone& on_done,
+              const std::vector<std::size_t>* names = nullptr)
       : comm_(comm), run_(run), tasks_(tasks), opt_(opt), pool_(pool), results_(results), info_(info),
-        failures_(failures), on_done_(on_done), fixed_chunk_(opt.chunk_size),
+        failures_(failures), on_done_(on_done), names_(names), fixed_chunk_(opt.chunk_size),
         in_flight_limit_(std::max<std::size_t>(1, opt.tasks_in_flight)), max_attempts_(std::max(1u, opt.max_attempts)),
         timeout_(std::chrono::duration_cast<clock::duration>(opt.task_timeout)),
         waiting_(effective_wait_policy(opt.wait), pool.oversubscribed), inbox_(replies_of(pool, comm)) {
@@ -352,6 +356,28 @@ private:
   bool is_lost(int w) const { return pool_.lost[static_cast<std::size_t>(w)] != 0; }
   std::size_t worker_count() const { return static_cast<std::size_t>(size_ - 1); }
 
+  // A task's name, its index in the user's list (see names_): on the wire and in every message.
+  std::uint64_t name_of(std::size_t k) const { return names_ ? (*names_)[k] : k; }
+  std::vector<std::size_t> names_of(const std::vector<std::size_t>& ks) const {
+    if (!names_) return ks;
+    std::vector<std::size_t> out;
+    out.reserve(ks.size());
+    for (std::size_t k : ks) out.push_back((*names_)[k]);
+    return out;
+  }
+  // The task a worker's reply names; throws if no task of this run has that name.
+  std::size_t task_named(std::uint64_t name, int worker) const {
+    std::size_t k = static_cast<std::size_t>(name);
+    if (names_) {
+      const auto at = std::lower_bound(names_->begin(), names_->end(), name);
+      k = at != names_->end() && *at == name ? static_cast<std::size_t>(at - names_->begin()) : tasks_.size();
+    }
+    if (name >= std::uint64_t{1} << 63 || k >= tasks_.size())
+      throw error("protocol error: worker " + std::to_string(worker) + " answered task " + std::to_string(name) +
+                  ", which is not one of the " + std::to_string(tasks_.size()) + " tasks of this run");
+    return k;
+  }
+
   // The next task of worker w's own share, or tasks_.size() when none is left.
   std::size_t own_next(int w) const {
     if (opt_.schedule == schedule::dynamic) return next_;
@@ -429,7 +455,7 @@ private:
       ++count;
       const std::size_t item_at = out.size();
       try {
-        out.put(static_cast<std::uint64_t>(i));
+        out.put(name_of(i));
         const body_span body = put_item(out, tasks_[i]);
         if (out.size() > max_message_bytes)
           throw serialization_error("the message holding it would be " + std::to_string(out.size()) +
@@ -443,8 +469,9 @@ private:
         // Its serialize() threw, or it is too long: the item is taken back, and the worker is
         // sent the task's failure instead, which it answers like any other.
         out.rollback(item_at);
-        put_failed_task(out, i, serialization_error_type,
-                        serialization_failure("task " + std::to_string(i) + " could not be encoded on the master"));
+        put_failed_task(
+            out, name_of(i), serialization_error_type,
+            serialization_failure("task " + std::to_string(name_of(i)) + " could not be encoded on the master"));
       }
       if (fixed_chunk_ == 0 && out.size() + body_bytes >= max_auto_chunk_bytes) break;
     }
@@ -467,7 +494,7 @@ private:
     }
     if (resending_.empty() || !opt_.announce_faults) return;
     std::string line = std::to_string(resending_.size()) + " task(s) sent again, to worker " + std::to_string(w) +
-                       ": " + index_ranges(resending_);
+                       ": " + index_ranges(names_of(resending_));
     // Grouped by attempt: a task queued behind the one a lost worker was running is not charged.
     std::string attempts;
     for (unsigned a = 2; a <= max_attempts_; ++a) {
@@ -476,7 +503,7 @@ private:
         if (info_.tasks[i].attempts == a) at.push_back(i);
       if (!at.empty())
         attempts += std::string(attempts.empty() ? "" : "; ") + "attempt " + std::to_string(a) + " of " +
-                    std::to_string(max_attempts_) + ": " + index_ranges(at);
+                    std::to_string(max_attempts_) + ": " + index_ranges(names_of(at));
     }
     announce(line + (attempts.empty() ? "" : " (" + attempts + ")"));
   }
@@ -603,7 +630,7 @@ private:
     if (is_lost(worker) || inbox_.announced(worker) > 0) return false;
     const auto stamp = in.get<header>();
     count = in.get<std::uint32_t>();
-    return stamp.pool == pool_.id && stamp.run == run_ && in.get<std::uint32_t>() == 0;
+    return stamp.pool == pool_.id && stamp.run == run_ && count != damaged_marker && in.get<std::uint32_t>() == 0;
   }
 
   // The worker answered its oldest outstanding chunk (it answers them in order).
@@ -670,7 +697,36 @@ private:
       drain_bodies(worker, bodies, std::chrono::seconds(1));
       return;
     }
-    if (file_items(worker, arrival, in, count)) retire_oldest(worker);
+    if (count == damaged_marker)
+      file_damaged(worker, arrival, in);
+    else if (!file_items(worker, arrival, in, count))
+      return;
+    retire_oldest(worker);
+  }
+
+  // The worker could not read the message of its oldest chunk: its framing was broken (wire.hpp).
+  // No item of it can be trusted, its task indices included, so every task the master sent in it
+  // fails, as foreman::serialization_error (a damaged message cannot come from a user's type:
+  // from a defect, or corruption). The worker goes on with its next chunk.
+  void file_damaged(int worker, clock::time_point arrival, decoder& in) {
+    std::string why;
+    in.get(why);
+    worker_state& state = workers_[static_cast<std::size_t>(worker)];
+    state.last_answer = arrival;
+    if (state.outstanding.empty()) return;
+    for (std::size_t i : state.outstanding[0].indices) {
+      if (done_[i]) continue;
+      failures_.push_back(task_failure{i, worker, serialization_error_type,
+                                       serialization_error("task " + std::to_string(name_of(i)) +
+                                                           " could not be decoded on worker " + std::to_string(worker) +
+                                                           ": the tasks message holding it was damaged: " + why)
+                                           .what()});
+      task_record& record = info_.tasks[i];
+      record.worker = worker;
+      record.seconds = 0.0;
+      record.failed = true;
+      finish(i, arrival);
+    }
   }
 
   // Files the `count` results and failures of a reply from `worker`, `in` being at the first.
@@ -679,12 +735,9 @@ private:
     worker_state& state = workers_[static_cast<std::size_t>(worker)];
     state.last_answer = arrival;
     for (std::uint32_t k = 0; k < count; ++k) {
-      const auto index = in.get<std::uint64_t>();
+      const std::size_t index = task_named(in.get<std::uint64_t>(), worker);
       const auto status = in.get<item_status>();
       const auto seconds = in.get<double>();
-      if (index >= tasks_.size())
-        throw error("protocol error: worker " + std::to_string(worker) + " answered task " + std::to_string(index) +
-                    " of a run with " + std::to_string(tasks_.size()) + " tasks");
       const bool duplicate = done_[index] != 0;
       bool failed = status != item_status::ok;
       if (!failed) {
@@ -735,7 +788,8 @@ private:
     try {
       return get_item(in, into, body_follows);
     } catch (const serialization_error&) {
-      why = serialization_failure("the result of task " + std::to_string(index) + " could not be decoded on the master");
+      why = serialization_failure("the result of task " + std::to_string(name_of(index)) +
+                                  " could not be decoded on the master");
       return body_span{nullptr, 0};
     }
   }
@@ -867,7 +921,7 @@ private:
         std::snprintf(why, sizeof why, "nothing heard from it for %.2f s (task timeout %g s)", silent,
                       opt_.task_timeout.count());
       announce("worker " + std::to_string(w) + " lost: " + why + "; it held " + std::to_string(held.size()) +
-               " task(s)" + (held.empty() ? "" : ": " + index_ranges(held)) + "; it gets no more tasks");
+               " task(s)" + (held.empty() ? "" : ": " + index_ranges(names_of(held))) + "; it gets no more tasks");
     }
     // A worker runs its chunks in order, so only the oldest unanswered one can have started:
     // the tasks queued behind it are not charged an attempt.
@@ -928,6 +982,7 @@ private:
   run_info& info_;
   std::vector<task_failure>& failures_;
   OnDone& on_done_;
+  const std::vector<std::size_t>* names_; // names_[k]: task k's index in the user's list; null: k
   std::size_t fixed_chunk_;   // options::chunk_size; 0: automatic, see chunk_for()
   double task_seconds_ = 0.0; // running estimate of one task's duration on a worker
   std::size_t in_flight_limit_;

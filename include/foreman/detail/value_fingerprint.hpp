@@ -19,7 +19,7 @@
 ///    std::vector<long double> travels as a raw array, padding included, and is read here element
 ///    by element);
 ///  - any other trivially copyable aggregate (a plain struct): field by field, through structured
-///    bindings, recursively (2 to 16 fields, no base class, no C-array member);
+///    bindings, recursively (2 to 16 fields, no base class, no C-array member: aggregate.hpp);
 ///  - a trivially copyable class whose fields cannot be reached that way (private fields or a
 ///    constructor, a base class, a C-array member, one field or more than 16) and that has no
 ///    serialize(): its bytes, padding included. Equal values built differently may then give
@@ -27,6 +27,7 @@
 ///    that reason can say so (refused, never mixed up: different values never look equal).
 ///    The fix for such a type is a serialize() member, or making it a plain aggregate.
 
+#include <foreman/detail/aggregate.hpp>
 #include <foreman/detail/archive.hpp>
 #include <foreman/serialization.hpp>
 
@@ -53,6 +54,14 @@ public:
 
   /// Adds raw bytes that are all value (no padding).
   void bytes(const void* data, std::size_t size) { crc_.process_bytes(data, size); }
+
+  /// Adds, in place of a value that could not be read (its serialize() threw), a marker and its
+  /// position in the list: the same list gives the same fingerprint, another value there another.
+  void unreadable(std::uint64_t position) {
+    static constexpr char marker[] = "foreman: a value that could not be read, at";
+    bytes(marker, sizeof marker);
+    bytes(&position, sizeof position);
+  }
 
   /// Adds the bytes of an object whose padding cannot be told apart from its value.
   void bytes_with_padding(const void* data, std::size_t size) {
@@ -135,118 +144,6 @@ void float_parts(value_fingerprint& sink, F value) {
 }
 
 namespace fingerprint_impl {
-
-// ---- aggregates ------------------------------------------------------------------------------
-
-// Stands for any field in an unevaluated brace initialisation: converts to a reference to
-// anything, so fields of every type (references too) take one each.
-struct any_field {
-  template <class T>
-  operator T&() const;
-};
-template <std::size_t>
-using any_field_at = any_field;
-
-template <class T, class Indices, class = void>
-struct plain_init : std::false_type {};
-template <class T, std::size_t... I>
-struct plain_init<T, std::index_sequence<I...>, std::void_t<decltype(T{any_field_at<I>{}...})>> : std::true_type {};
-
-template <class T, class Indices, class = void>
-struct braced_init : std::false_type {};
-template <class T, std::size_t... I>
-struct braced_init<T, std::index_sequence<I...>, std::void_t<decltype(T{{any_field_at<I>{}}...})>> : std::true_type {};
-
-inline constexpr std::size_t max_fields = 16;
-
-// The most initialisers T{...} takes, each a bare any_field (Braced false) or one in braces
-// (Braced true), up to max_fields + 1. The two differ when a field is a C array (bare ones are
-// spread over its elements: brace elision) or an empty class or base (which takes no braced one).
-template <class T, bool Braced, std::size_t N = 0>
-constexpr std::size_t initialisers() {
-  if constexpr (N > max_fields) {
-    return N;
-  } else {
-    using next = std::make_index_sequence<N + 1>;
-    constexpr bool more = Braced ? braced_init<T, next>::value : plain_init<T, next>::value;
-    if constexpr (more)
-      return initialisers<T, Braced, N + 1>();
-    else
-      return N;
-  }
-}
-
-/// The number of fields structured bindings would give T, when it can be known for sure; 0
-/// otherwise. Counting initialisers counts fields only for an aggregate without bases and C-array
-/// members (checked: both counts agree, and standard layout keeps a base with fields out, whose
-/// fields would take a single initialiser); one field is not told apart from a base holding them.
-template <class T>
-constexpr std::size_t field_count() {
-  if constexpr (!std::is_aggregate_v<T> || std::is_union_v<T> || !std::is_standard_layout_v<T> || std::is_array_v<T>) {
-    return 0;
-  } else {
-    constexpr std::size_t plain = initialisers<T, false>();
-    constexpr std::size_t braced = initialisers<T, true>();
-    return plain == braced && plain >= 2 && plain <= max_fields ? plain : 0;
-  }
-}
-
-// Each field of a decomposed aggregate, in order.
-template <class... Fields>
-void fingerprint_all(value_fingerprint& sink, const Fields&... fields) {
-  (fingerprint_value(sink, fields), ...);
-}
-
-template <class T, std::size_t N = field_count<T>()>
-void add_fields(value_fingerprint& sink, const T& value) {
-  static_assert(N >= 2 && N <= max_fields, "foreman: internal: add_fields() called for a type without fields");
-  if constexpr (N == 2) {
-    const auto& [f0, f1] = value;
-    fingerprint_all(sink, f0, f1);
-  } else if constexpr (N == 3) {
-    const auto& [f0, f1, f2] = value;
-    fingerprint_all(sink, f0, f1, f2);
-  } else if constexpr (N == 4) {
-    const auto& [f0, f1, f2, f3] = value;
-    fingerprint_all(sink, f0, f1, f2, f3);
-  } else if constexpr (N == 5) {
-    const auto& [f0, f1, f2, f3, f4] = value;
-    fingerprint_all(sink, f0, f1, f2, f3, f4);
-  } else if constexpr (N == 6) {
-    const auto& [f0, f1, f2, f3, f4, f5] = value;
-    fingerprint_all(sink, f0, f1, f2, f3, f4, f5);
-  } else if constexpr (N == 7) {
-    const auto& [f0, f1, f2, f3, f4, f5, f6] = value;
-    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6);
-  } else if constexpr (N == 8) {
-    const auto& [f0, f1, f2, f3, f4, f5, f6, f7] = value;
-    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7);
-  } else if constexpr (N == 9) {
-    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8] = value;
-    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8);
-  } else if constexpr (N == 10) {
-    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9] = value;
-    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9);
-  } else if constexpr (N == 11) {
-    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10] = value;
-    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10);
-  } else if constexpr (N == 12) {
-    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11] = value;
-    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11);
-  } else if constexpr (N == 13) {
-    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12] = value;
-    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12);
-  } else if constexpr (N == 14) {
-    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13] = value;
-    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13);
-  } else if constexpr (N == 15) {
-    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14] = value;
-    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14);
-  } else if constexpr (N == 16) {
-    const auto& [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15] = value;
-    fingerprint_all(sink, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15);
-  }
-}
 
 // A user's serialize() decides what a trivially copyable type's value is, when it has one.
 template <class T>
@@ -360,8 +257,8 @@ void fingerprint_value(value_fingerprint& sink, const T& value) {
   } else if constexpr (std::is_array_v<T>) {
     for (const auto& element : value) fingerprint_value(sink, element);
   } else if constexpr (is_bitwise_v<T> && !fingerprint_impl::has_user_serialize<T>()) {
-    if constexpr (fingerprint_impl::field_count<T>() != 0)
-      fingerprint_impl::add_fields(sink, value);
+    if constexpr (constexpr std::size_t fields = aggregate::field_count<T>(); fields != 0)
+      aggregate::apply_fields<fields>(value, [&sink](const auto&... field) { (fingerprint_value(sink, field), ...); });
     else
       sink.bytes_with_padding(&value, sizeof(T));
   } else {

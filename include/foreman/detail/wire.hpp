@@ -17,6 +17,10 @@
 ///   worker -> master  tag::results   a progress note: header, u32 progress_marker, u32 tasks of
 ///                                    the current chunk done (sent between the tasks of a chunk
 ///                                    when the worker's last message is progress_interval old)
+///   worker -> master  tag::results   the answer to a tasks message whose framing is broken:
+///                                    header, u32 damaged_marker, u32 0 (bodies), string why; every
+///                                    task the master sent in that message fails (the message's
+///                                    own indices cannot be trusted: the master knows them)
 ///   master -> worker  tag::end_run   header
 ///   master -> worker  tag::shutdown  header
 ///   worker -> master  tag::goodbye   header: the answer to shutdown (a lost worker that sends it
@@ -36,7 +40,10 @@
 /// archived bytes: a reader whose load of it throws steps over it to the next item, so that one
 /// value that cannot be decoded fails only its own task (serialization_error); a bitwise value
 /// has a known size and no length. An encoder whose writing of an item throws is rolled back to
-/// the item's start and writes a failure item instead (see put_item, get_item).
+/// the item's start and writes a failure item instead (see put_item, get_item). A tasks message
+/// whose framing itself is broken (cut short, a length past its end, an unknown item kind) is
+/// answered as a whole with damaged_marker; the worker first takes the bodies it announced and
+/// had not taken yet, so that none is matched by its next receive.
 ///
 /// A worker receives with MPI_ANY_TAG from the master, so MPI's non-overtaking rule keeps
 /// end_run behind the run's last tasks; it receives a message's bodies before it probes again.
@@ -124,6 +131,9 @@ inline constexpr std::size_t envelope_bytes = header_bytes + 4 + 8;
 /// message to the master is progress_interval old or older. The master's deadline for a worker is
 /// then its last sign of life + task_timeout + progress_interval, whatever the chunk's size.
 inline constexpr std::uint32_t progress_marker = 0xFFFFFFFEu; ///< never a message's item count
+
+/// In a reply's count: the tasks message it answers could not be read (see the file comment).
+inline constexpr std::uint32_t damaged_marker = 0xFFFFFFFDu; ///< never a message's item count
 inline constexpr std::size_t progress_note_bytes = header_bytes + 4 + 4;
 inline constexpr double progress_interval = 0.1; ///< seconds
 

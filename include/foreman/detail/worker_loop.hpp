@@ -15,12 +15,24 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace foreman {
 namespace detail {
+
+#ifdef FOREMAN_DETAIL_TEST_HOOKS
+/// Tests only: when set, edits a copy of the next tasks message this process's worker loop
+/// receives (then is cleared), which the loop reads instead: a stand-in for a message whose
+/// framing is broken, which no transport produces (MPI delivers the bytes that were sent) and
+/// only a defect in an encoder, or memory corruption, could.
+inline std::function<void(std::vector<char>&)>& injected_tasks_damage() {
+  static std::function<void(std::vector<char>&)> edit;
+  return edit;
+}
+#endif
 
 /// What ended a worker's loop.
 enum class worker_exit { run_ended, pool_closed };
@@ -44,6 +56,7 @@ struct worker_storage {
   std::vector<char> note;          // a progress note (wire.hpp)
   task_clock::stamp last_sent = 0; // when this worker last sent the master anything (0: long ago)
   std::vector<body_span> bodies;   // of the reply being built
+  std::vector<char> damaged_reply; // the answer to a tasks message that could not be read
 };
 
 template <class Task, class Result, class Fn>
@@ -82,6 +95,21 @@ private:
       if (kind == tag::tasks && inbox_.announced(0) > 0)
         inbox_.fetch_large(0, tag::tasks_large, clock::duration::zero(), idle_); // sent right after its envelope
       decoder in = inbox_.message(0);
+#ifdef FOREMAN_DETAIL_TEST_HOOKS
+      if (kind == tag::tasks && injected_tasks_damage()) {
+        damaged_.clear();
+        while (!in.exhausted()) damaged_.push_back(in.get<char>());
+        std::exchange(injected_tasks_damage(), nullptr)(damaged_);
+        in = decoder(damaged_.data(), damaged_.size());
+      }
+#endif
+      if (kind == tag::tasks && in.remaining() < header_bytes) {
+        // Not even its header can be read: answered as damaged, for the run this worker is in.
+        answer_damaged("the message is " + std::to_string(in.remaining()) + " bytes long, shorter than its header", 0,
+                       0);
+        inbox_.post(0);
+        continue;
+      }
       const auto stamp = in.get<header>();
       if (stamp.pool != pool_) { // left over from a pool destroyed earlier
         if (kind == tag::tasks) drain_bodies(in);
@@ -140,20 +168,59 @@ private:
   }
 
   void serve(decoder& in) {
-    const auto count = in.get<std::uint32_t>();
-    in.get<std::uint32_t>(); // bodies: each is received where its item says
-
     auto& slot = store_.slots[store_.next_slot];
     store_.next_slot = 1 - store_.next_slot;
     if (!slot.idle()) slot.wait(); // usually done at the end of the previous serve()
     slot.in_flight = 0;
     encoder out(slot.bytes, 0);
     out.put(header{pool_, run_});
-    out.put(count);
-    const std::size_t bodies_at = out.size();
-    out.put(std::uint32_t{0}); // bodies: patched below
+    const std::size_t count_at = out.size();
+    out.put(std::uint32_t{0}); // count and bodies: patched below
+    out.put(std::uint32_t{0});
     store_.bodies.clear();
     task_clock::stamp clock = clock_.now();
+    std::uint32_t count = 0, announced = 0, received = 0; // tasks; bodies announced, bodies taken
+    try {
+      count = in.get<std::uint32_t>();
+      announced = in.get<std::uint32_t>(); // each is received where its item says
+      out.patch(count_at, count);
+      clock = serve_items(in, out, slot, count, received, clock);
+    } catch (const mpi_error&) {
+      throw; // MPI failed, not the message
+    } catch (const error&) {
+      // The message's framing is broken (wire.hpp): cut short, a length past its end, an unknown
+      // item kind. What was read of it cannot be trusted either, so the whole message is
+      // answered as damaged, results already computed included; the master fails its tasks.
+      out.rollback(count_at);
+      slot.in_flight = 0;
+      store_.bodies.clear();
+      store_.task = Task{};
+      answer_damaged(describe_current_exception(),
+                     announced > received && announced <= count ? announced - received : 0, clock);
+      return;
+    }
+    out.patch(count_at + sizeof(std::uint32_t), static_cast<std::uint32_t>(store_.bodies.size()));
+    out.finish();
+    store_.last_sent = clock;
+    if (store_.bodies.empty() && slot.bytes.size() <= eager_bytes) {
+      // Short, as replies of small results are: sent at once, no request to complete later.
+      send_short(slot.bytes, 0, tag::results, comm_);
+    } else {
+      post_message(slot, 0, tag::results, comm_);
+      for (const body_span& body : store_.bodies) post_body(body, 0, tag::result_body, comm_, slot);
+    }
+    // The other slot's reply left a message earlier: its send is complete, or completes once the
+    // master takes it. Waiting here rather than when the slot is next used keeps the wait off the
+    // way from a task's arrival to its result's departure.
+    send_slot& other = store_.slots[store_.next_slot];
+    if (!other.idle()) other.wait();
+  }
+
+  // Runs the `count` tasks of a message, `in` at the first, and writes their outcomes into `out`
+  // and `slot`; counts in `received` the bodies it takes. Returns the clock's last reading.
+  // @throws error when the message's framing is broken (the decoder's), mpi_error
+  task_clock::stamp serve_items(decoder& in, encoder& out, typename worker_storage<Task, Result>::reply_slot& slot,
+                                std::uint32_t count, std::uint32_t& received, task_clock::stamp clock) {
     for (std::uint32_t k = 0; k < count; ++k) {
       const auto index = in.get<std::uint64_t>();
       if (index & failed_task_item) { // the master could not encode it: its failure goes back as the task's
@@ -169,12 +236,16 @@ private:
           check_mpi(MPI_Recv(body.data, static_cast<int>(body.bytes), MPI_BYTE, 0, static_cast<int>(tag::task_body),
                              comm_, MPI_STATUS_IGNORE),
                     "MPI_Recv (a task's body)", 0);
+          ++received;
           clock = clock_.now(); // the task starts once its bytes are here
         }
       } catch (const serialization_error&) {
         // Only this task fails: `in` is at the next item, and a body announced for this one is
         // taken, so that the next item's body is not received in its place.
-        if (body_follows) drop_message(comm_, 0, tag::task_body, store_.scratch);
+        if (body_follows) {
+          drop_message(comm_, 0, tag::task_body, store_.scratch);
+          ++received;
+        }
         put_failed_result(out, index, 0.0, serialization_error_type,
                           serialization_failure("task " + std::to_string(index) + " could not be decoded on worker " +
                                                 std::to_string(rank_)));
@@ -213,21 +284,27 @@ private:
                                                 " could not be encoded on worker " + std::to_string(rank_)));
       }
     }
-    out.patch(bodies_at, static_cast<std::uint32_t>(store_.bodies.size()));
+    return clock;
+  }
+
+  // Answers a tasks message whose framing is broken (wire.hpp: damaged_marker, then why): the
+  // master fails every task it sent in it. First takes the `bodies` it announced that were not
+  // taken yet: they are on their way, and the next receive, which takes any tag, must not match
+  // one. The count of bodies is the message's own, as for a stale message (drain_bodies()): a
+  // message cut short still has it; one whose first 20 bytes are damaged cannot be answered
+  // safely if it had bodies (serve() drains none when the count of bodies exceeds the count of
+  // tasks, or cannot be read).
+  void answer_damaged(const std::string& why, std::uint32_t bodies, task_clock::stamp now) {
+    for (std::uint32_t k = 0; k < bodies; ++k) drop_message(comm_, 0, tag::task_body, store_.scratch);
+    std::vector<char>& reply = store_.damaged_reply;
+    encoder out(reply, 0);
+    out.put(header{pool_, run_});
+    out.put(damaged_marker);
+    out.put(std::uint32_t{0});
+    out.put(why.substr(0, 512)); // foreman's own text, not longer: the reply fits a posted receive
     out.finish();
-    store_.last_sent = clock;
-    if (store_.bodies.empty() && slot.bytes.size() <= eager_bytes) {
-      // Short, as replies of small results are: sent at once, no request to complete later.
-      send_short(slot.bytes, 0, tag::results, comm_);
-    } else {
-      post_message(slot, 0, tag::results, comm_);
-      for (const body_span& body : store_.bodies) post_body(body, 0, tag::result_body, comm_, slot);
-    }
-    // The other slot's reply left a message earlier: its send is complete, or completes once the
-    // master takes it. Waiting here rather than when the slot is next used keeps the wait off the
-    // way from a task's arrival to its result's departure.
-    send_slot& other = store_.slots[store_.next_slot];
-    if (!other.idle()) other.wait();
+    send_short(reply, 0, tag::results, comm_); // rare, and short: sent at once, as a progress note
+    store_.last_sent = now;
   }
 
   // Tells the master, between two tasks of a long chunk, that this worker is alive (wire.hpp):
@@ -256,6 +333,9 @@ private:
   inbox inbox_{comm_, 1, MPI_ANY_TAG}; // the master's messages, received into a receive posted ahead
   task_clock clock_;
   invocation call_;
+#ifdef FOREMAN_DETAIL_TEST_HOOKS
+  std::vector<char> damaged_; // a tasks message as injected_tasks_damage() left it
+#endif
 };
 
 } // namespace detail
