@@ -80,7 +80,10 @@ private:
       // Any tag from the master: MPI's non-overtaking order keeps end_run behind the run's tasks.
       const auto kind = static_cast<tag>(inbox_.message_tag(0));
       if (kind == tag::tasks && inbox_.announced(0) > 0)
-        inbox_.fetch_large(0, tag::tasks_large, clock::duration::zero(), idle_); // sent right after its envelope
+        inbox_.fetch_large(0, [&](const body_span& into) { // sent right after its envelope
+          receive_from_master(into, tag::tasks_large, 0);
+          return true;
+        });
       decoder in = inbox_.message(0);
       const auto stamp = in.get<header>();
       if (stamp.pool != pool_) { // left over from a pool destroyed earlier
@@ -162,19 +165,17 @@ private:
         put_failed_result(out, index & ~failed_task_item, 0.0, call_.error_type, call_.error_message);
         continue;
       }
-      bool body_follows = false;
+      std::size_t body_bytes = 0;
       try {
-        if (const body_span body = get_item(in, store_.task, body_follows)) {
+        if (const body_span body = get_item(in, store_.task, body_bytes)) {
           // The master sent it right after the message: received straight into the task.
-          check_mpi(MPI_Recv(body.data, static_cast<int>(body.bytes), MPI_BYTE, 0, static_cast<int>(tag::task_body),
-                             comm_, MPI_STATUS_IGNORE),
-                    "MPI_Recv (a task's body)", 0);
+          receive_from_master(body, tag::task_body, k);
           clock = clock_.now(); // the task starts once its bytes are here
         }
       } catch (const serialization_error&) {
         // Only this task fails: `in` is at the next item, and a body announced for this one is
         // taken, so that the next item's body is not received in its place.
-        if (body_follows) drop_message(comm_, 0, tag::task_body, store_.scratch);
+        if (body_bytes > 0) drop_pieces(comm_, 0, tag::task_body, body_bytes, store_.scratch);
         put_failed_result(out, index, 0.0, serialization_error_type,
                           serialization_failure("task " + std::to_string(index) + " could not be decoded on worker " +
                                                 std::to_string(rank_)));
@@ -197,23 +198,19 @@ private:
         out.put(item_status::ok);
         out.put(call_.seconds);
         const body_span body = put_item(out, result);
-        if (out.size() > max_message_bytes)
-          throw serialization_error("the reply holding it would be " + std::to_string(out.size()) +
-                                    " bytes long, more than MPI's limit of " + std::to_string(max_message_bytes) +
-                                    " bytes per message; use a smaller options::chunk_size");
         if (body) { // sent from the object itself: it stays untouched until the reply completes
           store_.bodies.push_back(body);
           ++slot.in_flight;
         }
       } catch (...) {
-        // Its serialize() threw, or it is too long: the item is taken back and its task fails.
+        // Its serialize() threw: the item is taken back and its task fails.
         out.rollback(item_at);
         put_failed_result(out, index, call_.seconds, serialization_error_type,
                           serialization_failure("the result of task " + std::to_string(index) +
                                                 " could not be encoded on worker " + std::to_string(rank_)));
       }
     }
-    out.patch(bodies_at, static_cast<std::uint32_t>(store_.bodies.size()));
+    out.patch(bodies_at, body_messages(store_.bodies));
     out.finish();
     store_.last_sent = clock;
     if (store_.bodies.empty() && slot.bytes.size() <= eager_bytes) {
@@ -221,13 +218,31 @@ private:
       send_short(slot.bytes, 0, tag::results, comm_);
     } else {
       post_message(slot, 0, tag::results, comm_);
-      for (const body_span& body : store_.bodies) post_body(body, 0, tag::result_body, comm_, slot);
+      for (const body_span& body : store_.bodies) {
+#ifdef FOREMAN_DETAIL_TEST_HOOKS
+        if (injected_body_delay() != nullptr) injected_body_delay()();
+#endif
+        post_body(body, 0, tag::result_body, comm_, slot);
+      }
     }
     // The other slot's reply left a message earlier: its send is complete, or completes once the
     // master takes it. Waiting here rather than when the slot is next used keeps the wait off the
     // way from a task's arrival to its result's departure.
     send_slot& other = store_.slots[store_.next_slot];
     if (!other.idle()) other.wait();
+  }
+
+  // Receives what the master sends right after a message (a task's body, an envelope's message)
+  // straight into `into`, in pieces past piece_bytes; between two pieces, a progress note when
+  // the last message to the master is progress_interval old, as between two tasks: a transfer
+  // longer than the task timeout does not make this worker look lost. `done`: tasks of the chunk
+  // done so far.
+  void receive_from_master(const body_span& into, tag t, std::uint32_t done) {
+    const char* call = t == tag::task_body ? "MPI_Recv (a task's body)" : "MPI_Recv (a large message)";
+    receive_pieces(into.data, into.bytes, 0, t, comm_, call, [&] {
+      const task_clock::stamp now = clock_.now();
+      if (clock_.seconds(store_.last_sent, now) >= progress_interval) send_note(done, now);
+    });
   }
 
   // Tells the master, between two tasks of a long chunk, that this worker is alive (wire.hpp):
@@ -242,8 +257,13 @@ private:
     store_.last_sent = now;
   }
 
+  // Completes the sends; frees a reply buffer that grew past piece_bytes (kept otherwise, for the
+  // next reply): gigabytes are not held from one run to the next for a reply that was rare.
   void finish() {
-    for (auto& slot : store_.slots) slot.wait();
+    for (auto& slot : store_.slots) {
+      slot.wait();
+      if (slot.bytes.capacity() > piece_bytes) std::vector<char>().swap(slot.bytes);
+    }
   }
 
   MPI_Comm comm_;
