@@ -468,7 +468,8 @@ private:
   }
 
   // Tests every posted receive; queues the ranks whose messages have arrived in arrived_.
-  void test_some() {
+  // Inlined: poll() runs it on every pass over several workers.
+  FOREMAN_DETAIL_INLINE void test_some() {
     int count = 0;
     const int code =
         MPI_Testsome(static_cast<int>(requests_.size()), requests_.data(), &count, indices_.data(), statuses_.data());
