@@ -19,10 +19,11 @@
 //              the progress notes between tasks keep every worker alive
 //   hang_chunk automatic chunks of 10 us tasks, task_timeout 2 s: rank 2 hangs in the middle of a
 //              chunk of ~100 tasks and must be noticed within task_timeout + 1 s, not 100 x 2 s
-//   lost_in_transfer, alive_in_transfer
+//   lost_in_transfer, alive_in_transfer, failed_in_transfer
 //              the master waits seconds for worker 1's bodies (delayed by a test hook, as a long
 //              transfer in pieces would take them): meanwhile worker 2's death must be noticed,
-//              and its answers must keep it alive
+//              its answers must keep it alive, and a failed receive from it must make it lost
+//              (not end the wait for worker 1)
 //
 // Detection is judged from the master's own report (run_info::losses: why, and how long after the
 // worker's last sign of life), not from the wall time of the run, which a loaded machine
@@ -336,12 +337,17 @@ int hang_chunk() {
 //   alive_in_transfer: worker 2 answers a chunk every 0.6 s during two waits of 1 s (one per body
 //                      of a chunk of 2) that last longer than the task timeout of 1.5 s together;
 //                      its answers, waiting unread, are its signs of life: it must not be lost.
-int in_transfer(bool death) {
+//   failed_in_transfer: as alive_in_transfer, and the master's receive from worker 2 fails
+//                      (injected) when it first looks at worker 2 during the wait: worker 2 is
+//                      lost (loss_reason::mpi_error), worker 1's reply is still taken whole.
+int in_transfer(const std::string& mode) {
+  const bool death = mode == "lost";
   foreman::master_worker<int, std::vector<char>> pool;
   if (pool.worker_count() != 2) {
-    std::printf("fault %s_in_transfer needs exactly 2 workers\n", death ? "lost" : "alive");
+    std::printf("fault %s_in_transfer needs exactly 2 workers\n", mode.c_str());
     return 1;
   }
+  if (mode == "failed" && pool.is_master()) foreman::detail::injected_collect_failure() = 2;
   static int delays = 0; // of worker 1's first reply: one body (lost_in_transfer), or two
   static std::chrono::milliseconds delay{0};
   delays = death ? 1 : 2;
@@ -374,7 +380,12 @@ int in_transfer(bool death) {
   for (std::size_t i = 0; i < tasks.size(); ++i)
     check(results[i] == result(static_cast<int>(i)), "task " + std::to_string(i) + " correct");
   const foreman::run_info& info = pool.last_run();
-  if (death) {
+  if (mode == "failed") {
+    check(info.lost_workers == std::vector<int>{2}, "exactly worker 2 is lost");
+    check(info.losses.size() == 1 && info.losses[0].reason == foreman::loss_reason::mpi_error,
+          "worker 2 lost for the receive that failed");
+    check(foreman::detail::injected_collect_failure() == -1, "the failure was injected");
+  } else if (death) {
     check(info.lost_workers == std::vector<int>{2}, "exactly worker 2 is lost");
     // Noticed about 0.5 s after its last sign of life (the chunk it was sent at the start); after
     // the body, it would be 3.2 s.
@@ -387,8 +398,8 @@ int in_transfer(bool death) {
   }
   check(seconds >= 2.0, "the bodies were delayed (the run took " + std::to_string(seconds) + " s)");
   check(seconds < 30.0, "hang guard: the run ends (took " + std::to_string(seconds) + " s)");
-  std::printf("fault %s_in_transfer: %d check(s) failed, run took %.2f s, lost workers %zu\n", death ? "lost" : "alive",
-              failures, seconds, info.lost_workers.size());
+  std::printf("fault %s_in_transfer: %d check(s) failed, run took %.2f s, lost workers %zu\n", mode.c_str(), failures,
+              seconds, info.lost_workers.size());
   return failures == 0 ? 0 : 1;
 }
 
@@ -432,7 +443,8 @@ int main(int argc, char** argv) {
   if (fault.rfind("death_", 0) == 0) return death(fault.substr(6));
   if (fault == "hang_chunk") return hang_chunk();
   if (fault == "slow_chunk") return slow_chunk();
-  if (fault == "lost_in_transfer" || fault == "alive_in_transfer") return in_transfer(fault == "lost_in_transfer");
+  for (const char* mode : {"lost", "alive", "failed"})
+    if (fault == std::string(mode) + "_in_transfer") return in_transfer(mode);
   foreman::master_worker<int, long> pool;
   // poison kills two workers and needs one more to finish the run.
   const int needed = fault == "throw" ? 0 : fault == "poison" ? 3 : 2;

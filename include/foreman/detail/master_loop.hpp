@@ -773,12 +773,13 @@ private:
   // and each counts as a sign of life, as run() would have counted it.
   void check_others(clock::time_point now, int busy) {
     if (timeout_.count() == 0 && !pool_.watching) return;
-    for (const int w : inbox_.collect())
-      if (w != busy) workers_[static_cast<std::size_t>(w)].last_answer = now;
     try {
+      for (const int w : inbox_.collect())
+        if (w != busy) workers_[static_cast<std::size_t>(w)].last_answer = now;
       check_liveness(now, busy);
     } catch (const mpi_error& e) {
-      // Losing a worker refills the others, and a send can fail: that peer is lost in turn.
+      // A receive from another worker failed, or losing one refilled the others and a send
+      // failed: that peer is lost, and the transfer from `busy` goes on.
       if (!lose_peer(e)) throw;
     }
   }

@@ -278,6 +278,13 @@ inline int& injected_receive_failure() {
   return rank;
 }
 
+/// Tests only: the same for the next inbox::collect(), which only the master's waits for a
+/// transfer call (between pieces).
+inline int& injected_collect_failure() {
+  static int rank = -1;
+  return rank;
+}
+
 /// Tests only: called by a worker before it sends each body of a reply, to make the master wait
 /// for them, as for a long transfer, while it must still judge the other workers rightly.
 inline void (*&injected_body_delay())() {
@@ -328,7 +335,7 @@ public:
   /// with message()), or -1. Its receive is not posted again until post() is called.
   int poll() {
 #ifdef FOREMAN_DETAIL_TEST_HOOKS
-    inject_failure();
+    inject_failure(injected_receive_failure());
 #endif
     if (arrived_.empty()) {
       if (posted_count_ == 1) { // MPI_Test looks again after making progress; MPI_Testsome does not
@@ -357,6 +364,9 @@ public:
   /// returning any; returns the ranks whose messages wait, in the order poll() will return them.
   /// @throws mpi_error as poll() does
   const std::deque<int>& collect() {
+#ifdef FOREMAN_DETAIL_TEST_HOOKS
+    inject_failure(injected_collect_failure());
+#endif
     if (posted_count_ > 0) test_some();
     return arrived_;
   }
@@ -442,12 +452,11 @@ private:
   };
 
 #ifdef FOREMAN_DETAIL_TEST_HOOKS
-  // Tests only: the receive posted from injected_receive_failure() fails as MPI would fail it.
+  // Tests only: the receive posted from `rank` (then -1) fails as MPI would fail it.
   // (No real fault does that here: Open MPI 4.1 reports no error for a dead peer, and a receive
   // truncated by a longer message, the one error a peer can cause, overwrites memory past the
   // buffer: measured with its shared-memory transport.)
-  void inject_failure() {
-    int& rank = injected_receive_failure();
+  void inject_failure(int& rank) {
     if (rank < 0 || rank >= static_cast<int>(requests_.size()) || !posted(rank)) return;
     const int victim = std::exchange(rank, -1);
     check_mpi(MPI_Cancel(&requests_[static_cast<std::size_t>(victim)]), "MPI_Cancel", victim);
