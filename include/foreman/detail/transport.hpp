@@ -235,9 +235,10 @@ private:
   // Never throws (the destructor calls it): a receive MPI fails to withdraw is forgotten.
   void withdraw() noexcept {
     if (request_ == MPI_REQUEST_NULL) return;
-    if (MPI_Cancel(&request_) == MPI_SUCCESS) {
-      if (MPI_Wait(&request_, MPI_STATUS_IGNORE) != MPI_SUCCESS) request_ = MPI_REQUEST_NULL;
-    } else {
+    try {
+      check_mpi(MPI_Cancel(&request_), "MPI_Cancel (a receive)", source_);
+      check_mpi(MPI_Wait(&request_, MPI_STATUS_IGNORE), "MPI_Wait (a cancelled receive)", source_);
+    } catch (...) {
       request_ = MPI_REQUEST_NULL;
     }
   }
