@@ -222,22 +222,39 @@ void raw_loop(const mpi::communicator& comm, const std::vector<Task>& tasks, std
 // with MPI_Recv; rank 1 receives them into one buffer and sends that back. `distinct` (pingpong_tasks):
 // rank 0 sends from each task's own buffer and receives into each result's, as a payload run
 // moves its data; else (pingpong) it bounces one buffer, which stays in the cache up to its size.
-// Not a master/worker loop: its results are not checked.
+// Not a master/worker loop: its results are not checked. A payload longer than foreman's piece
+// size (over 2 GiB: MPI counts bytes in an int) goes as foreman sends it, in consecutive pieces.
 inline void pingpong_loop(const mpi::communicator& comm, const std::vector<std::vector<char>>& tasks,
                           std::vector<std::vector<char>>& results, bool distinct) {
   if (comm.rank() > 1 || comm.size() < 2) return;
   const std::size_t buffers = comm.rank() == 0 && distinct ? tasks.size() : 1;
   results.resize(buffers); // kept from run to run, like a hand-written program's buffers
+  // One message, or consecutive pieces: each(offset, bytes) for each.
+  auto pieces = [](std::size_t bytes, auto&& each) {
+    std::size_t at = 0;
+    do {
+      const std::size_t piece = std::min(bytes - at, foreman::detail::piece_bytes);
+      each(at, static_cast<int>(piece));
+      at += piece;
+    } while (at < bytes);
+  };
+  auto send = [&](const char* data, std::size_t bytes, int dest, int tag) {
+    pieces(bytes, [&](std::size_t at, int n) { MPI_Send(data + at, n, MPI_BYTE, dest, tag, comm); });
+  };
+  auto receive = [&](char* data, std::size_t bytes, int source, int tag) {
+    pieces(bytes,
+           [&](std::size_t at, int n) { MPI_Recv(data + at, n, MPI_BYTE, source, tag, comm, MPI_STATUS_IGNORE); });
+  };
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     std::vector<char>& into = results[buffers == 1 ? 0 : i];
     into.resize(tasks[i].size());
-    const int bytes = static_cast<int>(tasks[i].size());
+    const std::size_t bytes = tasks[i].size();
     if (comm.rank() == 0) {
-      MPI_Send(distinct ? tasks[i].data() : into.data(), bytes, MPI_BYTE, 1, tag_task, comm);
-      MPI_Recv(into.data(), bytes, MPI_BYTE, 1, tag_result, comm, MPI_STATUS_IGNORE);
+      send(distinct ? tasks[i].data() : into.data(), bytes, 1, tag_task);
+      receive(into.data(), bytes, 1, tag_result);
     } else {
-      MPI_Recv(into.data(), bytes, MPI_BYTE, 0, tag_task, comm, MPI_STATUS_IGNORE);
-      MPI_Send(into.data(), bytes, MPI_BYTE, 0, tag_result, comm);
+      receive(into.data(), bytes, 0, tag_task);
+      send(into.data(), bytes, 0, tag_result);
     }
   }
 }

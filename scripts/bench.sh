@@ -2,6 +2,8 @@
 # foreman's benchmark: one command, one run, every ratio measured side by side.
 #   bash scripts/bench.sh            # the full benchmark (3 to 4 minutes on 2 cores)
 #   FOREMAN_BENCH_QUICK=1 bash scripts/bench.sh   # fewer repetitions, smaller payloads
+#   FOREMAN_BENCH_LARGE=1 bash scripts/bench.sh   # also a 2.5 GiB payload, after the 64 MiB one
+#       (over MPI's int count: foreman sends it in pieces; 15 GiB of memory, under a minute more)
 #
 # Installs what is missing (scripts/install-deps.sh, plus python3-mpi4py for the mpi4py.futures
 # baseline), builds benchmarks/bench.cpp in build-bench/ (Release), runs every workload against
@@ -14,6 +16,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$root/build-bench
 reps=${FOREMAN_BENCH_REPS:-5}
 quick=${FOREMAN_BENCH_QUICK:-0}
+large=${FOREMAN_BENCH_LARGE:-0}
 jobs=${FOREMAN_JOBS:-$(nproc)}
 
 if [[ ${FOREMAN_SKIP_DEPS:-0} != 1 ]]; then
@@ -95,5 +98,15 @@ for bytes in "${sizes[@]}"; do
   run 2 payload foreman,boost --bytes "$bytes"
   suffix=""
 done
+if [[ $large == 1 ]]; then
+  # One task of 2.5 GiB and its result: more than MPI's int count, so foreman (and the ping-pong,
+  # for comparison) send it in pieces. Separate runs: each holds the payload several times over;
+  # the Boost.MPI loop cannot send it (Boost.MPI counts in an int).
+  extra=("${warm_malloc[@]}")
+  for impl in foreman pingpong; do
+    run 2 payload "$impl" --bytes 2684354560 --tasks 1
+  done
+  extra=()
+fi
 
 "$python" "$root/benchmarks/report.py" "$raw" "$build/bench-results.json"

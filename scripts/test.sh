@@ -5,10 +5,12 @@
 # 2. builds everything in build/ (Release, -Wall -Wextra -Wpedantic -Werror) and runs every test;
 # 3. builds again in build-sanitize/ with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #    the test suite again (without the packaging tests, which only rebuild the same code, and the
-#    compile-time checks, which no sanitizer changes);
+#    compile-time checks, which no sanitizer changes, and the `large` ones, 2.5 GiB values that the
+#    release pass moves once; tests/pieces_test.cpp covers their code with small values);
 # 4. fuzzes the checkpoint journal's reader (libFuzzer, clang);
 # 5. builds Boost.MPI for MPICH from Debian's source package (once, cached), then builds the suite
-#    in build-mpich/ against MPICH and runs it under MPICH's mpiexec.
+#    in build-mpich/ against MPICH and runs it under MPICH's mpiexec (without the packaging, compile
+#    and large tests).
 # Exits non-zero if any step fails; prints a summary at the end.
 #
 # Environment: FOREMAN_JOBS (build jobs, default: nproc), FOREMAN_CTEST_JOBS (tests run at once,
@@ -126,8 +128,8 @@ if [[ $passes == *" sanitize "* ]]; then
     "-DCMAKE_CXX_FLAGS=$warnings $sanitizer_flags" \
     "-DCMAKE_EXE_LINKER_FLAGS=$sanitizer_flags" &&
     step "build build-sanitize/" cmake --build "$sanitize" --parallel "$jobs"; then
-    step "test build-sanitize/ (ASan+UBSan, without labels packaging, compile)" \
-      run_ctest "$sanitize" --label-exclude 'packaging|compile' || true
+    step "test build-sanitize/ (ASan+UBSan, without labels packaging, compile, large)" \
+      run_ctest "$sanitize" --label-exclude 'packaging|compile|large' || true
   fi
 fi
 
@@ -152,9 +154,9 @@ fi
 # Debian's Boost.MPI is built for Open MPI only; scripts/boost-mpi-for-mpich.sh builds it for
 # MPICH once into ${FOREMAN_CACHE:-~/.cache/foreman} and reuses it afterwards. The whole suite is
 # built (Release) and run under MPICH's mpiexec (Hydra); tests whose rank dies on purpose are
-# reported as skipped with the reason (cmake/foremanTesting.cmake, RANK_DIES); the packaging tests
-# and the compile-time checks (label compile: programs that must not compile, whatever the MPI)
-# run in pass 1 only.
+# reported as skipped with the reason (cmake/foremanTesting.cmake, RANK_DIES); the packaging tests,
+# the compile-time checks (label compile: programs that must not compile, whatever the MPI) and
+# the 2.5 GiB round trips (label large) run in pass 1 only.
 if [[ $passes == *" mpich "* ]]; then
   mpich=$root/build-mpich
   # shellcheck source=launcher.sh
@@ -164,8 +166,8 @@ if [[ $passes == *" mpich "* ]]; then
     cmake -S "$root" -B "$mpich" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
     -DFOREMAN_BROWSER_TESTS=$browser_tests "${mpi_cmake_args[@]}" &&
     step "build build-mpich/" cmake --build "$mpich" --parallel "$jobs"; then
-    step "test build-mpich/ (MPICH, without labels packaging, compile)" \
-      run_ctest "$mpich" --label-exclude 'packaging|compile' || true
+    step "test build-mpich/ (MPICH, without labels packaging, compile, large)" \
+      run_ctest "$mpich" --label-exclude 'packaging|compile|large' || true
   fi
 fi
 

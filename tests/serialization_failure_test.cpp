@@ -1,13 +1,14 @@
 // A task or result that cannot travel: its serialize() throws while saving (on the master for a
 // task, on a worker for a result) or loading (on a worker for a task, on the master for a
-// result), a polymorphic type is not registered, a load does not match its save, an allocation
-// fails while decoding, or a value exceeds MPI's limit per message. Each must fail that task
-// alone, as "foreman::serialization_error" with the cause, end the run on every rank, leave the
-// other results right, and leave the pool serving the next run. At 1 rank nothing is
-// serialized: the same runs must then simply succeed.
-
-// MPI's limit per message, lowered so that "a value too long for MPI" needs no 2 GiB buffers.
-#define FOREMAN_DETAIL_MAX_MESSAGE_BYTES (std::size_t{1} << 20)
+// result), a polymorphic type is not registered, a load does not match its save, or an
+// allocation fails while decoding. Each must fail that task alone, as
+// "foreman::serialization_error" with the cause, end the run on every rank, leave the other
+// results right, and leave the pool serving the next run. At 1 rank nothing is serialized: the
+// same runs must then simply succeed.
+//
+// tests/CMakeLists.txt builds this file twice: as it is, and with FOREMAN_DETAIL_PIECE_BYTES
+// lowered, so that the bodies and long messages of these cases travel in pieces (wire.hpp), and
+// the bodies of failed items are dropped piece by piece.
 
 #include "catch.hpp"
 #include "test_support.hpp"
@@ -39,7 +40,6 @@ enum fault : int {
   load_malformed,    // its bytes do not hold what the load expects (a string is missing)
   load_short,        // the load reads fewer bytes than the save wrote
   load_not_std,      // loading throws an int
-  too_long,          // a value longer than MPI's (lowered) limit: a result only, made by work()
 };
 
 /// A task, and a result: `fault` says how its own serialize() misbehaves, `result_fault` what the
@@ -81,8 +81,8 @@ struct probe {
 inline probe work(const probe& t) {
   probe r;
   r.n = t.n * 10;
-  r.fault = t.result_fault == too_long ? none : t.result_fault;
-  r.text = t.result_fault == too_long ? std::string(std::size_t{2} << 20, 'x') : t.text + "!";
+  r.fault = t.result_fault;
+  r.text = t.text + "!";
   return r;
 }
 
@@ -148,7 +148,7 @@ void check_outcomes(const foreman::master_worker<probe, probe>& pool, const std:
     }
     REQUIRE(out[i].ok()); // at 1 rank nothing is serialized: the poisoned task succeeds too
     CHECK(out[i].value().n == tasks[i].n * 10);
-    if (tasks[i].result_fault != too_long) CHECK(out[i].value().text == tasks[i].text + "!");
+    CHECK(out[i].value().text == tasks[i].text + "!");
     CHECK_FALSE(pool.last_run().tasks[i].failed);
   }
 }
@@ -290,85 +290,6 @@ TEST_CASE("a result whose bytes are not what its load expects", "[serialization_
   });
 }
 
-TEST_CASE("a result longer than MPI's limit per message", "[serialization_failure]") {
-  // class information (u8 tracking, u32 version), fault, n, result_fault, then the text: u64
-  // length and 2 MiB
-  const std::size_t bytes = 5 + 3 * sizeof(int) + 8 + (std::size_t{2} << 20);
-  check_case(none, too_long, [bytes](int w) {
-    return "foreman: the result of task 4 could not be encoded" + on_worker(w) + "it is " + std::to_string(bytes) +
-           " bytes long, more than MPI's limit of 1048576 bytes per message; split it";
-  });
-}
-
-TEST_CASE("a task longer than MPI's limit per message", "[serialization_failure]") {
-  foreman::master_worker<probe, probe> pool;
-  std::vector<probe> tasks = probes(none, none);
-  tasks[poisoned].text.assign(std::size_t{2} << 20, 'y');
-  const std::size_t bytes = 5 + 3 * sizeof(int) + 8 + tasks[poisoned].text.size();
-  const auto out = pool.run_outcomes(tasks, work);
-  if (pool.is_master())
-    check_outcomes(pool, out, tasks, [bytes](int) {
-      return "foreman: task 4 could not be encoded on the master: it is " + std::to_string(bytes) +
-             " bytes long, more than MPI's limit of 1048576 bytes per message; split it";
-    });
-  check_next_run(pool);
-}
-
-TEST_CASE("bodies longer than MPI's limit per message, a task's and a result's", "[serialization_failure]") {
-  const std::size_t big = std::size_t{2} << 20;
-  const std::size_t body = std::size_t{40} << 10; // the other tasks' values travel as bodies too
-  {
-    foreman::master_worker<std::string, std::size_t> pool;
-    std::vector<std::string> tasks;
-    for (int i = 0; i < task_count; ++i) tasks.emplace_back(i == 4 ? big : body + static_cast<std::size_t>(i), 'a');
-    auto length = [](const std::string& s) { return s.size(); };
-    const auto out = pool.run_outcomes(tasks, length);
-    if (pool.is_master()) {
-      REQUIRE(out.size() == tasks.size());
-      for (std::size_t i = 0; i < tasks.size(); ++i) {
-        INFO("task " << i);
-        if (i == poisoned && world_size() > 1) {
-          REQUIRE_FALSE(out[i].ok());
-          CHECK(out[i].failure().type == "foreman::serialization_error");
-          CHECK(out[i].failure().message == "foreman: task 4 could not be encoded on the master: it is 2097152 bytes "
-                                            "long, more than MPI's limit of 1048576 bytes per message; split it");
-        } else {
-          REQUIRE(out[i].ok());
-          CHECK(out[i].value() == tasks[i].size());
-        }
-      }
-    }
-    const auto again = pool.run(std::vector<std::string>{"abc", std::string(body, 'b')}, length);
-    if (pool.is_master()) CHECK(again == std::vector<std::size_t>{3, body});
-  }
-  {
-    foreman::master_worker<int, std::string> pool;
-    auto make = [&](int i) { return std::string(i == 4 ? big : body + static_cast<std::size_t>(i), 'c'); };
-    std::vector<int> tasks;
-    for (int i = 0; i < task_count; ++i) tasks.push_back(i);
-    const auto out = pool.run_outcomes(tasks, make);
-    if (pool.is_master()) {
-      REQUIRE(out.size() == tasks.size());
-      for (std::size_t i = 0; i < tasks.size(); ++i) {
-        INFO("task " << i);
-        if (i == poisoned && world_size() > 1) {
-          REQUIRE_FALSE(out[i].ok());
-          const foreman::task_failure& f = out[i].failure();
-          CHECK(f.type == "foreman::serialization_error");
-          CHECK(f.message == "foreman: the result of task 4 could not be encoded" + on_worker(f.worker) +
-                                 "it is 2097152 bytes long, more than MPI's limit of 1048576 bytes per message; "
-                                 "split it");
-        } else {
-          REQUIRE(out[i].ok());
-          CHECK(out[i].value() == make(static_cast<int>(i)));
-        }
-      }
-    }
-    const auto again = pool.run(std::vector<int>{1, 2}, make);
-    if (pool.is_master()) CHECK(again == std::vector<std::string>{make(1), make(2)});
-  }
-}
-
 TEST_CASE("a body whose storage cannot be allocated where it arrives", "[serialization_failure]") {
   const std::size_t large = 80000, small = 5000; // 625 KiB and 39 KiB of doubles: both bodies
   {
@@ -444,54 +365,6 @@ TEST_CASE("a body whose storage cannot be allocated where it arrives", "[seriali
       for (std::size_t i = 0; i < tasks.size(); ++i) CHECK(again[i] == make(static_cast<int>(i)));
   }
 }
-
-TEST_CASE("a chunk whose message would exceed MPI's limit although each value fits", "[serialization_failure]") {
-  // Chunks of 3 values of 400 KiB: the third of each would take its message over the (lowered)
-  // limit of 1 MiB, so it fails, and says why and what to change; the other two arrive.
-  foreman::master_worker<probe, probe> pool;
-  foreman::options opt;
-  opt.chunk_size = 3;
-  const std::string big(std::size_t{400} << 10, 'z');
-  auto fails = [](std::size_t i) { return world_size() > 1 && i % 3 == 2; };
-  for (int side = 0; side < 2; ++side) {
-    INFO((side == 0 ? "tasks" : "results"));
-    std::vector<probe> tasks = probes(none, none);
-    if (side == 0)
-      for (probe& t : tasks) t.text = big;
-    auto fn = [&](const probe& t) {
-      probe r = work(t);
-      if (side == 1) r.text = big;
-      return r;
-    };
-    // A dynamic run with fixed chunks of 3: every chunk holds tasks 3k, 3k+1, 3k+2, whichever
-    // worker it goes to.
-    const auto out = pool.run_outcomes(tasks, fn, opt);
-    if (pool.is_master()) {
-      REQUIRE(out.size() == tasks.size());
-      for (std::size_t i = 0; i < tasks.size(); ++i) {
-        INFO("task " << i);
-        if (fails(i)) {
-          REQUIRE_FALSE(out[i].ok());
-          const foreman::task_failure& f = out[i].failure();
-          CHECK(f.type == "foreman::serialization_error");
-          const std::string where =
-              side == 0 ? "task " + std::to_string(i) + " could not be encoded on the master: the message holding it"
-                        : "the result of task " + std::to_string(i) + " could not be encoded" + on_worker(f.worker) +
-                              "the reply holding it";
-          CHECK(f.message.rfind("foreman: " + where + " would be ", 0) == 0);
-          CHECK(f.message.find("bytes long, more than MPI's limit of 1048576 bytes per message; use a smaller "
-                               "options::chunk_size") != std::string::npos);
-        } else {
-          REQUIRE(out[i].ok());
-          CHECK(out[i].value().n == tasks[i].n * 10);
-          CHECK(out[i].value().text.size() == (side == 0 ? big.size() + 1 : big.size()));
-        }
-      }
-    }
-    check_next_run(pool);
-  }
-}
-
 // ---- a tasks message whose framing is broken -----------------------------------------------------
 
 namespace {

@@ -26,9 +26,9 @@ public:
 
 /// A task or its result could not be moved between master and worker: its serialize() threw
 /// while saving or loading it (a polymorphic type not registered in that binary, a load that
-/// does not match its save, an allocation failure while decoding), or it exceeds MPI's limit
-/// per message. foreman does not throw it out of run(): it becomes that task's failure, with
-/// task_failure::type "foreman::serialization_error" (serialization_error_type) and the cause in
+/// does not match its save), or an allocation failed while decoding it. foreman does not throw
+/// it out of run(): it becomes that task's failure, with task_failure::type
+/// "foreman::serialization_error" (serialization_error_type) and the cause in
 /// task_failure::message; the other tasks and the pool are unaffected.
 class serialization_error : public error {
 public:

@@ -180,8 +180,8 @@ public:
   ///         at once (the workers waiting in their run() are let go as by shutdown()).
   ///
   /// A task or result that cannot be serialized or deserialized (its serialize() throws, a
-  /// polymorphic type is not registered, an allocation fails, a value exceeds MPI's limit per
-  /// message) fails that task alone, with type "foreman::serialization_error".
+  /// polymorphic type is not registered, an allocation fails) fails that task alone, with type
+  /// "foreman::serialization_error". Values of any size travel (over 256 MiB in pieces).
   template <class Fn>
   std::vector<Result> run(const std::vector<Task>& tasks, Fn&& fn, const options& opt = {}) {
     detail::no_callback none;

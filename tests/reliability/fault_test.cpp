@@ -19,6 +19,11 @@
 //              the progress notes between tasks keep every worker alive
 //   hang_chunk automatic chunks of 10 us tasks, task_timeout 2 s: rank 2 hangs in the middle of a
 //              chunk of ~100 tasks and must be noticed within task_timeout + 1 s, not 100 x 2 s
+//   lost_in_transfer, alive_in_transfer, failed_in_transfer
+//              the master waits seconds for worker 1's bodies (delayed by a test hook, as a long
+//              transfer in pieces would take them): meanwhile worker 2's death must be noticed,
+//              its answers must keep it alive, and a failed receive from it must make it lost
+//              (not end the wait for worker 1)
 //
 // Detection is judged from the master's own report (run_info::losses: why, and how long after the
 // worker's last sign of life), not from the wall time of the run, which a loaded machine
@@ -40,6 +45,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -323,6 +329,80 @@ int hang_chunk() {
   return failures == 0 ? 0 : 1;
 }
 
+// While the master waits for the bodies of worker 1's first reply, which worker 1 sends late
+// (injected_body_delay), as a long transfer in pieces would take them: the master judges the
+// other worker meanwhile as its loop does.
+//   lost_in_transfer:  worker 2 dies 0.5 s into the run, during a 3 s wait for worker 1's body;
+//                      its death must be noticed within about 0.1 s, not once the body has come.
+//   alive_in_transfer: worker 2 answers a chunk every 0.6 s during two waits of 1 s (one per body
+//                      of a chunk of 2) that last longer than the task timeout of 1.5 s together;
+//                      its answers, waiting unread, are its signs of life: it must not be lost.
+//   failed_in_transfer: as alive_in_transfer, and the master's receive from worker 2 fails
+//                      (injected) when it first looks at worker 2 during the wait: worker 2 is
+//                      lost (loss_reason::mpi_error), worker 1's reply is still taken whole.
+int in_transfer(const std::string& mode) {
+  const bool death = mode == "lost";
+  foreman::master_worker<int, std::vector<char>> pool;
+  if (pool.worker_count() != 2) {
+    std::printf("fault %s_in_transfer needs exactly 2 workers\n", mode.c_str());
+    return 1;
+  }
+  if (mode == "failed" && pool.is_master()) foreman::detail::injected_collect_failure() = 2;
+  static int delays = 0; // of worker 1's first reply: one body (lost_in_transfer), or two
+  static std::chrono::milliseconds delay{0};
+  delays = death ? 1 : 2;
+  delay = std::chrono::milliseconds(death ? 3000 : 1000);
+  if (pool.rank() == 1)
+    foreman::detail::injected_body_delay() = [] {
+      if (delays-- > 0) std::this_thread::sleep_for(delay);
+    };
+  auto result = [](int x) { return std::vector<char>(std::size_t{64} << 10, static_cast<char>(x)); }; // a body
+  auto fn = [&](int x) {
+    if (pool.rank() == 2) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(death ? 500 : 300));
+      if (death) std::raise(SIGKILL);
+    }
+    if (x == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    return result(x);
+  };
+  std::vector<int> tasks(death ? 6 : 24);
+  for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i] = static_cast<int>(i);
+  foreman::options opt;
+  opt.schedule = foreman::schedule::round_robin; // worker 2's first chunk holds task 1, or 2 and 3
+  opt.chunk_size = death ? 1 : 2;
+  opt.task_timeout = std::chrono::milliseconds(death ? 6000 : 1500); // longer than each wait
+  const auto start = std::chrono::steady_clock::now();
+  stderr_capture capture(pool.is_master());
+  auto results = pool.run(tasks, fn, opt);
+  const std::string announced = capture.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!pool.is_master()) return 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i)
+    check(results[i] == result(static_cast<int>(i)), "task " + std::to_string(i) + " correct");
+  const foreman::run_info& info = pool.last_run();
+  if (mode == "failed") {
+    check(info.lost_workers == std::vector<int>{2}, "exactly worker 2 is lost");
+    check(info.losses.size() == 1 && info.losses[0].reason == foreman::loss_reason::mpi_error,
+          "worker 2 lost for the receive that failed");
+    check(foreman::detail::injected_collect_failure() == -1, "the failure was injected");
+  } else if (death) {
+    check(info.lost_workers == std::vector<int>{2}, "exactly worker 2 is lost");
+    // Noticed about 0.5 s after its last sign of life (the chunk it was sent at the start); after
+    // the body, it would be 3.2 s.
+    check_losses(info, announced, 1, foreman::loss_reason::process_exited, 0.0, 2.0);
+    check(!info.losses.empty() && info.losses[0].noticed < 2.5,
+          "worker 2's death noticed during the wait for worker 1's body (" +
+              std::to_string(info.losses.empty() ? 0.0 : info.losses[0].noticed) + " s into the run)");
+  } else {
+    check(info.losses.empty(), "no worker lost: answers that wait unread are signs of life");
+  }
+  check(seconds >= 2.0, "the bodies were delayed (the run took " + std::to_string(seconds) + " s)");
+  check(seconds < 30.0, "hang guard: the run ends (took " + std::to_string(seconds) + " s)");
+  std::printf("fault %s_in_transfer: %d check(s) failed, run took %.2f s, lost workers %zu\n", mode.c_str(), failures,
+              seconds, info.lost_workers.size());
+  return failures == 0 ? 0 : 1;
+}
+
 // No fault: a chunk takes longer than the task timeout, each of its tasks does not. No worker may
 // be declared lost (the workers' progress notes between tasks are their signs of life).
 int slow_chunk() {
@@ -363,6 +443,8 @@ int main(int argc, char** argv) {
   if (fault.rfind("death_", 0) == 0) return death(fault.substr(6));
   if (fault == "hang_chunk") return hang_chunk();
   if (fault == "slow_chunk") return slow_chunk();
+  for (const char* mode : {"lost", "alive", "failed"})
+    if (fault == std::string(mode) + "_in_transfer") return in_transfer(mode);
   foreman::master_worker<int, long> pool;
   // poison kills two workers and needs one more to finish the run.
   const int needed = fault == "throw" ? 0 : fault == "poison" ? 3 : 2;

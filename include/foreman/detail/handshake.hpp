@@ -26,7 +26,7 @@ namespace detail {
 
 struct hello {
   std::uint64_t magic;
-  std::uint64_t protocol;
+  std::uint64_t protocol; // protocol_word: the version, and the piece size (wire.hpp)
   std::uint64_t task_type;
   std::uint64_t result_type;
   std::uint64_t abi;  // pointer and long size, endianness: raw bytes must mean the same on every rank
@@ -102,7 +102,7 @@ template <class Task, class Result>
 std::vector<hello> handshake(MPI_Comm comm) {
   constexpr std::uint64_t magic = 0x6e616d65726f66ull; // "foreman"
   const hello mine{magic,
-                   protocol_version,
+                   protocol_word,
                    fingerprint(typeid(Task).name()),
                    fingerprint(typeid(Result).name()),
                    abi_word(),

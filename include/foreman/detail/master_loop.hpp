@@ -217,7 +217,7 @@ public:
         if (!lose_peer(e)) throw;
       }
     }
-    auto last_check = start_, last_watch = start_;
+    last_check_ = last_watch_ = start_;
     // A worker that died before this run is lost before it is sent anything.
     if (pool_.watching) check_processes(start_);
     const bool watch = timeout_.count() > 0 || pool_.watching;
@@ -236,17 +236,7 @@ public:
       // The clock is read every 16th poll only: a reading costs as much as a poll. Timeouts are
       // checked at most every millisecond, the workers' processes every process_check_interval
       // (one poll() of a pidfd each): never per message.
-      if (watch && ++polls % 16 == 0) {
-        const auto now = clock::now();
-        if (now - last_check >= std::chrono::milliseconds(1)) {
-          last_check = now;
-          if (timeout_.count() > 0) check_timeouts(now);
-          if (pool_.watching && now - last_watch >= process_check_interval) {
-            last_watch = now;
-            check_processes(now);
-          }
-        }
-      }
+      if (watch && ++polls % 16 == 0) check_liveness(clock::now());
       if (pool_.live_workers() == 0) fail_unfinished("no live worker is left to run it");
       if (progressed || refilled)
         idle.reset();
@@ -303,7 +293,10 @@ public:
   master_loop(const master_loop&) = delete;
   master_loop& operator=(const master_loop&) = delete;
   /// A run that ended early (an exception) leaves no receive posted into the pool's buffers.
-  ~master_loop() { inbox_.withdraw_all(); }
+  ~master_loop() {
+    inbox_.withdraw_all();
+    inbox_.release_large();
+  }
 
 private:
   static inbox& replies_of(pool_state& pool, MPI_Comm comm) {
@@ -457,17 +450,13 @@ private:
       try {
         out.put(name_of(i));
         const body_span body = put_item(out, tasks_[i]);
-        if (out.size() > max_message_bytes)
-          throw serialization_error("the message holding it would be " + std::to_string(out.size()) +
-                                    " bytes long, more than MPI's limit of " + std::to_string(max_message_bytes) +
-                                    " bytes per message; use a smaller options::chunk_size");
         if (body) {
           bodies_.push_back(body);
           body_bytes += body.bytes;
         }
       } catch (...) {
-        // Its serialize() threw, or it is too long: the item is taken back, and the worker is
-        // sent the task's failure instead, which it answers like any other.
+        // Its serialize() threw: the item is taken back, and the worker is sent the task's
+        // failure instead, which it answers like any other.
         out.rollback(item_at);
         put_failed_task(
             out, name_of(i), serialization_error_type,
@@ -476,7 +465,7 @@ private:
       if (fixed_chunk_ == 0 && out.size() + body_bytes >= max_auto_chunk_bytes) break;
     }
     out.patch(count_at, static_cast<std::uint32_t>(count));
-    out.patch(count_at + sizeof(std::uint32_t), static_cast<std::uint32_t>(bodies_.size()));
+    out.patch(count_at + sizeof(std::uint32_t), body_messages(bodies_));
     out.finish();
     return count;
   }
@@ -649,8 +638,10 @@ private:
   // answers its worker's oldest chunk.
   void drop_reply(int worker) {
     try {
-      if (inbox_.announced(worker) > 0 &&
-          !inbox_.fetch_large(worker, tag::results_large, std::chrono::seconds(1), waiting_))
+      if (inbox_.announced(worker) > 0 && !inbox_.fetch_large(worker, [&](const body_span& into) {
+            piece_receiver message(into.data, into.bytes, worker, tag::results_large, comm_);
+            return message.wait_while_coming(std::chrono::seconds(1), waiting_);
+          }))
         return;
       decoder in = inbox_.message(worker);
       if (is_progress_note(in)) return; // not an answer: nothing to retire
@@ -674,14 +665,15 @@ private:
   void take_reply(int worker, clock::time_point arrival) {
     if (is_progress_note(inbox_.message(worker))) return;
     if (inbox_.announced(worker) > 0) {
-      // Sent right after its envelope; a lost worker's late one is given a second, as its bodies.
+      // Sent right after its envelope; a lost worker's late one is given a second per piece, as
+      // its bodies.
       const clock::duration limit = is_lost(worker) ? clock::duration(std::chrono::seconds(1)) : timeout_;
-      if (!follow_up(worker, limit, [&](clock::duration slice) {
-            return inbox_.fetch_large(worker, tag::results_large, slice, waiting_);
-          })) {
+      if (!inbox_.fetch_large(
+              worker, [&](const body_span& into) { return follow_up(worker, into, tag::results_large, limit); })) {
         if (!is_lost(worker)) lose(worker, timeout_seconds()); // it died between the two
         return;
       }
+      arrival = clock::now(); // the results are here only now
     }
     file_reply(worker, arrival, inbox_.message(worker));
   }
@@ -743,9 +735,9 @@ private:
       if (!failed) {
         std::optional<Result> ignored;
         Result& into = duplicate ? ignored.emplace() : results_[index];
-        bool body_follows = false;
+        std::size_t body_bytes = 0;
         std::string why;
-        const body_span body = decode_result(in, into, body_follows, index, why);
+        const body_span body = decode_result(in, into, body_bytes, index, why);
         failed = !why.empty();
         // The worker sent the message but not its body: it died in between. The message's
         // chunk is still its oldest outstanding one: its unfiled tasks run again elsewhere.
@@ -753,7 +745,7 @@ private:
           lose(worker, timeout_seconds());
           return false;
         }
-        if (failed && body_follows && !drain_bodies(worker, 1, timeout_)) {
+        if (failed && body_bytes > 0 && !drain_bodies(worker, pieces_of(body_bytes), timeout_)) {
           lose(worker, timeout_seconds());
           return false;
         }
@@ -782,11 +774,11 @@ private:
   }
 
   // Reads a result item into `into`; on a serialization_error, `why` gets the task's failure
-  // message and the returned span is empty (`in` is then at the next item, and body_follows says
-  // whether a body announced for it must be dropped).
-  body_span decode_result(decoder& in, Result& into, bool& body_follows, std::size_t index, std::string& why) {
+  // message and the returned span is empty (`in` is then at the next item, and body_bytes says
+  // how many bytes of a body announced for it must be dropped).
+  body_span decode_result(decoder& in, Result& into, std::size_t& body_bytes, std::size_t index, std::string& why) {
     try {
-      return get_item(in, into, body_follows);
+      return get_item(in, into, body_bytes);
     } catch (const serialization_error&) {
       why = serialization_failure("the result of task " + std::to_string(name_of(index)) +
                                   " could not be decoded on the master");
@@ -796,41 +788,61 @@ private:
 
   double timeout_seconds() const { return std::chrono::duration<double>(timeout_).count(); }
 
-  // Receives a body that `worker` sends right after its message. Waits at most the task
-  // timeout, and without one as long as the worker's process runs (forever if it is not
-  // watched); false if it did not come.
-  bool receive_body(int worker, const body_span& body) {
-    return follow_up(worker, timeout_, [&](clock::duration slice) {
-      return receive_within(body.data, body.bytes, worker, tag::result_body, comm_, slice, waiting_);
-    });
-  }
+  // Receives a body that `worker` sends right after its message (follow_up(), task timeout).
+  bool receive_body(int worker, const body_span& body) { return follow_up(worker, body, tag::result_body, timeout_); }
 
-  // Waits for what `worker` sends right after a message, `receive(limit)` (false: not within
-  // limit, the receive withdrawn), for at most `limit` (zero: no limit). Where the worker's process
-  // is watched, in slices of process_check_interval, giving up as soon as the process has ended.
-  template <class Receive>
-  bool follow_up(int worker, clock::duration limit, Receive&& receive) {
-    if (static_cast<std::size_t>(worker) >= pool_.watches.size() ||
-        !pool_.watches[static_cast<std::size_t>(worker)].watching())
-      return receive(limit);
-    const auto deadline = clock::now() + limit;
+  // Receives into `into` what `worker` sends on tag `t` right after a message (a body, an
+  // envelope's message), in pieces past piece_bytes. Gives up, returning false, when no piece
+  // came for `limit` (zero: no limit) or, where the worker's process is watched, once it has
+  // ended. A long transfer does not hide another worker's death: at least every
+  // process_check_interval, and between two pieces (one MPI call moves at most a piece), the
+  // others are judged as run() judges them (check_others()).
+  bool follow_up(int worker, const body_span& into, tag t, clock::duration limit) {
+    piece_receiver in(into.data, into.bytes, worker, t, comm_);
+    const bool watched = static_cast<std::size_t>(worker) < pool_.watches.size() &&
+                         pool_.watches[static_cast<std::size_t>(worker)].watching();
+    auto last_piece = clock::now();
     for (;;) {
       clock::duration slice = process_check_interval;
       if (limit.count() > 0) {
-        const auto left = deadline - clock::now();
+        const auto left = last_piece + limit - clock::now();
         if (left <= clock::duration::zero()) return false;
         slice = std::min(slice, left);
       }
-      if (receive(slice)) return true;
-      if (pool_.exited(worker)) return false;
+      const std::size_t before = in.received();
+      const bool complete = in.wait_for(slice, waiting_);
+      const auto now = clock::now();
+      if (in.received() != before) { // a piece is a sign of life
+        last_piece = now;
+        workers_[static_cast<std::size_t>(worker)].last_answer = now;
+      }
+      if (complete) return true;
+      if (watched && pool_.exited(worker)) return false;
+      check_others(now, worker);
     }
   }
 
-  // Receives and drops the `count` bodies that follow a dropped message or item from `worker`;
-  // gives up on those that do not come within `limit` (zero: no limit; a lost worker may be dead).
-  // Returns whether all came.
-  bool drain_bodies(int worker, std::uint32_t count, clock::duration limit) {
-    const auto deadline = clock::now() + limit;
+  // The liveness checks of run(), made while the master receives a transfer from `busy`, whom the
+  // transfer judges: the messages other workers sent meanwhile wait in the inbox for the loop,
+  // and each counts as a sign of life, as run() would have counted it.
+  void check_others(clock::time_point now, int busy) {
+    if (timeout_.count() == 0 && !pool_.watching) return;
+    try {
+      for (const int w : inbox_.collect())
+        if (w != busy) workers_[static_cast<std::size_t>(w)].last_answer = now;
+      check_liveness(now, busy);
+    } catch (const mpi_error& e) {
+      // A receive from another worker failed, or losing one refilled the others and a send
+      // failed: that peer is lost, and the transfer from `busy` goes on.
+      if (!lose_peer(e)) throw;
+    }
+  }
+
+  // Receives and drops the `count` body messages (pieces counted) that follow a dropped message or
+  // item from `worker`; gives up when none of them comes for `limit` (zero: no limit; a lost
+  // worker may be dead). Returns whether all came.
+  bool drain_bodies(int worker, std::size_t count, clock::duration limit) {
+    auto deadline = clock::now() + limit;
     idle_backoff idle;
     while (count > 0 && (limit.count() == 0 || clock::now() < deadline)) {
       int found = 0;
@@ -844,6 +856,7 @@ private:
       }
       receive_matched(message, status, scratch_);
       --count;
+      deadline = clock::now() + limit;
     }
     return count == 0;
   }
@@ -863,14 +876,27 @@ private:
     return last;
   }
 
+  // At most every millisecond the task timeouts, at most every process_check_interval the
+  // watched processes; never the worker `busy` (0: none; see check_others()).
+  void check_liveness(clock::time_point now, int busy = 0) {
+    if (now - last_check_ < std::chrono::milliseconds(1)) return;
+    last_check_ = now;
+    if (timeout_.count() > 0) check_timeouts(now, busy);
+    if (pool_.watching && now - last_watch_ >= process_check_interval) {
+      last_watch_ = now;
+      check_processes(now, busy);
+    }
+  }
+
   // A worker holding tasks is lost when nothing was heard from it for the task timeout: it sends
-  // a progress note between the tasks of a chunk when its last message is progress_interval old,
-  // so however large its chunk, a task that takes at most task_timeout never makes it lost.
-  void check_timeouts(clock::time_point now) {
+  // a progress note between the tasks of a chunk (and between the pieces of a long transfer) when
+  // its last message is progress_interval old, so however large its chunk, a task that takes at
+  // most task_timeout never makes it lost.
+  void check_timeouts(clock::time_point now, int busy = 0) {
     const auto allowed =
         timeout_ + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(progress_interval));
     for (int w = 1; w < size_; ++w)
-      if (!is_lost(w) && !workers_[static_cast<std::size_t>(w)].outstanding.empty() &&
+      if (w != busy && !is_lost(w) && !workers_[static_cast<std::size_t>(w)].outstanding.empty() &&
           now - last_sign_of_life(w) > allowed)
         lose(w, loss_reason::silent, now);
   }
@@ -886,10 +912,10 @@ private:
     return true;
   }
 
-  // Workers whose process has ended are lost at once, whether they hold tasks or not.
-  void check_processes(clock::time_point now) {
+  // Workers whose process has ended are lost at once, whether they hold tasks or not (but `busy`).
+  void check_processes(clock::time_point now, int busy = 0) {
     for (int w = 1; w < size_; ++w)
-      if (!is_lost(w) && pool_.exited(w)) lose(w, loss_reason::process_exited, now);
+      if (w != busy && !is_lost(w) && pool_.exited(w)) lose(w, loss_reason::process_exited, now);
   }
 
   // A worker that sent a message and not what had to follow it (a body, an envelope's message):
@@ -900,6 +926,7 @@ private:
 
   // Declares worker w lost: it is sent nothing more and its unanswered tasks go elsewhere.
   void lose(int w, loss_reason reason, clock::time_point now) {
+    if (is_lost(w)) return; // e.g. a send to it failed while the master was receiving from it
     worker_state& state = workers_[static_cast<std::size_t>(w)];
     std::vector<std::size_t> held;
     for (std::size_t k = 0; k < state.outstanding.size(); ++k)
@@ -995,6 +1022,8 @@ private:
   std::vector<char> resent_;           // per task: taken from a lost worker, to be announced when sent again
   std::vector<std::size_t> resending_; // count_attempts(): the tasks of a chunk being sent again
   clock::time_point start_{};          // when run() began: losses are reported relative to it
+  clock::time_point last_check_{};     // check_liveness(): when timeouts were last checked
+  clock::time_point last_watch_{};     // and the watched processes
   bool ended_ = false;                 // end_run was sent
   std::string peer_error_;             // the MPI failure that made the last worker lost (lose_peer())
   std::size_t next_ = 0;               // dynamic schedule: first task not yet sent

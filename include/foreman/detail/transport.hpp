@@ -58,12 +58,11 @@ struct send_slot {
   }
 };
 
-/// A backstop: the encoders already fail the task of a value over the limit (put_item), so a
-/// message reaching this check is foreman's own error, not a task's.
-inline void check_int_size(std::size_t bytes, const char* what) {
-  if (bytes > max_message_bytes)
-    throw error(std::string(what) + " of " + std::to_string(bytes) + " bytes exceeds MPI's limit of " +
-                std::to_string(max_message_bytes) + " bytes per message; split the task or result");
+/// A backstop: what is sent as one message (short messages, envelopes) is far below piece_bytes,
+/// and longer bytes go as pieces (post_pieces); a message reaching this is foreman's own error.
+[[noreturn]] FOREMAN_DETAIL_COLD inline void too_long_for_one_message(std::size_t bytes) {
+  throw error("a message of " + std::to_string(bytes) + " bytes was to be sent whole; messages over " +
+              std::to_string(piece_bytes) + " bytes travel in pieces");
 }
 
 /// The length of a message received as MPI_BYTE, from its status. Open MPI keeps it in a field of
@@ -79,9 +78,9 @@ inline std::size_t received_bytes(const MPI_Status& status) {
 #endif
 }
 
-/// Sends a byte buffer without blocking. @throws error when it exceeds MPI's int count.
+/// Sends a byte buffer of at most piece_bytes as one message without blocking.
 inline MPI_Request post_send(const std::vector<char>& bytes, int dest, tag t, MPI_Comm comm) {
-  check_int_size(bytes.size(), "a message");
+  if (bytes.size() > piece_bytes) too_long_for_one_message(bytes.size());
   MPI_Request request = MPI_REQUEST_NULL;
   check_mpi(
       MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, dest, static_cast<int>(t), comm, &request),
@@ -103,30 +102,41 @@ inline void send_short(const std::vector<char>& bytes, int dest, tag t, MPI_Comm
             "MPI_Send", dest);
 }
 
+/// Sends `bytes` bytes from `data` on tag `t` without blocking: as one message up to piece_bytes,
+/// else as its pieces (wire.hpp). The requests go to slot.bodies. @throws mpi_error naming `dest`
+inline void post_pieces(const void* data, std::size_t bytes, int dest, tag t, MPI_Comm comm, send_slot& slot,
+                        const char* call) {
+  slot.peer = dest;
+  const char* from = static_cast<const char*>(data);
+  do {
+    const std::size_t piece = std::min(bytes, piece_bytes);
+    slot.bodies.push_back(MPI_REQUEST_NULL);
+    check_mpi(MPI_Isend(from, static_cast<int>(piece), MPI_BYTE, dest, static_cast<int>(t), comm, &slot.bodies.back()),
+              call, dest);
+    from += piece;
+    bytes -= piece;
+  } while (bytes > 0);
+}
+
 /// Sends slot.bytes, a message on tag `t` whose receiver posts its receive ahead (see inbox):
 /// as it is when it fits posted_capacity, else as an envelope on `t` followed by the message on
-/// large_tag(t). The slot holds the requests.
+/// large_tag(t), in pieces past piece_bytes. The slot holds the requests.
 inline void post_message(send_slot& slot, int dest, tag t, MPI_Comm comm) {
   slot.peer = dest;
   if (slot.bytes.size() <= posted_capacity) {
     slot.request = post_send(slot.bytes, dest, t, comm);
     return;
   }
-  check_int_size(slot.bytes.size(), "a message");
   slot.envelope.clear();
   put_envelope(slot.envelope, slot.bytes);
   slot.request = post_send(slot.envelope, dest, t, comm);
-  slot.bodies.push_back(post_send(slot.bytes, dest, large_tag(t), comm));
+  post_pieces(slot.bytes.data(), slot.bytes.size(), dest, large_tag(t), comm, slot, "MPI_Isend (a large message)");
 }
 
-/// Sends a body (a value's own bytes, see wire.hpp) without blocking; its request goes to `slot`.
+/// Sends a body (a value's own bytes, see wire.hpp) without blocking, in pieces past piece_bytes;
+/// its requests go to `slot`.
 inline void post_body(const body_span& body, int dest, tag t, MPI_Comm comm, send_slot& slot) {
-  check_int_size(body.bytes, "a value");
-  slot.bodies.push_back(MPI_REQUEST_NULL);
-  slot.peer = dest;
-  check_mpi(MPI_Isend(body.data, static_cast<int>(body.bytes), MPI_BYTE, dest, static_cast<int>(t), comm,
-                      &slot.bodies.back()),
-            "MPI_Isend (a body)", dest);
+  post_pieces(body.data, body.bytes, dest, t, comm, slot, "MPI_Isend (a body)");
 }
 
 /// Receives the message a matched probe found, into `into` (resized to fit).
@@ -144,6 +154,12 @@ inline void drop_message(MPI_Comm comm, int source, tag t, std::vector<char>& si
   receive_matched(message, status, sink);
 }
 
+/// Receives and drops the `bytes` bytes (one message, or their pieces) that `source` sends next
+/// on tag `t`, which are known to be coming; `sink` holds a piece at most.
+inline void drop_pieces(MPI_Comm comm, int source, tag t, std::size_t bytes, std::vector<char>& sink) {
+  for (std::size_t k = pieces_of(bytes); k > 0; --k) drop_message(comm, source, t, sink);
+}
+
 /// Receives and drops every message already waiting on `comm`, so none outlives it.
 inline void discard_pending(MPI_Comm comm) {
   std::vector<char> sink;
@@ -157,40 +173,103 @@ inline void discard_pending(MPI_Comm comm) {
   }
 }
 
-/// Waits for `count` requests for at most `limit` (zero: no limit); returns whether all
-/// completed. Requests still pending are left as they are.
-inline bool wait_all_for(MPI_Request* requests, int count, clock::duration limit,
-                         idle_backoff idle = idle_backoff()) {
-  const auto deadline = clock::now() + limit;
-  for (;;) {
-    int done = 0;
-    check_mpi(MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE), "MPI_Testall");
-    if (done) return true;
-    if (limit.count() > 0 && clock::now() >= deadline) return false;
-    idle.pause();
-  }
-}
+/// Receives `bytes` bytes that `source` sends on tag `t` (one message, or their pieces: wire.hpp)
+/// straight into `data`. The receive of each piece is posted once the one before it has arrived:
+/// no MPI call moves more than a piece (receives posted together let Open MPI move several in one
+/// test, docs/performance.md), and a wait can stop between two pieces and go on later. A receive
+/// still posted when the receiver is destroyed is withdrawn.
+class piece_receiver {
+public:
+  piece_receiver(void* data, std::size_t bytes, int source, tag t, MPI_Comm comm)
+      : data_(static_cast<char*>(data)), bytes_(bytes), source_(source), tag_(t), comm_(comm) {}
+  piece_receiver(const piece_receiver&) = delete;
+  piece_receiver& operator=(const piece_receiver&) = delete;
+  ~piece_receiver() { withdraw(); }
 
-/// Receives `bytes` bytes from `source` with tag `t` into `data`, waiting at most `limit` (zero:
-/// no limit); false, and the receive withdrawn, if they did not come in time. A message matched
-/// just as the receive was withdrawn counts as received (a caller may try again after a false).
-inline bool receive_within(void* data, std::size_t bytes, int source, tag t, MPI_Comm comm, clock::duration limit,
-                           idle_backoff idle) {
-  check_int_size(bytes, "a message");
-  MPI_Request request = MPI_REQUEST_NULL;
-  check_mpi(MPI_Irecv(data, static_cast<int>(bytes), MPI_BYTE, source, static_cast<int>(t), comm, &request),
-            "MPI_Irecv", source);
-  try {
-    if (wait_all_for(&request, 1, limit, idle)) return true;
-  } catch (const mpi_error& e) {
-    throw_mpi_error(e.code(), "MPI_Test (a receive)", source);
+  /// Waits at most `limit` (zero: no limit) for the bytes still missing; true once all have
+  /// arrived. After false the receive of the next piece stays posted: call again to go on.
+  /// @throws mpi_error naming the source
+  bool wait_for(clock::duration limit, idle_backoff idle) {
+    const auto deadline = clock::now() + limit;
+    while (pieces_left_ > 0) {
+      if (request_ == MPI_REQUEST_NULL) post();
+      int done = 0;
+      const int code = MPI_Test(&request_, &done, MPI_STATUS_IGNORE);
+      if (code != MPI_SUCCESS) {
+        request_ = MPI_REQUEST_NULL; // completed in error: MPI has freed it
+        throw_mpi_error(code, "MPI_Test (a receive)", source_);
+      }
+      if (done) {
+        --pieces_left_;
+        received_ += posted_;
+        idle.reset();
+        continue;
+      }
+      if (limit.count() > 0 && clock::now() >= deadline) return false;
+      idle.pause();
+    }
+    return true;
   }
-  check_mpi(MPI_Cancel(&request), "MPI_Cancel", source);
-  MPI_Status status;
-  check_mpi(MPI_Wait(&request, &status), "MPI_Wait (a cancelled receive)", source);
-  int cancelled = 0;
-  check_mpi(MPI_Test_cancelled(&status, &cancelled), "MPI_Test_cancelled", source);
-  return cancelled == 0;
+
+  /// Waits for the bytes still missing as long as they keep coming: false, the receive of the
+  /// next piece still posted, once no piece has arrived for `quiet`.
+  bool wait_while_coming(clock::duration quiet, idle_backoff idle) {
+    for (;;) {
+      const std::size_t before = received_;
+      if (wait_for(quiet, idle)) return true;
+      if (received_ == before) return false;
+    }
+  }
+
+  /// Bytes arrived so far (whole pieces).
+  std::size_t received() const { return received_; }
+
+private:
+  void post() {
+    posted_ = std::min(bytes_ - received_, piece_bytes);
+    check_mpi(MPI_Irecv(data_ + received_, static_cast<int>(posted_), MPI_BYTE, source_, static_cast<int>(tag_), comm_,
+                        &request_),
+              "MPI_Irecv", source_);
+  }
+
+  // Never throws (the destructor calls it): a receive MPI fails to withdraw is forgotten.
+  void withdraw() noexcept {
+    if (request_ == MPI_REQUEST_NULL) return;
+    try {
+      check_mpi(MPI_Cancel(&request_), "MPI_Cancel (a receive)", source_);
+      check_mpi(MPI_Wait(&request_, MPI_STATUS_IGNORE), "MPI_Wait (a cancelled receive)", source_);
+    } catch (...) {
+      request_ = MPI_REQUEST_NULL;
+    }
+  }
+
+  char* data_;
+  std::size_t bytes_;
+  int source_;
+  tag tag_;
+  MPI_Comm comm_;
+  std::size_t pieces_left_ = pieces_of(bytes_);
+  MPI_Request request_ = MPI_REQUEST_NULL; // the receive of the next piece, once posted
+  std::size_t received_ = 0;               // bytes of the pieces arrived
+  std::size_t posted_ = 0;                 // bytes of the piece posted last
+};
+
+/// Receives, with blocking receives, `bytes` bytes that `source` sends on tag `t` right away
+/// (one message, or their pieces) straight into `data`; calls `between()` between two pieces.
+/// @throws mpi_error naming `call` and the source
+template <class Between>
+void receive_pieces(void* data, std::size_t bytes, int source, tag t, MPI_Comm comm, const char* call,
+                    Between&& between) {
+  char* into = static_cast<char*>(data);
+  for (;;) {
+    const std::size_t piece = std::min(bytes, piece_bytes);
+    check_mpi(MPI_Recv(into, static_cast<int>(piece), MPI_BYTE, source, static_cast<int>(t), comm, MPI_STATUS_IGNORE),
+              call, source);
+    into += piece;
+    bytes -= piece;
+    if (bytes == 0) return;
+    between();
+  }
 }
 
 #ifdef FOREMAN_DETAIL_TEST_HOOKS
@@ -198,6 +277,20 @@ inline bool receive_within(void* data, std::size_t bytes, int source, tag t, MPI
 inline int& injected_receive_failure() {
   static int rank = -1;
   return rank;
+}
+
+/// Tests only: the same for the next inbox::collect(), which only the master's waits for a
+/// transfer call (between pieces).
+inline int& injected_collect_failure() {
+  static int rank = -1;
+  return rank;
+}
+
+/// Tests only: called by a worker before it sends each body of a reply, to make the master wait
+/// for them, as for a long transfer, while it must still judge the other workers rightly.
+inline void (*&injected_body_delay())() {
+  static void (*hook)() = nullptr;
+  return hook;
 }
 #endif
 
@@ -243,7 +336,7 @@ public:
   /// with message()), or -1. Its receive is not posted again until post() is called.
   int poll() {
 #ifdef FOREMAN_DETAIL_TEST_HOOKS
-    inject_failure();
+    inject_failure(injected_receive_failure());
 #endif
     if (arrived_.empty()) {
       if (posted_count_ == 1) { // MPI_Test looks again after making progress; MPI_Testsome does not
@@ -259,31 +352,24 @@ public:
         take(last_posted_, statuses_[0]);
         return last_posted_;
       } else {
-        int count = 0;
-        const int code = MPI_Testsome(static_cast<int>(requests_.size()), requests_.data(), &count, indices_.data(),
-                                      statuses_.data());
-        if (code != MPI_SUCCESS && code != MPI_ERR_IN_STATUS) failed(-1, code, "MPI_Testsome (the posted receives)");
-        if (count == MPI_UNDEFINED || count == 0) return -1;
-        int failed_rank = -1, failed_code = MPI_SUCCESS;
-        for (int k = 0; k < count; ++k) {
-          const int rank = indices_[static_cast<std::size_t>(k)];
-          const MPI_Status& status = statuses_[static_cast<std::size_t>(k)];
-          if (code == MPI_ERR_IN_STATUS && status.MPI_ERROR != MPI_SUCCESS) {
-            // Completed in error (freed by MPI): the messages that did arrive are kept for later polls.
-            failed_rank = rank;
-            failed_code = status.MPI_ERROR;
-            --posted_count_;
-            channels_[static_cast<std::size_t>(rank)].posted = -1;
-          } else {
-            arrive(rank, status);
-          }
-        }
-        if (failed_rank >= 0) throw_mpi_error(failed_code, "MPI_Testsome (a posted receive)", failed_rank);
+        test_some();
+        if (arrived_.empty()) return -1;
       }
     }
     const int rank = arrived_.front();
     arrived_.pop_front();
     return rank;
+  }
+
+  /// Tests the posted receives once and queues the messages that have arrived for poll(), without
+  /// returning any; returns the ranks whose messages wait, in the order poll() will return them.
+  /// @throws mpi_error as poll() does
+  const std::deque<int>& collect() {
+#ifdef FOREMAN_DETAIL_TEST_HOOKS
+    inject_failure(injected_collect_failure());
+#endif
+    if (posted_count_ > 0) test_some();
+    return arrived_;
   }
 
   /// The tag of the last message from `rank` (useful with MPI_ANY_TAG).
@@ -302,15 +388,23 @@ public:
     return c.large_ready ? 0 : envelope_size(c.buffers[static_cast<std::size_t>(c.ready)].data(), c.ready_bytes);
   }
 
-  /// Receives the message the last envelope from `rank` announced, on large_tag(tag), waiting at
-  /// most `limit` (zero: no limit); message() then returns it. False if it did not come.
-  bool fetch_large(int rank, tag large, clock::duration limit, idle_backoff idle) {
+  /// Receives the message the last envelope from `rank` announced: sizes its buffer and calls
+  /// `receive(into)` (a body_span), which receives the message into it and returns whether it
+  /// came; message() then returns it. False if it did not come.
+  template <class Receive>
+  bool fetch_large(int rank, Receive&& receive) {
     channel& c = channels_[static_cast<std::size_t>(rank)];
-    const std::size_t bytes = announced(rank);
-    c.large.resize(bytes);
-    if (!receive_within(c.large.data(), bytes, rank, large, comm_, limit, idle)) return false;
+    c.large.resize(announced(rank));
+    if (!receive(body_span{c.large.data(), c.large.size()})) return false;
     c.large_ready = true;
     return true;
+  }
+
+  /// Frees the buffers of envelopes' messages longer than piece_bytes (kept otherwise, for the
+  /// next one): gigabytes are not held from one run to the next for a message that was rare.
+  void release_large() noexcept {
+    for (channel& c : channels_)
+      if (c.large.capacity() > piece_bytes) std::vector<char>().swap(c.large);
   }
 
   /// Withdraws the receive posted from `rank`; returns true if a message had arrived in it after
@@ -359,12 +453,11 @@ private:
   };
 
 #ifdef FOREMAN_DETAIL_TEST_HOOKS
-  // Tests only: the receive posted from injected_receive_failure() fails as MPI would fail it.
+  // Tests only: the receive posted from `rank` (then -1) fails as MPI would fail it.
   // (No real fault does that here: Open MPI 4.1 reports no error for a dead peer, and a receive
   // truncated by a longer message, the one error a peer can cause, overwrites memory past the
   // buffer: measured with its shared-memory transport.)
-  void inject_failure() {
-    int& rank = injected_receive_failure();
+  void inject_failure(int& rank) {
     if (rank < 0 || rank >= static_cast<int>(requests_.size()) || !posted(rank)) return;
     const int victim = std::exchange(rank, -1);
     check_mpi(MPI_Cancel(&requests_[static_cast<std::size_t>(victim)]), "MPI_Cancel", victim);
@@ -382,6 +475,31 @@ private:
       --posted_count_;
     }
     throw_mpi_error(code, call, rank);
+  }
+
+  // Tests every posted receive; queues the ranks whose messages have arrived in arrived_.
+  // Inlined: poll() runs it on every pass over several workers.
+  FOREMAN_DETAIL_INLINE void test_some() {
+    int count = 0;
+    const int code =
+        MPI_Testsome(static_cast<int>(requests_.size()), requests_.data(), &count, indices_.data(), statuses_.data());
+    if (code != MPI_SUCCESS && code != MPI_ERR_IN_STATUS) failed(-1, code, "MPI_Testsome (the posted receives)");
+    if (count == MPI_UNDEFINED) return;
+    int failed_rank = -1, failed_code = MPI_SUCCESS;
+    for (int k = 0; k < count; ++k) {
+      const int rank = indices_[static_cast<std::size_t>(k)];
+      const MPI_Status& status = statuses_[static_cast<std::size_t>(k)];
+      if (code == MPI_ERR_IN_STATUS && status.MPI_ERROR != MPI_SUCCESS) {
+        // Completed in error (freed by MPI): the messages that did arrive are kept for later polls.
+        failed_rank = rank;
+        failed_code = status.MPI_ERROR;
+        --posted_count_;
+        channels_[static_cast<std::size_t>(rank)].posted = -1;
+      } else {
+        arrive(rank, status);
+      }
+    }
+    if (failed_rank >= 0) throw_mpi_error(failed_code, "MPI_Testsome (a posted receive)", failed_rank);
   }
 
   void take(int rank, const MPI_Status& status) {

@@ -10,10 +10,11 @@
 ///   master -> worker  tag::tasks     header, u32 count, u32 bodies, count x { u64 index, Task* }
 ///                                    or, for a task the master could not encode,
 ///                                    { u64 index | failed_task_item, string type, string message }
-///   master -> worker  tag::task_body     the bytes of one Task body (see below), `bodies` of them
+///   master -> worker  tag::task_body     the bytes of one Task body (see below), or one piece of
+///                                    them; `bodies` counts these messages, pieces included
 ///   worker -> master  tag::results   header, u32 count, u32 bodies, count x { u64 index, u8 status,
 ///                                    f64 seconds, Result* | (string type, string message) }
-///   worker -> master  tag::result_body   the bytes of one Result body
+///   worker -> master  tag::result_body   the bytes of one Result body, or one piece of them
 ///   worker -> master  tag::results   a progress note: header, u32 progress_marker, u32 tasks of
 ///                                    the current chunk done (sent between the tasks of a chunk
 ///                                    when the worker's last message is progress_interval old)
@@ -30,13 +31,21 @@
 /// envelope_marker, u64 size) on its tag, then itself on tag::tasks_large / tag::results_large:
 /// the receiver posts its receives for these tags before the messages arrive (transport.hpp).
 ///
+/// Pieces: MPI counts a message's bytes in an int, so a body or an envelope's message longer than
+/// piece_bytes travels as consecutive messages of piece_bytes on its tag, the last one shorter.
+/// MPI's non-overtaking rule delivers them in order; the receiver knows how many come from the
+/// size already announced (a body's element count, an envelope's size) and receives each straight
+/// into its place in the destination. No other message is added: up to piece_bytes, a body or a
+/// message is one message, as it always was.
+///
 /// Task*, Result*: a value as the encoder writes it; for a contiguous container of bitwise
 /// elements (std::vector<double>, std::string, ...) a u8 kind first: 0, the value follows; 1, it
 /// is a body: its element count (u64) follows, and its bytes travel as a message of their own,
 /// sent straight from the container and received straight into the destination container (no
 /// copy on either side; Open MPI moves large ones with a single copy between the processes).
 /// Values of body_threshold bytes or more are bodies. A message's bodies follow it, in item order.
-/// A value that is not bitwise (it goes through the archive) is framed as u32 length, then its
+/// A value that is not bitwise (it goes through the archive) is framed as u32 length (or, from
+/// long_length on, u32 long_length and the length as u64), then its
 /// archived bytes: a reader whose load of it throws steps over it to the next item, so that one
 /// value that cannot be decoded fails only its own task (serialization_error); a bitwise value
 /// has a known size and no length. An encoder whose writing of an item throws is rolled back to
@@ -65,6 +74,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <typeinfo>
@@ -85,20 +95,36 @@ namespace foreman {
 namespace detail {
 
 /// Bumped whenever a message layout changes; checked by the handshake.
-inline constexpr std::uint32_t protocol_version = 7;
+inline constexpr std::uint32_t protocol_version = 8;
 /// Bumped whenever the encoding of a single value changes (put_item, the archives); journals,
 /// which hold encoded results, name it.
 inline constexpr std::uint32_t value_format = 4;
 
-/// The longest message (and value) foreman sends: MPI counts bytes in an int. A value longer than
-/// this fails its task (serialization_error) instead of being sent. Tests define
-/// FOREMAN_DETAIL_MAX_MESSAGE_BYTES lower, to reach the limit without allocating 2 GiB; it must
-/// be the same in every rank's program.
-#ifndef FOREMAN_DETAIL_MAX_MESSAGE_BYTES
-#define FOREMAN_DETAIL_MAX_MESSAGE_BYTES INT_MAX
+/// The longest message foreman sends: a body or an envelope's message longer than this travels
+/// as pieces of this many bytes (see the file comment). MPI counts a message's bytes in an int;
+/// and one piece is what one MPI call moves (Open MPI's shared memory copies a whole message in
+/// one test of its receive), so piece_bytes also bounds how long a transfer keeps a loop from
+/// looking at anything else. Tests define FOREMAN_DETAIL_PIECE_BYTES lower, to make pieces of small
+/// values; the handshake checks that every rank's program has the same (protocol_word).
+#ifndef FOREMAN_DETAIL_PIECE_BYTES
+#define FOREMAN_DETAIL_PIECE_BYTES (std::size_t{256} << 20)
 #endif
-inline constexpr std::size_t max_message_bytes = FOREMAN_DETAIL_MAX_MESSAGE_BYTES;
-static_assert(max_message_bytes <= static_cast<std::size_t>(INT_MAX), "MPI counts a message's bytes in an int");
+inline constexpr std::size_t piece_bytes = FOREMAN_DETAIL_PIECE_BYTES;
+static_assert(piece_bytes <= static_cast<std::size_t>(INT_MAX),
+              "FOREMAN_DETAIL_PIECE_BYTES: MPI counts a message's bytes in an int");
+
+/// How many messages `bytes` bytes travel in: one up to piece_bytes, else one per piece.
+constexpr std::size_t pieces_of(std::size_t bytes) {
+  return bytes <= piece_bytes ? 1 : (bytes - 1) / piece_bytes + 1;
+}
+
+/// What the handshake compares: the protocol version and the piece size, which two programs must
+/// share to read each other's messages.
+inline constexpr std::uint64_t protocol_word = protocol_version | static_cast<std::uint64_t>(piece_bytes) << 32;
+
+/// An archived value's length is framed as a u32 below long_length, else as u32 long_length
+/// followed by the length as u64 (put_item, get_item).
+inline constexpr std::uint32_t long_length = 0xFFFFFFFFu;
 
 /// Message tags on the pool's private communicator.
 enum class tag : int {
@@ -122,6 +148,8 @@ constexpr tag large_tag(tag t) {
 /// (transport.hpp); a longer message is sent as an envelope of envelope_bytes, its own header
 /// followed by u32 envelope_marker and the message's size as u64, and then on large_tag().
 inline constexpr std::size_t posted_capacity = std::size_t{8} << 10;
+static_assert(piece_bytes >= posted_capacity,
+              "FOREMAN_DETAIL_PIECE_BYTES: a message that fits a posted receive is sent whole, so a piece holds one");
 inline constexpr std::uint32_t envelope_marker = 0xFFFFFFFFu; ///< never a message's item count
 inline constexpr std::size_t header_bytes = 12;
 inline constexpr std::size_t envelope_bytes = header_bytes + 4 + 8;
@@ -176,6 +204,14 @@ public:
   void rollback(std::size_t at) { size_ = at; }
   /// Overwrites the u32 written at byte offset `at` (a count known only after the items).
   void patch(std::size_t at, std::uint32_t value) { std::memcpy(out_.data() + at, &value, sizeof value); }
+  void patch(std::size_t at, std::uint64_t value) { std::memcpy(out_.data() + at, &value, sizeof value); }
+  /// Opens `bytes` bytes at byte offset `at` (<= size()), moving what was written after it: for
+  /// a field found too narrow once what follows it is written (rare, see put_item).
+  FOREMAN_DETAIL_COLD void open(std::size_t at, std::size_t bytes) {
+    out_.resize(size_);
+    out_.insert(out_.begin() + static_cast<std::ptrdiff_t>(at), bytes, '\0');
+    size_ += bytes;
+  }
   /// Makes room for `bytes` more bytes of raw values, so that writing them resizes nothing.
   FOREMAN_DETAIL_INLINE void reserve(std::size_t bytes) {
     if (out_.size() < size_ + bytes) grow(size_ + bytes);
@@ -253,7 +289,7 @@ public:
   bool exhausted() const { return remaining() == 0; }
 
   /// The next `bytes` bytes as a decoder of their own; this one steps past them.
-  decoder take(std::size_t bytes) {
+  decoder take(std::uint64_t bytes) {
     if (bytes > remaining()) truncated();
     decoder part(cursor_, bytes);
     cursor_ += bytes;
@@ -302,7 +338,7 @@ inline std::size_t envelope_size(const char* data, std::size_t bytes) {
   if (marker != envelope_marker) return 0;
   std::uint64_t size = 0;
   std::memcpy(&size, data + header_bytes + sizeof marker, sizeof size);
-  if (size <= posted_capacity || size > static_cast<std::uint64_t>(max_message_bytes))
+  if (size <= posted_capacity || size > static_cast<std::uint64_t>(std::numeric_limits<std::ptrdiff_t>::max()))
     throw error("malformed message: an envelope announcing " + std::to_string(size) + " bytes");
   return static_cast<std::size_t>(size);
 }
@@ -337,6 +373,14 @@ struct body_span {
   explicit operator bool() const { return data != nullptr; }
 };
 
+/// The messages `bodies` travel in (a message's u32 bodies field): one each, or their pieces.
+/// With pieces of 8 KiB or more, the count fits a u32 for bodies of up to 32 TiB.
+inline std::uint32_t body_messages(const std::vector<body_span>& bodies) {
+  std::size_t messages = 0;
+  for (const body_span& body : bodies) messages += pieces_of(body.bytes);
+  return static_cast<std::uint32_t>(messages);
+}
+
 /// Whether `value` travels as a body: a body-capable container of body_threshold bytes or more.
 template <class T>
 bool travels_as_body(const T& value) {
@@ -346,8 +390,8 @@ bool travels_as_body(const T& value) {
     return false;
 }
 
-/// The exception being handled, as "type: what()"; one of foreman's own (e.g. a value over the
-/// limit), as its text without the "foreman: " prefix, which the message it goes into has.
+/// The exception being handled, as "type: what()"; one of foreman's own, as its text without the
+/// "foreman: " prefix, which the message it goes into has.
 inline std::string describe_current_exception() {
   try {
     throw;
@@ -364,11 +408,6 @@ inline std::string describe_current_exception() {
 /// value and where ("task 3 could not be decoded on worker 1"), the exception being handled why.
 inline std::string serialization_failure(const std::string& context) {
   return serialization_error(context + ": " + describe_current_exception()).what();
-}
-
-[[noreturn]] FOREMAN_DETAIL_COLD inline void value_too_long(std::size_t bytes) {
-  throw serialization_error("it is " + std::to_string(bytes) + " bytes long, more than MPI's limit of " +
-                            std::to_string(max_message_bytes) + " bytes per message; split it");
 }
 
 /// Writes the item of a task that failed (tasks message: the master could not encode it).
@@ -388,19 +427,39 @@ inline void put_failed_result(encoder& out, std::uint64_t index, double seconds,
   out.put(message);
 }
 
+/// Writes the length of the archived value that follows the u32 placeholder at byte offset `at`
+/// (put_item): in the placeholder below `long_from` bytes, else as long_length there and the
+/// length as u64 after it, which moves the value's bytes (a value of 4 GiB or more; tests pass a
+/// lower `long_from`).
+inline void put_length(encoder& out, std::size_t at, std::uint64_t long_from = long_length) {
+  const std::uint64_t bytes = out.size() - at - sizeof(std::uint32_t);
+  if (bytes < long_from) {
+    out.patch(at, static_cast<std::uint32_t>(bytes));
+    return;
+  }
+  out.open(at + sizeof(std::uint32_t), sizeof(std::uint64_t));
+  out.patch(at, long_length);
+  out.patch(at + sizeof(std::uint32_t), bytes);
+}
+
+/// Reads what put_length() wrote: an archived value's length.
+FOREMAN_DETAIL_INLINE std::uint64_t get_length(decoder& in) {
+  const auto bytes = in.get<std::uint32_t>();
+  return bytes != long_length ? bytes : in.get<std::uint64_t>();
+}
+
 /// Writes a value as an item of a message; returns its body when it travels as one (the
-/// caller sends it after the message), else an empty span. What the value's serialize() throws
-/// passes through, and a value longer than max_message_bytes throws serialization_error, with
-/// the item partly written: the caller rolls the encoder back to the item's start.
+/// caller sends it after the message, in pieces past piece_bytes), else an empty span. What the
+/// value's serialize() throws passes through, with the item partly written: the caller rolls the
+/// encoder back to the item's start.
 template <class T>
 body_span put_item(encoder& out, const T& value) {
   if constexpr (body_traits<T>::capable) {
     if (travels_as_body(value)) {
-      const std::size_t bytes = value.size() * sizeof(typename body_traits<T>::element);
-      if (bytes > max_message_bytes) value_too_long(bytes);
       out.put(std::uint8_t{1});
       out.put(static_cast<std::uint64_t>(value.size()));
-      return body_span{const_cast<void*>(static_cast<const void*>(value.data())), bytes};
+      return body_span{const_cast<void*>(static_cast<const void*>(value.data())),
+                       value.size() * sizeof(typename body_traits<T>::element)};
     }
     out.put(std::uint8_t{0});
   }
@@ -411,45 +470,45 @@ body_span put_item(encoder& out, const T& value) {
     const std::size_t at = out.size();
     out.put(std::uint32_t{0});
     out.put(value);
-    const std::size_t bytes = out.size() - at - sizeof(std::uint32_t);
-    if (bytes > max_message_bytes) value_too_long(bytes);
-    out.patch(at, static_cast<std::uint32_t>(bytes));
+    put_length(out, at);
   }
   return {};
 }
 
 /// Reads an item written by put_item() into `value`; when it is a body, sizes `value` for it and
 /// returns where its bytes go (the caller receives them there), else an empty span.
+/// @param body_bytes set to the size of the body the item announced (0: none), which the caller
+///        must receive, or drop, even when this throws, to stay in step with the sender
 /// @throws serialization_error when the value cannot be read (its load throws, reads other bytes
-///         than its save wrote, or its storage cannot be allocated); `in` is then past the item,
-///         and `body_follows` tells whether the item announced a body, which the caller must
-///         still receive (or drop) to stay in step with the sender.
+///         than its save wrote, or its storage cannot be allocated); `in` is then past the item
 /// @throws error when the message itself is malformed (its framing, not one value)
 template <class T>
-body_span get_item(decoder& in, T& value, bool& body_follows) {
-  body_follows = false;
+body_span get_item(decoder& in, T& value, std::size_t& body_bytes) {
+  body_bytes = 0;
   if constexpr (body_traits<T>::capable) {
     const auto kind = in.get<std::uint8_t>();
     if (kind == 1) {
       using element = typename body_traits<T>::element;
       const auto count = in.get<std::uint64_t>();
-      body_follows = true;
-      if (count == 0 || count > max_message_bytes / sizeof(element))
-        throw serialization_error("a body of " + std::to_string(count) + " elements was announced");
+      // The sender makes bodies of body_threshold bytes or more only; a count whose bytes cannot
+      // be counted tells the receiver nothing about how many pieces to take.
+      if (count == 0 || count > std::numeric_limits<std::size_t>::max() / sizeof(element))
+        throw error("malformed message: a body of " + std::to_string(count) + " elements was announced");
+      body_bytes = static_cast<std::size_t>(count) * sizeof(element);
       try {
         value.resize(static_cast<std::size_t>(count));
       } catch (...) {
-        throw serialization_error("its " + std::to_string(count * sizeof(element)) +
+        throw serialization_error("its " + std::to_string(body_bytes) +
                                   " bytes could not be allocated: " + describe_current_exception());
       }
-      return body_span{static_cast<void*>(&value[0]), static_cast<std::size_t>(count) * sizeof(element)};
+      return body_span{static_cast<void*>(&value[0]), body_bytes};
     }
     if (kind != 0) throw error("malformed message: unknown item kind " + std::to_string(kind));
   }
   if constexpr (is_bitwise_v<T>) {
     in.get(value);
   } else {
-    decoder item = in.take(in.get<std::uint32_t>()); // `in` is past the item whatever the load does
+    decoder item = in.take(get_length(in)); // `in` is past the item whatever the load does
     const std::size_t bytes = item.remaining();
     try {
       item.load_archived(value);

@@ -93,7 +93,10 @@ private:
       // Any tag from the master: MPI's non-overtaking order keeps end_run behind the run's tasks.
       const auto kind = static_cast<tag>(inbox_.message_tag(0));
       if (kind == tag::tasks && inbox_.announced(0) > 0)
-        inbox_.fetch_large(0, tag::tasks_large, clock::duration::zero(), idle_); // sent right after its envelope
+        inbox_.fetch_large(0, [&](const body_span& into) { // sent right after its envelope
+          receive_from_master(into, tag::tasks_large, 0);
+          return true;
+        });
       decoder in = inbox_.message(0);
 #ifdef FOREMAN_DETAIL_TEST_HOOKS
       if (kind == tag::tasks && injected_tasks_damage()) {
@@ -199,7 +202,7 @@ private:
                      announced > received && announced <= count ? announced - received : 0, clock);
       return;
     }
-    out.patch(count_at + sizeof(std::uint32_t), static_cast<std::uint32_t>(store_.bodies.size()));
+    out.patch(count_at + sizeof(std::uint32_t), body_messages(store_.bodies));
     out.finish();
     store_.last_sent = clock;
     if (store_.bodies.empty() && slot.bytes.size() <= eager_bytes) {
@@ -207,7 +210,12 @@ private:
       send_short(slot.bytes, 0, tag::results, comm_);
     } else {
       post_message(slot, 0, tag::results, comm_);
-      for (const body_span& body : store_.bodies) post_body(body, 0, tag::result_body, comm_, slot);
+      for (const body_span& body : store_.bodies) {
+#ifdef FOREMAN_DETAIL_TEST_HOOKS
+        if (injected_body_delay() != nullptr) injected_body_delay()();
+#endif
+        post_body(body, 0, tag::result_body, comm_, slot);
+      }
     }
     // The other slot's reply left a message earlier: its send is complete, or completes once the
     // master takes it. Waiting here rather than when the slot is next used keeps the wait off the
@@ -229,22 +237,20 @@ private:
         put_failed_result(out, index & ~failed_task_item, 0.0, call_.error_type, call_.error_message);
         continue;
       }
-      bool body_follows = false;
+      std::size_t body_bytes = 0;
       try {
-        if (const body_span body = get_item(in, store_.task, body_follows)) {
+        if (const body_span body = get_item(in, store_.task, body_bytes)) {
           // The master sent it right after the message: received straight into the task.
-          check_mpi(MPI_Recv(body.data, static_cast<int>(body.bytes), MPI_BYTE, 0, static_cast<int>(tag::task_body),
-                             comm_, MPI_STATUS_IGNORE),
-                    "MPI_Recv (a task's body)", 0);
-          ++received;
+          receive_from_master(body, tag::task_body, k);
+          received += static_cast<std::uint32_t>(pieces_of(body.bytes));
           clock = clock_.now(); // the task starts once its bytes are here
         }
       } catch (const serialization_error&) {
         // Only this task fails: `in` is at the next item, and a body announced for this one is
         // taken, so that the next item's body is not received in its place.
-        if (body_follows) {
-          drop_message(comm_, 0, tag::task_body, store_.scratch);
-          ++received;
+        if (body_bytes > 0) {
+          drop_pieces(comm_, 0, tag::task_body, body_bytes, store_.scratch);
+          received += static_cast<std::uint32_t>(pieces_of(body_bytes));
         }
         put_failed_result(out, index, 0.0, serialization_error_type,
                           serialization_failure("task " + std::to_string(index) + " could not be decoded on worker " +
@@ -268,16 +274,12 @@ private:
         out.put(item_status::ok);
         out.put(call_.seconds);
         const body_span body = put_item(out, result);
-        if (out.size() > max_message_bytes)
-          throw serialization_error("the reply holding it would be " + std::to_string(out.size()) +
-                                    " bytes long, more than MPI's limit of " + std::to_string(max_message_bytes) +
-                                    " bytes per message; use a smaller options::chunk_size");
         if (body) { // sent from the object itself: it stays untouched until the reply completes
           store_.bodies.push_back(body);
           ++slot.in_flight;
         }
       } catch (...) {
-        // Its serialize() threw, or it is too long: the item is taken back and its task fails.
+        // Its serialize() threw: the item is taken back and its task fails.
         out.rollback(item_at);
         put_failed_result(out, index, call_.seconds, serialization_error_type,
                           serialization_failure("the result of task " + std::to_string(index) +
@@ -307,6 +309,19 @@ private:
     store_.last_sent = now;
   }
 
+  // Receives what the master sends right after a message (a task's body, an envelope's message)
+  // straight into `into`, in pieces past piece_bytes; between two pieces, a progress note when
+  // the last message to the master is progress_interval old, as between two tasks: a transfer
+  // longer than the task timeout does not make this worker look lost. `done`: tasks of the chunk
+  // done so far.
+  void receive_from_master(const body_span& into, tag t, std::uint32_t done) {
+    const char* call = t == tag::task_body ? "MPI_Recv (a task's body)" : "MPI_Recv (a large message)";
+    receive_pieces(into.data, into.bytes, 0, t, comm_, call, [&] {
+      const task_clock::stamp now = clock_.now();
+      if (clock_.seconds(store_.last_sent, now) >= progress_interval) send_note(done, now);
+    });
+  }
+
   // Tells the master, between two tasks of a long chunk, that this worker is alive (wire.hpp):
   // its deadline then counts from now, not from the chunk's start. 20 bytes, sent eagerly.
   void send_note(std::uint32_t done, task_clock::stamp now) {
@@ -319,8 +334,13 @@ private:
     store_.last_sent = now;
   }
 
+  // Completes the sends; frees a reply buffer that grew past piece_bytes (kept otherwise, for the
+  // next reply): gigabytes are not held from one run to the next for a reply that was rare.
   void finish() {
-    for (auto& slot : store_.slots) slot.wait();
+    for (auto& slot : store_.slots) {
+      slot.wait();
+      if (slot.bytes.capacity() > piece_bytes) std::vector<char>().swap(slot.bytes);
+    }
   }
 
   MPI_Comm comm_;
