@@ -198,8 +198,7 @@ private:
       slot.in_flight = 0;
       store_.bodies.clear();
       store_.task = Task{};
-      answer_damaged(describe_current_exception(),
-                     announced > received && announced <= count ? announced - received : 0, clock);
+      answer_damaged(describe_current_exception(), announced > received ? announced - received : 0, clock);
       return;
     }
     out.patch(count_at + sizeof(std::uint32_t), body_messages(store_.bodies));
@@ -292,10 +291,10 @@ private:
   // Answers a tasks message whose framing is broken (wire.hpp: damaged_marker, then why): the
   // master fails every task it sent in it. First takes the `bodies` it announced that were not
   // taken yet: they are on their way, and the next receive, which takes any tag, must not match
-  // one. The count of bodies is the message's own, as for a stale message (drain_bodies()): a
-  // message cut short still has it; one whose first 20 bytes are damaged cannot be answered
-  // safely if it had bodies (serve() drains none when the count of bodies exceeds the count of
-  // tasks, or cannot be read).
+  // one. The count of body messages (pieces included) is the message's own, as for a stale
+  // message (drain_bodies()): a message cut short still has it; one whose first 20 bytes are
+  // damaged cannot be answered safely if it had bodies (a count that cannot be read drains none;
+  // a wrong one waits for bodies that never come, until the master's task_timeout).
   void answer_damaged(const std::string& why, std::uint32_t bodies, task_clock::stamp now) {
     for (std::uint32_t k = 0; k < bodies; ++k) drop_message(comm_, 0, tag::task_body, store_.scratch);
     std::vector<char>& reply = store_.damaged_reply;
