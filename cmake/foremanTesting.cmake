@@ -23,11 +23,11 @@
 # (PASS_REGULAR_EXPRESSION).
 # RANK_DIES (implies RECOVERY) marks a test whose job must go on after one of its ranks died
 # before the master finished. Measured with MPICH 4.0.2, Hydra cannot do that: without flags it
-# ends the whole job at the death, and with -disable-auto-cleanup mpiexec itself still exited
-# about 0.1 s after the death in 4 runs of 5 and hung in the fifth, the survivors stuck in
-# MPI_Finalize. Under Hydra such a test is registered as skipped: it prints the reason and
-# CTest reports it as "Skipped" (what holds there is bin/foreman-supervise with a checkpoint
-# journal: the job is run again and computes only what it lacks).
+# ends the whole job at the death; with -disable-auto-cleanup, in 5 runs, mpiexec exited at once
+# in 3 (the survivors stuck in MPI_Finalize), hung in 1 and ended every rank in 1. Under Hydra
+# such a test is registered as skipped: it prints the reason and CTest reports it as "Skipped"
+# (what holds there is bin/foreman-supervise with a checkpoint journal: the job is run again and
+# computes only what it lacks).
 # Requires find_package(MPI) to have run (it sets MPIEXEC_EXECUTABLE).
 include_guard(GLOBAL)
 

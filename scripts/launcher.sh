@@ -16,7 +16,7 @@
 #   recovery_ends     yes when a job goes on after one of its ranks died and then ends by itself
 #                     (Open MPI with recovery_flags, on one host: measured); no when the launcher
 #                     cannot keep such a job (Hydra: it ends the job at the death; measured with
-#                     MPICH 4.0.2, -disable-auto-cleanup left mpiexec exiting or hanging and the
+#                     MPICH 4.0.2, -disable-auto-cleanup left mpiexec exiting at once or hanging, the
 #                     survivors stuck in MPI_Finalize), where bin/foreman-supervise runs the job
 #                     again from its checkpoint journal; unknown otherwise
 # Detected from `<mpiexec> --version`: "Open MPI"/"OpenRTE", "HYDRA"/"Intel(R) MPI", "slurm".
