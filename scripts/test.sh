@@ -5,8 +5,10 @@
 # 2. builds everything in build/ (Release, -Wall -Wextra -Wpedantic -Werror) and runs every test;
 # 3. builds again in build-sanitize/ with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #    the test suite again (without the packaging tests, which only rebuild the same code, and the
-#    compile-time checks, which no sanitizer changes, and the `large` ones, 2.5 GiB values that the
-#    release pass moves once; tests/pieces_test.cpp covers their code with small values);
+#    compile-time checks, which no sanitizer changes, the `large` ones, 2.5 GiB values that the
+#    release pass moves once; tests/pieces_test.cpp covers their code with small values, and the
+#    examples' outputs and the benchmark's smoke runs, which the release and MPICH passes check:
+#    the library's code under them is what the suites run; this keeps CI within its time);
 # 4. fuzzes the checkpoint journal's reader (libFuzzer, clang);
 # 5. builds Boost.MPI for MPICH from Debian's source package (once, cached), then builds the suite
 #    in build-mpich/ against MPICH and runs it under MPICH's mpiexec (without the packaging, compile
@@ -128,8 +130,8 @@ if [[ $passes == *" sanitize "* ]]; then
     "-DCMAKE_CXX_FLAGS=$warnings $sanitizer_flags" \
     "-DCMAKE_EXE_LINKER_FLAGS=$sanitizer_flags" &&
     step "build build-sanitize/" cmake --build "$sanitize" --parallel "$jobs"; then
-    step "test build-sanitize/ (ASan+UBSan, without labels packaging, compile, large)" \
-      run_ctest "$sanitize" --label-exclude 'packaging|compile|large' || true
+    step "test build-sanitize/ (ASan+UBSan, without labels packaging, compile, large, examples, bench)" \
+      run_ctest "$sanitize" --label-exclude 'packaging|compile|large|examples|bench' || true
   fi
 fi
 
