@@ -244,8 +244,9 @@ TEST_CASE("a throwing on_result callback is rethrown on the master after the run
 }
 
 namespace {
-const std::string nested_message = "foreman: run() called from inside a run of this pool (from a task or an on_result "
-                                   "callback); a pool serves one run at a time";
+const std::string nested_message =
+    "foreman: run() called from inside a run or job of this pool (from a task, an on_result callback, or while a job "
+    "is open); a pool serves one run or job at a time";
 
 // The pool serves a plain run after the nested attempts.
 void check_next_run(foreman::master_worker<int, int>& pool) {

@@ -7,11 +7,14 @@
 #include <foreman/detail/journal.hpp>
 #include <foreman/detail/master_loop.hpp>
 #include <foreman/detail/observer.hpp>
+#include <foreman/detail/stream.hpp>
 #include <foreman/detail/supervision.hpp>
+#include <foreman/detail/task_store.hpp>
 #include <foreman/detail/type_name.hpp>
 #include <foreman/detail/value_fingerprint.hpp>
 #include <foreman/detail/worker_loop.hpp>
 #include <foreman/errors.hpp>
+#include <foreman/job.hpp>
 #include <foreman/options.hpp>
 #include <foreman/outcome.hpp>
 #include <foreman/report.hpp>
@@ -25,6 +28,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
+#include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -172,8 +177,9 @@ public:
   /// @throws handshake_error, error on protocol violations (e.g. ranks calling run() a
   ///         different number of times) or after shutdown()
   /// @throws error at once when called from inside a run of this pool (from `fn` or from an
-  ///         on_result callback): a pool serves one run at a time. From `fn`, that task fails
-  ///         with it; from a callback, the outer run() rethrows it once its run has completed.
+  ///         on_result callback), or while a job of this pool is open (start()): a pool serves
+  ///         one run or job at a time. From `fn`, that task fails with it; from a callback, the
+  ///         outer run() rethrows it once its run has completed.
   /// @throws error when a run of this pool ended with an exception other than task_error (a
   ///         protocol error, an MPI failure): that run() ends the run on the workers before it
   ///         rethrows, and every later run() throws error naming that first cause, on the master
@@ -237,6 +243,115 @@ public:
     for (auto& r : results) outcomes.emplace_back(std::move(r));
     for (auto& f : failures_) outcomes[f.index] = outcome<Result>(f);
     return outcomes;
+  }
+
+  /// Starts a job (see job): a run that stays open while the master submits tasks and takes
+  /// their completions as they arrive. Collective: called by every rank with its function.
+  ///
+  /// On the master, returns at once with the open job. On a worker, serves the job's tasks until
+  /// the master closes the job (or its job object is destroyed), then returns an inert job
+  /// (is_master() false). In a pool without workers the master keeps a copy of `fn` and runs each
+  /// task itself when next() or try_next() asks for a completion.
+  ///
+  /// @param fn  callable as `Result(const Task&)` or `void(const Task&, Result&)`; may throw
+  /// @param opt as for run(); read on the master (and `wait` on each rank)
+  /// @throws error as run() does when called inside an open run or job, after shutdown(), or on a
+  ///         pool an earlier run broke
+  template <class Fn>
+  job<Task, Result> start(Fn&& fn, const options& opt = {}) {
+    using function = std::decay_t<Fn>;
+    constexpr bool fn_ok = detail::is_task_function<function, Task, Result>::value;
+    static_assert(fn_ok, "foreman: fn must be callable as Result(const Task&) (it accepts a const Task& and returns "
+                         "a value convertible to Result) or as void(const Task&, Result&) (it writes the result)");
+    if constexpr (types_ok_ && fn_ok) {
+      enter_run("start()");
+      if (!is_master()) {
+        struct run_guard {
+          bool& running;
+          ~run_guard() { running = false; }
+        } guard{running_};
+        serve(fn, opt);
+        return job<Task, Result>();
+      }
+      info_.workers = worker_count();
+      try {
+        std::unique_ptr<detail::local_function<Task, Result>> local;
+        if (worker_count() == 0)
+          local = std::make_unique<detail::local_function_of<Task, Result, function>>(std::forward<Fn>(fn));
+        const detail::job_binding binding{comm_, run_, &pool_, &info_, &running_, &broken_, worker_count()};
+        return job<Task, Result>(std::make_unique<detail::job_core<Task, Result>>(binding, opt, std::move(local)));
+      } catch (...) {
+        running_ = false;
+        throw;
+      }
+    } else {
+      return job<Task, Result>();
+    }
+  }
+
+  /// Runs `fn` on a stream of tasks in bounded memory: tasks are read from `source` only as
+  /// needed, at most options::buffersize ahead of the results handed to `sink`, and no vector of
+  /// all tasks or results is kept. Collective: called by every rank (workers ignore `source` and
+  /// `sink` and serve until the stream ends).
+  ///
+  /// @param source callable as `std::optional<Task>()`, called on the master only; nullopt ends
+  ///               the stream. (For an iterator range, see the overload below.)
+  /// @param fn     as for run()
+  /// @param sink   called on the master for each task, in task order (options::unordered: in
+  ///               completion order), as `sink(std::uint64_t index, int worker, const Result&)`
+  ///               for each success, or as `sink(index, worker, const outcome<Result>&)` for every
+  ///               task; `index` counts the tasks from 0 in the order the source gave them. It may
+  ///               return bool: false stops the stream (tasks not yet handed on are cancelled and
+  ///               the source is not read further).
+  /// @throws task_error on the master, after the stream ended, when tasks failed and the sink takes
+  ///         values (an outcome sink sees the failures instead); with options::fail_fast the
+  ///         first failure stops the stream
+  /// @throws whatever `source` or `sink` throws, on the master, after the stream was cancelled
+  ///         and ended on the workers; error, mpi_error as run()
+  ///
+  /// Not yet for streams: options::checkpoint, options::progress, the timeline files.
+  template <class Source, class Fn, class Sink,
+            class = std::enable_if_t<std::is_invocable_r_v<std::optional<Task>, Source&>>>
+  void run_stream(Source&& source, Fn&& fn, Sink&& sink, const options& opt = {}) {
+    using sink_type = detail::stream_sink<Result, std::remove_reference_t<Sink>>;
+    static_assert(sink_type::takes_values || sink_type::takes_outcomes,
+                  "foreman: the sink must be callable as (std::uint64_t index, int worker, const Result&) or "
+                  "(std::uint64_t index, int worker, const foreman::outcome<Result>&)");
+    job<Task, Result> stream = start(std::forward<Fn>(fn), opt);
+    if (!stream.is_master()) return;
+    sink_type deliver(sink, opt.fail_fast);
+    detail::drive_stream(stream, source, deliver, opt, worker_count());
+    if (!deliver.failures().empty()) throw task_error(std::move(deliver.failures()));
+  }
+
+  /// As run_stream(source, fn, sink, opt), the tasks read from the input range [first, last)
+  /// one at a time, as they are needed (an input iterator suffices: a file read with
+  /// std::istream_iterator, a generator's iterator).
+  template <class InputIt, class Fn, class Sink>
+  void run_stream(InputIt first, InputIt last, Fn&& fn, Sink&& sink, const options& opt = {}) {
+    auto source = [&]() -> std::optional<Task> {
+      if (!is_master() || first == last) return std::nullopt;
+      std::optional<Task> task(*first);
+      ++first;
+      return task;
+    };
+    run_stream(source, std::forward<Fn>(fn), std::forward<Sink>(sink), opt);
+  }
+
+  /// Folds the results of a stream in task order, in bounded memory: returns, on the master,
+  /// op(...op(op(init, fn(t0)), fn(t1))..., fn(tn)) over the tasks the source gives; `init` on
+  /// the workers. Collective, as run_stream(). `op` is called as `R op(R accumulated, const
+  /// Result&)` on the master, in task order, whatever order the tasks complete in (with
+  /// options::unordered, in completion order: for an op that is associative and commutative).
+  /// @throws task_error after the stream when tasks failed (their results are left out of the
+  ///         fold); as run_stream() otherwise
+  template <class Source, class Fn, class R, class Op>
+  R reduce(Source&& source, Fn&& fn, R init, Op&& op, const options& opt = {}) {
+    R accumulated = std::move(init);
+    run_stream(
+        std::forward<Source>(source), std::forward<Fn>(fn),
+        [&](std::uint64_t, int, const Result& result) { accumulated = op(std::move(accumulated), result); }, opt);
+    return accumulated;
   }
 
   /// Where each task of the last run ran and how long it took (on the master; empty on workers).
@@ -310,6 +425,41 @@ private:
     }
   }
 
+  // The checks and the set-up every run and job starts with: refused when called from inside a
+  // run of this pool, on a broken pool, or after shutdown(). Checked before anything of the run in
+  // progress is touched: a nested run would reset its results and records, and its messages would
+  // be taken for the outer run's. Sets running_, which the caller clears when the run ends.
+  void enter_run(const char* call) {
+    if (running_)
+      throw error(std::string(call) +
+                  " called from inside a run or job of this pool (from a task, an on_result callback, or while a "
+                  "job is open); a pool serves one run or job at a time");
+    if (!broken_.empty()) {
+      if (is_master()) shutdown(); // lets go the workers waiting for this run
+      throw error("this pool can no longer be used: an earlier run ended with an exception (" + broken_ +
+                  "); build a new pool");
+    }
+    if (closed_) throw error(std::string(call) + " called on a pool after shutdown()");
+    running_ = true;
+    ++run_;
+    failures_.clear();
+    info_ = run_info{};
+  }
+
+  // A worker's part of a run or job: serves its tasks until the master ends it.
+  template <class Fn>
+  void serve(Fn& fn, const options& opt) {
+    const detail::idle_backoff idle(detail::effective_wait_policy(opt.wait), pool_.oversubscribed);
+    try {
+      if (detail::worker_loop<Task, Result, Fn>(comm_, pool_.id, run_, fn, worker_store_, idle).run() ==
+          detail::worker_exit::pool_closed)
+        closed_ = true;
+    } catch (...) {
+      broken_ = detail::describe_current_exception();
+      throw;
+    }
+  }
+
   template <class Fn, class OnResult>
   void execute(const std::vector<Task>& tasks, Fn& fn, OnResult& on_result, const options& opt,
                std::vector<Result>& results, bool reuse = false) {
@@ -322,35 +472,13 @@ private:
     static_assert(callback_ok, "foreman: on_result must be callable as (std::size_t index, int worker, const "
                                "Result&) or (std::size_t index, int worker, const foreman::outcome<Result>&)");
     if constexpr (types_ok_ && fn_ok && callback_ok) {
-      // Checked before anything of the run in progress is touched: a nested run would reset its
-      // results and records, and its messages would be taken for the outer run's.
-      if (running_)
-        throw error("run() called from inside a run of this pool (from a task or an on_result callback); a pool "
-                    "serves one run at a time");
-      if (!broken_.empty()) {
-        if (is_master()) shutdown(); // lets go the workers waiting for this run
-        throw error("this pool can no longer be used: an earlier run ended with an exception (" + broken_ +
-                    "); build a new pool");
-      }
-      if (closed_) throw error("run() called on a pool after shutdown()");
-      running_ = true;
+      enter_run("run()");
       struct run_guard {
         bool& running;
         ~run_guard() { running = false; }
       } guard{running_};
-      ++run_;
-      failures_.clear();
-      info_ = run_info{};
       if (!is_master()) {
-        const detail::idle_backoff idle(detail::effective_wait_policy(opt.wait), pool_.oversubscribed);
-        try {
-          if (detail::worker_loop<Task, Result, Fn>(comm_, pool_.id, run_, fn, worker_store_, idle).run() ==
-              detail::worker_exit::pool_closed)
-            closed_ = true;
-        } catch (...) {
-          broken_ = detail::describe_current_exception();
-          throw;
-        }
+        serve(fn, opt);
         return;
       }
       detail::run_observer observer(tasks.size(), opt); // timing, progress, timeline
@@ -433,10 +561,11 @@ private:
   void compute(const std::vector<Task>& tasks, Fn& fn, const options& opt, std::vector<Result>& results,
                OnDone& on_done, const std::vector<std::size_t>* names = nullptr) {
     if (worker_count() == 0)
-      run_locally(tasks, fn, results, on_done);
+      run_locally(tasks, fn, opt, results, on_done, names);
     else {
-      detail::master_loop<Task, Result, OnDone> loop(comm_, run_, tasks, opt, pool_, results, info_, failures_, on_done,
-                                                     names);
+      detail::dense_store<Task, Result> store(tasks, results, info_.tasks, failures_, names);
+      detail::master_loop<Task, Result, detail::dense_store<Task, Result>, OnDone> loop(comm_, run_, opt, pool_, store,
+                                                                                        info_, on_done);
       try {
         loop.run();
       } catch (...) {
@@ -576,15 +705,26 @@ private:
 
   // No workers: the master runs every task itself, with the same error capture as a worker.
   template <class Fn, class OnDone>
-  void run_locally(const std::vector<Task>& tasks, Fn& fn, std::vector<Result>& results, OnDone& on_done) {
+  void run_locally(const std::vector<Task>& tasks, Fn& fn, const options& opt, std::vector<Result>& results,
+                   OnDone& on_done, const std::vector<std::size_t>* names) {
     detail::invocation call;
     const detail::task_clock clock;
+    std::string stopped; // options::fail_fast: why the tasks left are not run
     for (std::size_t i = 0; i < tasks.size(); ++i) {
+      if (!stopped.empty()) {
+        info_.tasks[i].failed = true;
+        failures_.push_back(task_failure{i, 0, detail::cancelled_type, stopped});
+        on_done(i, std::chrono::steady_clock::now());
+        continue;
+      }
       detail::invoke_task(fn, tasks[i], results[i], call, clock, clock.now());
       info_.tasks[i] = task_record{0, call.seconds, !call.ok, 1};
       if (!call.ok) {
         results[i] = Result{}; // not what the function left behind
         failures_.push_back(task_failure{i, 0, call.error_type, call.error_message});
+        if (opt.fail_fast)
+          stopped = "not run: task " + std::to_string(names ? (*names)[i] : i) +
+                    " failed first, and options::fail_fast stops the run at the first failure";
       }
       on_done(i, std::chrono::steady_clock::now());
     }

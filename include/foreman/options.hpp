@@ -72,6 +72,26 @@ struct options {
   /// failure of type "foreman::worker_lost" instead of taking every worker down with it.
   unsigned max_attempts = 3;
 
+  /// Stop at the first failure: once a task has failed (it threw, or its last attempt was lost),
+  /// every task not yet completed ends at once as a failure of type "foreman::cancelled" instead
+  /// of running: unsent ones are not sent, and each worker skips the rest of the tasks it holds
+  /// (a task already running finishes first). run() then throws task_error listing the first
+  /// failure and the cancelled tasks; run_outcomes() reports them. Off by default: every task runs.
+  bool fail_fast = false;
+
+  /// Streams (master_worker::run_stream(), reduce()): how many tasks may be read from the source
+  /// ahead of the results handed to the sink, in all (running, waiting to be sent, or finished
+  /// early and held for task order). The master's memory for the stream is proportional to it.
+  /// 0 (the default): automatic, enough for every worker to hold tasks_in_flight full chunks twice
+  /// over (at most 2 × workers × tasks_in_flight × 4096 tasks), and at least 1024. The name is
+  /// that of Python's Executor.map(buffersize=).
+  std::size_t buffersize = 0;
+
+  /// Streams: hand results to the sink in completion order instead of task order. In task order
+  /// (the default) a result that arrives before an earlier task's is held until that one arrives;
+  /// unordered, none is held. The name is that of mpi4py.futures' map(unordered=).
+  bool unordered = false;
+
   /// Print one line on standard error for each lost worker and each re-dispatched task.
   bool announce_faults = true;
 

@@ -23,6 +23,12 @@
 ///                                    task the master sent in that message fails (the message's
 ///                                    own indices cannot be trusted: the master knows them)
 ///   master -> worker  tag::end_run   header
+///   master -> worker  tag::cancel    header, u64 through: the worker answers every task of this
+///                                    run's tasks messages 1 .. through (counted from the run's
+///                                    first) that it has not started as a failure of type
+///                                    foreman::cancelled, without running it (job::cancel(),
+///                                    options::fail_fast); it looks for this message between tasks
+///                                    at most every cancel_probe_interval
 ///   master -> worker  tag::shutdown  header
 ///   worker -> master  tag::goodbye   header: the answer to shutdown (a lost worker that sends it
 ///                                    leaves on its own and is not ended at MPI_Finalize)
@@ -95,7 +101,7 @@ namespace foreman {
 namespace detail {
 
 /// Bumped whenever a message layout changes; checked by the handshake.
-inline constexpr std::uint32_t protocol_version = 8;
+inline constexpr std::uint32_t protocol_version = 9;
 /// Bumped whenever the encoding of a single value changes (put_item, the archives); journals,
 /// which hold encoded results, name it.
 inline constexpr std::uint32_t value_format = 4;
@@ -136,8 +142,17 @@ enum class tag : int {
   result_body = 6,
   tasks_large = 7,   ///< a tasks message that its envelope announced
   results_large = 8, ///< a results message that its envelope announced
-  goodbye = 9        ///< a worker's answer to shutdown: it is leaving the pool (header only)
+  goodbye = 9,       ///< a worker's answer to shutdown: it is leaving the pool (header only)
+  cancel = 10        ///< skip the tasks of the messages sent so far (header, u64 through)
 };
+
+/// How often a worker busy with a chunk looks for a tag::cancel message (seconds of its clock):
+/// rarely enough that tiny tasks pay nothing for it, often enough that a cancelled job frees
+/// its workers at once.
+inline constexpr double cancel_probe_interval = 1e-3;
+
+/// The failure type of a task dropped by a cancellation (job::cancel(), options::fail_fast).
+inline constexpr const char* cancelled_type = "foreman::cancelled";
 
 /// The tag a message that is too long for a posted receive travels on, after its envelope.
 constexpr tag large_tag(tag t) {

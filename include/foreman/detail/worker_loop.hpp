@@ -12,6 +12,7 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -125,6 +126,7 @@ private:
           run_ = stamp.run; // answer whatever run the master is in
         else
           check_run(stamp.run);
+        ++messages_;
         serve(in);
         // Only now, once the reply is on its way (the master's next message is its answer, or
         // was sent earlier and is matched from MPI's queue): posted before, a receive for any tag
@@ -132,6 +134,10 @@ private:
         inbox_.post(0);
         break;
       }
+      case tag::cancel:
+        take_cancel(stamp, in);
+        inbox_.post(0);
+        break;
       case tag::end_run:
         if (closing) {
           inbox_.post(0);
@@ -257,6 +263,10 @@ private:
         store_.task = Task{}; // not what a failed load left behind
         continue;
       }
+      if (cancelled(clock)) { // the master dropped it: answered without running it
+        put_failed_result(out, index, 0.0, cancelled_type, "cancelled by the master before it started");
+        continue;
+      }
       // The result goes into the slot's next spare object: a function that writes into it
       // (fn(task, result)) reuses the storage an earlier result of this slot had.
       if (slot.in_flight == slot.held.size()) slot.held.emplace_back();
@@ -321,6 +331,33 @@ private:
     });
   }
 
+  // Whether the tasks message being served was cancelled (tag::cancel, wire.hpp): known already,
+  // or found by looking for a cancellation at most every cancel_probe_interval of this worker's
+  // clock (`now`: its last reading), so that tiny tasks pay nothing for the look.
+  bool cancelled(task_clock::stamp now) {
+    if (messages_ <= skip_through_) return true;
+    if (clock_.seconds(last_probe_, now) < cancel_probe_interval) return false;
+    last_probe_ = now;
+    int found = 0;
+    MPI_Message message;
+    MPI_Status status;
+    check_mpi(MPI_Improbe(0, static_cast<int>(tag::cancel), comm_, &found, &message, &status),
+              "MPI_Improbe (a cancellation)", 0);
+    if (!found) return false;
+    receive_matched(message, status, store_.scratch);
+    decoder in(store_.scratch.data(), store_.scratch.size());
+    const auto stamp = in.get<header>();
+    take_cancel(stamp, in);
+    return messages_ <= skip_through_;
+  }
+
+  // A cancellation from the master (`in` after its header): the tasks of its messages up to the
+  // one it names are skipped. One of another pool or run is stale, and ignored.
+  void take_cancel(const header& stamp, decoder& in) {
+    const auto through = in.get<std::uint64_t>();
+    if (stamp.pool == pool_ && stamp.run == run_) skip_through_ = std::max(skip_through_, through);
+  }
+
   // Tells the master, between two tasks of a long chunk, that this worker is alive (wire.hpp):
   // its deadline then counts from now, not from the chunk's start. 20 bytes, sent eagerly.
   void send_note(std::uint32_t done, task_clock::stamp now) {
@@ -352,6 +389,9 @@ private:
   inbox inbox_{comm_, 1, MPI_ANY_TAG}; // the master's messages, received into a receive posted ahead
   task_clock clock_;
   invocation call_;
+  std::uint64_t messages_ = 0;       // tasks messages of this run received so far
+  std::uint64_t skip_through_ = 0;   // tasks of messages 1 .. skip_through_ are cancelled
+  task_clock::stamp last_probe_ = 0; // when cancelled() last looked for a cancellation
 #ifdef FOREMAN_DETAIL_TEST_HOOKS
   std::vector<char> damaged_; // a tasks message as injected_tasks_damage() left it
 #endif

@@ -1,0 +1,349 @@
+#pragma once
+/// @file job.hpp
+/// A job: a run that stays open while the master submits tasks and takes their completions as
+/// they arrive (master_worker::start()). The model of mpi4py.futures' `submit` and
+/// `as_completed`, without futures or threads: the master's own calls drive the pool.
+
+#include <foreman/detail/invoke.hpp>
+#include <foreman/detail/master_loop.hpp>
+#include <foreman/detail/task_store.hpp>
+#include <foreman/errors.hpp>
+#include <foreman/options.hpp>
+#include <foreman/outcome.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace foreman {
+
+/// One finished task of a job, as job::next() hands it out.
+template <class Result>
+struct completion {
+  std::uint64_t ticket = 0; ///< what job::submit() returned for the task
+  int worker = -1;          ///< the rank that ran it (0: the master, in a pool without workers)
+  double seconds = 0.0;     ///< time spent in the user's function on that rank (0 for a failure
+                            ///< the master filed: a lost worker's last attempt, a cancellation)
+  outcome<Result> result;   ///< its result, or the failure it raised
+};
+
+namespace detail {
+
+/// What a job takes from its pool on the master (master_worker::start()).
+struct job_binding {
+  MPI_Comm comm = MPI_COMM_NULL;
+  std::uint32_t run = 0;
+  pool_state* pool = nullptr;
+  run_info* info = nullptr;
+  bool* running = nullptr;       ///< the pool's "a run or job is open" flag, cleared when the job ends
+  std::string* broken = nullptr; ///< set when the job ends with an exception (the pool is unusable)
+  int workers = 0;
+};
+
+/// The user's function, kept by a job of a pool without workers, which runs its tasks itself.
+template <class Task, class Result>
+struct local_function {
+  virtual ~local_function() = default;
+  virtual void call(const Task& task, Result& into, invocation& out, const task_clock& clock) = 0;
+};
+template <class Task, class Result, class Fn>
+struct local_function_of final : local_function<Task, Result> {
+  explicit local_function_of(Fn fn) : fn_(std::move(fn)) {}
+  void call(const Task& task, Result& into, invocation& out, const task_clock& clock) override {
+    invoke_task(fn_, task, into, out, clock, clock.now());
+  }
+  Fn fn_;
+};
+
+/// The master's side of a job: its store, its completions and the loop that drives the workers.
+template <class Task, class Result>
+class job_core {
+  struct on_done_fn {
+    std::deque<ticket>* completed;
+    void operator()(ticket t, std::chrono::steady_clock::time_point) const { completed->push_back(t); }
+  };
+  using store_type = job_store<Task, Result>;
+  using loop_type = master_loop<Task, Result, store_type, on_done_fn>;
+
+public:
+  job_core(const job_binding& pool, const options& opt, std::unique_ptr<local_function<Task, Result>> local)
+      : pool_(pool), opt_(opt), local_(std::move(local)), started_(std::chrono::steady_clock::now()),
+        local_queue_(scheduler::config{schedule::dynamic, 1, 1, 1}) {
+    if (pool_.workers > 0) {
+      loop_ = std::make_unique<loop_type>(pool_.comm, pool_.run, opt_, *pool_.pool, store_, *pool_.info, on_done_);
+      try {
+        loop_->start();
+      } catch (...) {
+        fail_hard();
+        throw;
+      }
+    }
+  }
+
+  job_core(const job_core&) = delete;
+  job_core& operator=(const job_core&) = delete;
+
+  ~job_core() {
+    if (!open_) return;
+    try {
+      cancel();
+      close();
+    } catch (...) {
+      // A destructor must not throw: close() already ended the job on the workers (end_early()).
+    }
+  }
+
+  bool open() const { return open_; }
+  std::size_t pending() const { return store_.kept(); }
+  std::size_t ready() const { return completed_.size(); }
+
+  ticket submit(Task task, int priority) {
+    if (!open_) throw error("submit() on a job that was closed");
+    const ticket t = store_.add(std::move(task));
+    if (loop_) {
+      loop_->tickets().add(t, priority);
+      guarded([&] { loop_->work_added(); });
+    } else {
+      local_queue_.add(t, priority);
+    }
+    return t;
+  }
+
+  std::optional<completion<Result>> try_next() {
+    if (completed_.empty()) advance(false);
+    if (completed_.empty()) return std::nullopt;
+    return take();
+  }
+
+  completion<Result> next() {
+    if (completed_.empty() && store_.kept() == 0)
+      throw error("next() on a job with no task pending: every submitted task was taken or cancelled");
+    while (completed_.empty()) advance(true);
+    return take();
+  }
+
+  std::size_t cancel() {
+    if (!open_) return 0;
+    std::size_t dropped = 0;
+    auto drop = [&](ticket t) {
+      if (store_.has(t) && !store_.at(t).done) {
+        store_.erase(t);
+        ++dropped;
+      }
+    };
+    if (loop_)
+      guarded([&] { loop_->cancel(drop); });
+    else
+      local_queue_.drop_unsent(drop);
+    return dropped;
+  }
+
+  void close() {
+    if (!open_) return;
+    if (loop_) {
+      guarded([&] {
+        idle_backoff idle(effective_wait_policy(opt_.wait), pool_.pool->oversubscribed);
+        while (unfinished() > 0 || loop_->answers_pending()) {
+          if (loop_->step() == loop_type::pass::progressed)
+            idle.reset();
+          else
+            idle.pause();
+        }
+        loop_->end();
+      });
+    } else {
+      while (unfinished() > 0) run_one_locally();
+    }
+    end_of_job();
+  }
+
+private:
+  // Tasks submitted, neither finished nor cancelled.
+  std::size_t unfinished() const { return store_.kept() - completed_.size(); }
+
+  // Moves the pool on: one pass of the loop (and, when `wait` and nothing happened, a pause), or
+  // in a pool without workers the next task run here.
+  void advance(bool wait) {
+    if (!open_) return;
+    if (!loop_) {
+      if (local_queue_.unsent() > 0) run_one_locally();
+      return;
+    }
+    guarded([&] {
+      if (loop_->step() == loop_type::pass::idle && wait)
+        idle_.pause();
+      else
+        idle_.reset();
+    });
+  }
+
+  void run_one_locally() {
+    const ticket t = local_queue_.take(1);
+    auto& e = store_.at(t);
+    invocation call;
+    local_->call(e.task, e.result, call, clock_);
+    e.record = task_record{0, call.seconds, !call.ok, 1};
+    if (!call.ok) {
+      e.result = Result{};
+      e.failure = task_failure{static_cast<std::size_t>(t), 0, call.error_type, call.error_message};
+    }
+    store_.finish(t);
+    completed_.push_back(t);
+  }
+
+  completion<Result> take() {
+    const ticket t = completed_.front();
+    completed_.pop_front();
+    auto& e = store_.at(t);
+    completion<Result> c;
+    c.ticket = t;
+    c.worker = e.record.worker;
+    c.seconds = e.record.seconds;
+    if (e.failure) {
+      c.result = outcome<Result>(std::move(*e.failure));
+      ++pool_.info->failures;
+    } else {
+      c.result = outcome<Result>(std::move(e.result));
+    }
+    store_.erase(t);
+    return c;
+  }
+
+  // Runs `f` on the loop; an exception that leaves it (not a worker's failure: those are handled
+  // inside) ends the job on the workers and makes the pool unusable, then propagates.
+  template <class F>
+  void guarded(F&& f) {
+    try {
+      f();
+    } catch (...) {
+      fail_hard();
+      throw;
+    }
+  }
+
+  void fail_hard() noexcept {
+    if (!open_) return;
+    try {
+      *pool_.broken = describe_current_exception();
+    } catch (...) {
+    }
+    if (loop_) loop_->end_early();
+    end_of_job();
+  }
+
+  void end_of_job() noexcept {
+    open_ = false;
+    pool_.info->wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    *pool_.running = false;
+    loop_.reset();
+  }
+
+  job_binding pool_;
+  options opt_;
+  std::unique_ptr<local_function<Task, Result>> local_;
+  std::chrono::steady_clock::time_point started_;
+  store_type store_;
+  std::deque<ticket> completed_;
+  on_done_fn on_done_{&completed_};
+  std::unique_ptr<loop_type> loop_;
+  scheduler local_queue_; // a pool without workers: the order in which the master runs the tasks
+  task_clock clock_;
+  idle_backoff idle_;
+  bool open_ = true;
+};
+
+} // namespace detail
+
+/// A job of a master_worker pool: a run that stays open while the master submits tasks one by one
+/// and takes their completions as they arrive, in completion order. Start it with
+/// master_worker::start() on every rank; on a worker, start() serves the job's tasks and returns
+/// once the master ends the job, with a job on which is_master() is false and nothing else may be
+/// called.
+///
+/// On the master, a task submitted from the loop that takes completions (work that creates work)
+/// goes to the first free worker at once: there is no generation barrier, and no thread.
+///
+/// @code
+/// auto job = pool.start([](const node& n) { return expand(n); });
+/// if (job.is_master()) {
+///   job.submit(root);
+///   while (job.pending() > 0) {
+///     foreman::completion<children> c = job.next();
+///     for (const node& child : c.result.value()) job.submit(child);
+///   }
+/// } // the job ends on the workers here (close(), or the destructor)
+/// @endcode
+///
+/// A job is movable, not copyable. Its destructor on the master cancels what is left and ends the
+/// job on the workers, also when an exception leaves the master's code; it never throws. The pool
+/// serves one run or job at a time: run() or start() while a job is open throws error.
+///
+/// Failures behave as in run(): a task that throws completes with a failed outcome; a lost
+/// worker's tasks are sent again (options::max_attempts, options::task_timeout); with no live
+/// worker left, every task fails with "foreman::worker_lost". Not yet supported for jobs:
+/// options::checkpoint, options::progress and the timeline files (they are ignored), and
+/// master_worker::last_run()'s per-task records (its counters are filled).
+template <class Task, class Result>
+class job {
+public:
+  /// An inert job: what start() returns on a worker.
+  job() = default;
+  explicit job(std::unique_ptr<detail::job_core<Task, Result>> core) : core_(std::move(core)) {}
+  job(job&&) noexcept = default;
+  job& operator=(job&& other) noexcept {
+    core_ = std::move(other.core_);
+    return *this;
+  }
+
+  /// True on the master, where the job's other calls may be made.
+  bool is_master() const noexcept { return core_ != nullptr; }
+  /// Whether tasks may still be submitted: on the master, until close() or an exception ended it.
+  bool is_open() const noexcept { return core_ && core_->open(); }
+
+  /// Hands `task` to the pool; returns its ticket: 0 for the first submitted, then 1, 2, ...
+  /// Among unsent tasks, a higher `priority` goes first; equal priorities go in ticket order
+  /// (tasks taken back from a lost worker go before all). Never waits for a worker.
+  /// @throws error when the job is closed; mpi_error, error when the pool broke (see run())
+  std::uint64_t submit(Task task, int priority = 0) { return master().submit(std::move(task), priority); }
+
+  /// The next completion, waiting for one if none has arrived. Completions come in the order the
+  /// master filed them, whatever their tickets.
+  /// @throws error when no task is pending (every submitted task was taken or cancelled)
+  completion<Result> next() { return master().next(); }
+
+  /// A completion that has arrived, or nullopt; moves the pool on once (sends, receives), never
+  /// waits. Call it in a loop that does other work.
+  std::optional<completion<Result>> try_next() { return master().try_next(); }
+
+  /// Tasks submitted whose completion was not yet taken (cancelled ones excluded): running,
+  /// waiting to be sent, or arrived (ready()).
+  std::size_t pending() const { return core_ ? core_->pending() : 0; }
+  /// Completions that have arrived and wait for next() or try_next().
+  std::size_t ready() const { return core_ ? core_->ready() : 0; }
+
+  /// Drops every task that has not completed: those not yet sent are forgotten, the results of
+  /// those running are discarded when they arrive, and each worker skips the rest of the tasks it
+  /// holds (a task already running finishes first: foreman does not interrupt user code).
+  /// Completions that had arrived stay ready. The job stays open: tasks submitted afterwards run.
+  /// Returns how many tasks were dropped.
+  std::size_t cancel() { return master().cancel(); }
+
+  /// Waits for every pending task to complete, then ends the job on the workers (their start()
+  /// returns). Completions not yet taken can still be taken with next() and try_next().
+  /// Idempotent. @throws as next()
+  void close() { master().close(); }
+
+private:
+  detail::job_core<Task, Result>& master() const {
+    if (!core_) throw error("this call is for the master's job: on a worker, start() returns once the job has ended");
+    return *core_;
+  }
+
+  std::unique_ptr<detail::job_core<Task, Result>> core_;
+};
+
+} // namespace foreman

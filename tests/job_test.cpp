@@ -1,0 +1,347 @@
+// Jobs (job.hpp): submit while others run, take completions as they arrive, work that creates
+// work, priorities, cancellation, RAII, and options::fail_fast for run(). Runs at 1-4 ranks.
+#include "catch.hpp"
+#include "test_support.hpp"
+
+#include <foreman/foreman.hpp>
+
+#include <boost/mpi/communicator.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+// A node of a tree whose children are known only by expanding it: (depth, id). Node (d, i) has
+// 1 + mix(i) % 3 children while d < max_depth: the size of the tree is known only by walking it.
+struct node {
+  int depth = 0;
+  std::uint64_t id = 0;
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar& depth& id;
+  }
+};
+
+std::vector<node> children_of(const node& n, int max_depth) {
+  std::vector<node> out;
+  if (n.depth >= max_depth) return out;
+  const std::uint64_t count = 1 + foreman_test::mix(n.id) % 3;
+  for (std::uint64_t k = 0; k < count; ++k) out.push_back(node{n.depth + 1, n.id * 4 + k + 1});
+  return out;
+}
+
+// The serial walk the job must reproduce: nodes and the sum of their ids.
+std::pair<std::size_t, std::uint64_t> walk_serially(int max_depth) {
+  std::vector<node> stack{node{}};
+  std::size_t count = 0;
+  std::uint64_t sum = 0;
+  while (!stack.empty()) {
+    const node n = stack.back();
+    stack.pop_back();
+    ++count;
+    sum += n.id;
+    for (const node& c : children_of(n, max_depth)) stack.push_back(c);
+  }
+  return {count, sum};
+}
+
+} // namespace
+
+TEST_CASE("a job returns every submitted task's result under its ticket", "[job]") {
+  foreman::master_worker<int, long> pool;
+  auto job = pool.start([](int x) { return long(x) * x; });
+  if (!job.is_master()) {
+    CHECK_FALSE(job.is_open());
+    return;
+  }
+  CHECK(job.is_open());
+  std::map<std::uint64_t, int> submitted;
+  for (int k = 0; k < 500; ++k) submitted[job.submit(k * 3)] = k * 3;
+  CHECK(submitted.size() == 500);
+  CHECK(submitted.begin()->first == 0);
+  CHECK(submitted.rbegin()->first == 499);
+  CHECK(job.pending() == 500);
+  std::set<std::uint64_t> seen;
+  while (job.pending() > 0) {
+    const foreman::completion<long> c = job.next();
+    REQUIRE(c.result.ok());
+    CHECK(c.result.value() == long(submitted.at(c.ticket)) * submitted.at(c.ticket));
+    CHECK(seen.insert(c.ticket).second);
+    if (pool.worker_count() > 0)
+      CHECK((c.worker >= 1 && c.worker <= pool.worker_count()));
+    else
+      CHECK(c.worker == 0);
+  }
+  CHECK(seen.size() == 500);
+  CHECK_THROWS_AS(job.next(), foreman::error); // nothing pending
+  job.close();
+  CHECK_FALSE(job.is_open());
+  CHECK_THROWS_AS(job.submit(1), foreman::error);
+}
+
+TEST_CASE("work that creates work: a tree walked by submitting each node's children", "[job]") {
+  constexpr int max_depth = 9;
+  foreman::master_worker<node, std::vector<node>> pool;
+  auto job = pool.start([](const node& n) { return children_of(n, max_depth); });
+  if (!job.is_master()) return;
+  job.submit(node{});
+  std::size_t count = 0;
+  std::uint64_t sum = 0;
+  std::map<std::uint64_t, std::uint64_t> id_of; // ticket -> node id
+  id_of[0] = 0;
+  while (job.pending() > 0) {
+    foreman::completion<std::vector<node>> c = job.next();
+    REQUIRE(c.result.ok());
+    ++count;
+    sum += id_of.at(c.ticket);
+    id_of.erase(c.ticket);
+    for (const node& child : c.result.value()) id_of[job.submit(child)] = child.id;
+  }
+  const auto expected = walk_serially(max_depth);
+  CHECK(count == expected.first);
+  CHECK(sum == expected.second);
+  CHECK(count > 1000);
+}
+
+TEST_CASE("try_next never waits and, called in a loop, takes every completion", "[job]") {
+  foreman::master_worker<int, int> pool;
+  auto job = pool.start([](int x) {
+    foreman_test::sleep_us(200);
+    return x + 1;
+  });
+  if (!job.is_master()) return;
+  CHECK_FALSE(job.try_next().has_value()); // nothing submitted
+  for (int k = 0; k < 50; ++k) job.submit(k);
+  std::vector<int> got;
+  std::size_t empty_polls = 0;
+  const auto start = clock_type::now();
+  while (got.size() < 50 && seconds_since(start) < 30) {
+    const auto before = clock_type::now();
+    auto c = job.try_next();
+    // One pass, never a wait for a worker (200 µs tasks: far shorter than this bound).
+    CHECK(seconds_since(before) < 0.5);
+    if (c)
+      got.push_back(c->result.value());
+    else
+      ++empty_polls;
+  }
+  std::sort(got.begin(), got.end());
+  std::vector<int> expected;
+  for (int k = 0; k < 50; ++k) expected.push_back(k + 1);
+  CHECK(got == expected);
+  if (pool.worker_count() > 0) CHECK(empty_polls > 0); // the workers take time: some polls find nothing
+}
+
+TEST_CASE("a failing task completes with its failure; the others are not touched", "[job]") {
+  foreman::master_worker<int, int> pool;
+  auto job = pool.start([](int x) -> int {
+    if (x % 7 == 3) throw std::invalid_argument("seven-three " + std::to_string(x));
+    return -x;
+  });
+  if (!job.is_master()) return;
+  for (int k = 0; k < 100; ++k) job.submit(k);
+  int failed = 0;
+  while (job.pending() > 0) {
+    const auto c = job.next();
+    const int x = static_cast<int>(c.ticket);
+    if (x % 7 == 3) {
+      REQUIRE_FALSE(c.result.ok());
+      CHECK(c.result.failure().type == "std::invalid_argument");
+      CHECK(c.result.failure().message == "seven-three " + std::to_string(x));
+      CHECK(c.result.failure().index == c.ticket);
+      ++failed;
+    } else {
+      CHECK(c.result.value() == -x);
+    }
+  }
+  CHECK(failed == 14);
+  job.close();
+  CHECK(pool.last_run().failures == 14);
+}
+
+TEST_CASE("priorities: a higher priority goes first among unsent tasks", "[job]") {
+  boost::mpi::communicator world;
+  if (world.size() > 2) return; // the order is exact only with one worker (or none)
+  foreman::master_worker<int, int> pool;
+  foreman::options opt;
+  opt.chunk_size = 1;
+  opt.tasks_in_flight = 1;
+  auto job = pool.start(
+      [](int x) {
+        foreman_test::sleep_us(2000);
+        return x;
+      },
+      opt);
+  if (!job.is_master()) return;
+  job.submit(0);     // ticket 0: with one worker, sent at once
+  job.submit(1, 0);  // 1
+  job.submit(2, 5);  // 2
+  job.submit(3, -1); // 3
+  job.submit(4, 5);  // 4
+  job.submit(5, 9);  // 5
+  std::vector<std::uint64_t> order;
+  while (job.pending() > 0) order.push_back(job.next().ticket);
+  if (pool.worker_count() == 1)
+    CHECK(order == std::vector<std::uint64_t>{0, 5, 2, 4, 1, 3});
+  else // the master runs them itself, when asked: nothing was sent before
+    CHECK(order == std::vector<std::uint64_t>{5, 2, 4, 0, 1, 3});
+}
+
+TEST_CASE("cancel drops what has not completed, frees the workers at once, and the job goes on", "[job]") {
+  foreman::master_worker<int, int> pool;
+  foreman::options opt;
+  opt.chunk_size = 4; // each worker holds chunks of several slow tasks: those are skipped
+  auto job = pool.start(
+      [](int x) {
+        foreman_test::sleep_us(20000);
+        return x * 2;
+      },
+      opt);
+  if (!job.is_master()) return;
+  for (int k = 0; k < 400; ++k) job.submit(k); // 8 s of work at 1 rank
+  const auto first = job.next();
+  CHECK(first.result.value() == int(first.ticket) * 2);
+  const std::size_t ready = job.ready();
+  const auto start = clock_type::now();
+  const std::size_t dropped = job.cancel();
+  CHECK(dropped + ready + 1 == 400);
+  CHECK(job.pending() == ready);
+  for (std::size_t k = 0; k < ready; ++k) CHECK(job.next().result.ok());
+  CHECK(job.pending() == 0);
+  // The job goes on: new tasks run, and their completions come after the workers skipped what
+  // they held (at most one 20 ms task each, then the rest of their chunks unrun).
+  std::set<std::uint64_t> fresh;
+  for (int k = 0; k < 6; ++k) fresh.insert(job.submit(1000 + k));
+  CHECK(*fresh.begin() == 400);
+  while (job.pending() > 0) {
+    const auto c = job.next();
+    CHECK(fresh.count(c.ticket) == 1);
+    CHECK(c.result.value() == 2 * (1000 + int(c.ticket - 400)));
+  }
+  job.close();
+  // Far less than the 400 tasks' 8 s (/ workers): the held chunks were skipped.
+  CHECK(seconds_since(start) < 2.0);
+}
+
+TEST_CASE("a job left by an exception ends on the workers; the pool serves the next run", "[job]") {
+  foreman::master_worker<int, int> pool;
+  try {
+    auto job = pool.start([](int x) {
+      foreman_test::sleep_us(5000);
+      return x + 1;
+    });
+    if (job.is_master()) {
+      for (int k = 0; k < 200; ++k) job.submit(k);
+      job.next();
+      throw std::runtime_error("the master's own code failed");
+    }
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()) == "the master's own code failed");
+  }
+  // Every rank gets here: the job's destructor ended it on the workers.
+  const std::vector<int> results = pool.run(std::vector<int>{1, 2, 3}, [](int x) { return x * 10; });
+  if (pool.is_master()) CHECK(results == std::vector<int>{10, 20, 30});
+}
+
+TEST_CASE("a job and runs one after another on one pool", "[job]") {
+  foreman::master_worker<int, int> pool;
+  for (int round = 0; round < 3; ++round) {
+    {
+      auto job = pool.start([round](int x) { return x + round; });
+      if (job.is_master()) {
+        for (int k = 0; k < 20; ++k) job.submit(k);
+        int sum = 0;
+        while (job.pending() > 0) sum += job.next().result.value();
+        CHECK(sum == 190 + 20 * round);
+      }
+    }
+    const auto results = pool.run(std::vector<int>{5, 6}, [round](int x) { return x * round; });
+    if (pool.is_master()) CHECK(results == std::vector<int>{5 * round, 6 * round});
+  }
+}
+
+TEST_CASE("run() and start() are refused while a job is open", "[job]") {
+  foreman::master_worker<int, int> pool;
+  auto job = pool.start([](int x) { return x; });
+  if (!job.is_master()) return;
+  CHECK_THROWS_AS(pool.run(std::vector<int>{1}, [](int x) { return x; }), foreman::error);
+  CHECK_THROWS_AS(pool.start([](int x) { return x; }), foreman::error);
+  job.submit(7);
+  CHECK(job.next().result.value() == 7);
+  job.close();
+}
+
+TEST_CASE("fail_fast: the first failure cancels the tasks not yet completed", "[job][fail_fast]") {
+  foreman::master_worker<int, int> pool;
+  foreman::options opt;
+  opt.fail_fast = true;
+  std::vector<int> tasks(300);
+  for (int k = 0; k < 300; ++k) tasks[static_cast<std::size_t>(k)] = k;
+  const auto start = clock_type::now();
+  const auto outcomes = pool.run_outcomes(
+      tasks,
+      [](int x) -> int {
+        if (x == 5) throw std::domain_error("five");
+        foreman_test::sleep_us(2000);
+        return x + 1;
+      },
+      opt);
+  if (pool.is_master()) {
+    REQUIRE(outcomes.size() == 300);
+    REQUIRE_FALSE(outcomes[5].ok());
+    CHECK(outcomes[5].failure().type == "std::domain_error");
+    std::size_t cancelled = 0, ran = 0;
+    for (std::size_t k = 0; k < outcomes.size(); ++k) {
+      if (k == 5) continue;
+      if (outcomes[k].ok()) {
+        CHECK(outcomes[k].value() == int(k) + 1);
+        ++ran;
+      } else {
+        CHECK(outcomes[k].failure().type == "foreman::cancelled");
+        CHECK(outcomes[k].failure().message.find("task 5 failed first") != std::string::npos);
+        ++cancelled;
+      }
+    }
+    if (pool.worker_count() == 0) CHECK(ran == 5); // in order: the five before it
+    CHECK(cancelled >= 200);                       // far more than the tasks already out
+    CHECK(seconds_since(start) < 0.6 * 300 * 0.002);
+  }
+  // And run() throws task_error listing them, the real failure among them.
+  try {
+    pool.run(
+        tasks,
+        [](int x) -> int {
+          if (x == 0) throw std::domain_error("zero");
+          return x;
+        },
+        opt);
+    if (pool.is_master()) FAIL("run() did not throw");
+  } catch (const foreman::task_error& e) {
+    CHECK(e.failures().front().index == 0);
+    CHECK(e.failures().front().type == "std::domain_error");
+  }
+  // Without fail_fast every task runs.
+  const auto all = pool.run_outcomes(tasks, [](int x) -> int {
+    if (x == 5) throw std::domain_error("five");
+    return x;
+  });
+  if (pool.is_master()) {
+    std::size_t failed = 0;
+    for (const auto& o : all) failed += o.ok() ? 0 : 1;
+    CHECK(failed == 1);
+  }
+}

@@ -1,0 +1,280 @@
+// The master's scheduling decisions without MPI (scheduler.hpp, worker_table.hpp): which ticket
+// goes to which worker, chunk sizes, priorities, re-queues after a loss, and silent workers, driven
+// by fake workers on a fake clock. This program links no MPI: it runs without mpirun.
+#include "catch.hpp"
+
+#include <foreman/detail/scheduler.hpp>
+#include <foreman/detail/worker_table.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <numeric>
+#include <set>
+#include <vector>
+
+using foreman::schedule;
+using foreman::detail::chunk_ring;
+using foreman::detail::scheduler;
+using foreman::detail::ticket;
+using foreman::detail::ticket_queue;
+using foreman::detail::worker_table;
+using namespace std::chrono_literals;
+
+namespace {
+
+scheduler make(schedule kind, int workers, std::size_t fixed_chunk = 0, std::size_t in_flight = 2) {
+  return scheduler(scheduler::config{kind, fixed_chunk, in_flight, workers});
+}
+
+std::vector<ticket> take_all(scheduler& s, int w) {
+  std::vector<ticket> out;
+  while (s.has_work(w)) out.push_back(s.take(w));
+  return out;
+}
+
+std::vector<ticket> iota(ticket first, ticket end, ticket step = 1) {
+  std::vector<ticket> out;
+  for (ticket t = first; t < end; t += step) out.push_back(t);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("ticket_queue keeps tickets in order as arithmetic runs", "[scheduler]") {
+  ticket_queue q;
+  CHECK(q.empty());
+  for (ticket t = 0; t < 1000; ++t) q.push(t); // one by one: they join one run
+  q.push(1000, 2000);
+  q.push(5000, 5010, 3); // 5000, 5003, 5006, 5009
+  CHECK(q.size() == 2004);
+  std::vector<ticket> head;
+  q.peek(3, head);
+  CHECK(head == std::vector<ticket>{0, 1, 2});
+  CHECK(q.size() == 2004); // peeking takes nothing
+  std::vector<ticket> all;
+  q.drain([&](ticket t) { all.push_back(t); });
+  std::vector<ticket> expected = iota(0, 2000);
+  for (ticket t : {5000, 5003, 5006, 5009}) expected.push_back(t);
+  CHECK(all == expected);
+  CHECK(q.empty());
+}
+
+TEST_CASE("dynamic: every worker takes the next ticket in order", "[scheduler]") {
+  scheduler s = make(schedule::dynamic, 3);
+  s.add_range(0, 10);
+  CHECK(s.unsent() == 10);
+  std::vector<ticket> order;
+  for (int k = 0; k < 10; ++k) {
+    const int w = 1 + k % 3;
+    REQUIRE(s.has_work(w));
+    order.push_back(s.take(w));
+  }
+  CHECK(order == iota(0, 10));
+  CHECK(s.unsent() == 0);
+  CHECK_FALSE(s.has_work(1));
+}
+
+TEST_CASE("round robin: ticket t goes to worker 1 + t mod workers; a lost worker's share to anyone", "[scheduler]") {
+  scheduler s = make(schedule::round_robin, 3);
+  s.add_range(0, 12);
+  CHECK(take_all(s, 2) == std::vector<ticket>{1, 4, 7, 10});
+  s.lose(3); // its share, 2 5 8 11, goes first to whoever asks
+  CHECK(take_all(s, 1) == std::vector<ticket>{2, 5, 8, 11, 0, 3, 6, 9});
+  // Tickets added later: the lost worker's share goes to others as well.
+  s.add_range(12, 6); // 12..17: owners 1 2 3 1 2 3
+  CHECK(take_all(s, 2) == std::vector<ticket>{14, 17, 13, 16});
+  CHECK(take_all(s, 1) == std::vector<ticket>{12, 15});
+  CHECK(s.unsent() == 0);
+}
+
+TEST_CASE("priorities: re-queued first, then higher priority, then ticket order, negatives last", "[scheduler]") {
+  for (schedule kind : {schedule::dynamic, schedule::round_robin}) {
+    scheduler s = make(kind, 1);
+    s.add(0, 0);
+    s.add(1, 0);
+    s.add(2, 5);
+    s.add(3, -1);
+    s.add(4, 5);
+    s.add(5, 9);
+    s.requeue(42);
+    CHECK(s.unsent() == 7);
+    CHECK(take_all(s, 1) == std::vector<ticket>{42, 5, 2, 4, 0, 1, 3});
+  }
+}
+
+TEST_CASE("drop_unsent hands every unsent ticket over once", "[scheduler]") {
+  scheduler s = make(schedule::round_robin, 2);
+  s.add_range(0, 10);
+  s.add(10, 3);
+  s.add(11, 2);
+  s.requeue(99);
+  CHECK(s.take(1) == 99);
+  std::multiset<ticket> dropped;
+  s.drop_unsent([&](ticket t) { dropped.insert(t); });
+  std::multiset<ticket> expected{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  CHECK(dropped == expected);
+  CHECK(s.unsent() == 0);
+  CHECK_FALSE(s.has_work(1));
+  CHECK_FALSE(s.has_work(2));
+}
+
+TEST_CASE("automatic chunks: one task until durations are known, then ~1 ms of work, guided", "[scheduler]") {
+  scheduler s = make(schedule::dynamic, 4);
+  s.add_range(0, 1000000);
+  CHECK(s.chunk_size(1, 4) == 1);
+  s.observe(1e-6); // 1 µs tasks: 1000 of them fill 1 ms
+  CHECK(s.chunk_size(1, 4) == 1000);
+  s.observe(1e-6);
+  CHECK(s.task_seconds() == Approx(1e-6));
+  scheduler tiny = make(schedule::dynamic, 4);
+  tiny.add_range(0, 1000000);
+  tiny.observe(1e-9); // capped
+  CHECK(tiny.chunk_size(1, 4) == scheduler::max_auto_chunk);
+  // Guided: never more than half of what is left per live worker.
+  scheduler tail = make(schedule::dynamic, 4);
+  tail.add_range(0, 400);
+  tail.observe(1e-6);
+  CHECK(tail.chunk_size(1, 4) == 50); // 400 / 4 / 2
+  CHECK(tail.chunk_size(1, 2) == 100);
+  // A fixed chunk_size is used as it is.
+  scheduler fixed = make(schedule::dynamic, 4, 7);
+  fixed.add_range(0, 3);
+  CHECK(fixed.chunk_size(1, 4) == 7);
+}
+
+TEST_CASE("near the end of a dynamic run a worker holds one message", "[scheduler]") {
+  scheduler s = make(schedule::dynamic, 4, 1, 2);
+  s.add_range(0, 100);
+  CHECK(s.message_limit(1, 4) == 2);
+  while (s.unsent() >= 8) s.take(1);
+  CHECK(s.message_limit(1, 4) == 1); // 7 unsent < 4 workers x 2 messages x 1 task
+  scheduler rr = make(schedule::round_robin, 4, 1, 2);
+  rr.add_range(0, 3);
+  CHECK(rr.message_limit(1, 4) == 2); // round robin: placement is fixed, the limit too
+}
+
+TEST_CASE("worker_table: a worker is silent only while it holds tasks and nothing came", "[scheduler]") {
+  using clock = worker_table::clock;
+  const clock::time_point t0{}; // the fake clock's origin
+  worker_table table(4, 2, t0);
+  auto silent_at = [&](clock::time_point now) {
+    std::vector<int> out;
+    table.for_each_silent(
+        now, 2s, [](int) { return false; }, [&](int w) { out.push_back(w); });
+    return out;
+  };
+  CHECK(silent_at(t0 + 10s).empty()); // nobody holds tasks
+  table.sent(1, t0 + 1s).tickets = {0, 1};
+  table.sent(2, t0 + 1s).tickets = {2};
+  table.sent(2, t0 + 1500ms).tickets = {3};
+  CHECK(table.messages_sent(2) == 2);
+  CHECK(silent_at(t0 + 2900ms).empty());
+  CHECK(silent_at(t0 + 3100ms) == std::vector<int>{1, 2});
+  table.heard_from(1, t0 + 3s); // a progress note
+  CHECK(silent_at(t0 + 4900ms) == std::vector<int>{2});
+  table.answered(2); // answers its oldest chunk: the next counts from when it was sent
+  CHECK(table.outstanding(2).size() == 1);
+  CHECK(table.last_sign_of_life(2) == t0 + 1500ms);
+  table.heard_from(2, t0 + 5s);
+  CHECK(silent_at(t0 + 6s) == std::vector<int>{1}); // 3 s since its note
+  // Skipped workers are never reported.
+  std::vector<int> reported;
+  table.for_each_silent(
+      t0 + 60s, 2s, [](int w) { return w == 1; }, [&](int w) { reported.push_back(w); });
+  CHECK(reported == std::vector<int>{2});
+}
+
+TEST_CASE("worker_table::take_back marks the oldest chunk, the one a worker may have started", "[scheduler]") {
+  worker_table table(2, 3);
+  table.sent(1, {}).tickets = {10, 11};
+  table.sent(1, {}).tickets = {12};
+  table.sent(1, {}).tickets = {13, 14};
+  std::vector<std::pair<ticket, bool>> back;
+  table.take_back(1, [&](ticket t, bool oldest) { back.emplace_back(t, oldest); });
+  CHECK(back == std::vector<std::pair<ticket, bool>>{{10, true}, {11, true}, {12, false}, {13, false}, {14, false}});
+  CHECK_FALSE(table.holds_tasks(1));
+}
+
+TEST_CASE("chunk_ring wraps around without losing order", "[scheduler]") {
+  chunk_ring ring(3);
+  for (ticket round = 0; round < 10; ++round) {
+    ring.push_back().tickets = {round};
+    if (ring.size() == 3) ring.pop_front();
+  }
+  REQUIRE(ring.size() == 2);
+  CHECK(ring[0].tickets == std::vector<ticket>{8});
+  CHECK(ring[1].tickets == std::vector<ticket>{9});
+}
+
+// A whole run with fake workers on a fake clock: workers take the scheduler's chunks, run each
+// task for its duration, answer in order; one worker dies mid-run and its tickets are re-queued as
+// the master does (the oldest chunk charged, the others not). Every ticket completes exactly once,
+// and no live worker is ever idle while tickets wait.
+TEST_CASE("a simulated run with a lost worker completes every ticket exactly once", "[scheduler]") {
+  using clock = worker_table::clock;
+  for (schedule kind : {schedule::dynamic, schedule::round_robin}) {
+    constexpr int workers = 4;
+    constexpr ticket tasks = 2000;
+    scheduler s = make(kind, workers, 0, 2);
+    worker_table table(workers + 1, 2, clock::time_point{});
+    s.add_range(0, tasks);
+    std::vector<char> lost(workers + 1, 0);
+    std::map<ticket, int> completed; // ticket -> times
+    std::vector<clock::time_point> busy_until(workers + 1);
+    clock::time_point now{};
+    auto duration = [](ticket t) { return std::chrono::microseconds(5 + static_cast<int>(t % 7) * 3); };
+    auto live = [&] { return static_cast<int>(std::count(lost.begin() + 1, lost.end(), 0)); };
+    auto refill = [&](int w) {
+      while (!lost[static_cast<std::size_t>(w)] && table.outstanding(w).size() < s.message_limit(w, live()) &&
+             s.has_work(w)) {
+        auto& c = table.sent(w, now);
+        const std::size_t n = s.chunk_size(w, live());
+        for (std::size_t k = 0; k < n && s.has_work(w); ++k) c.tickets.push_back(s.take(w));
+      }
+    };
+    for (int w = 1; w <= workers; ++w) refill(w);
+    std::size_t steps = 0;
+    while (completed.size() < tasks) {
+      REQUIRE(++steps < 100000);
+      // The worker whose oldest chunk ends first answers it.
+      int next = -1;
+      clock::time_point when = clock::time_point::max();
+      for (int w = 1; w <= workers; ++w) {
+        if (lost[static_cast<std::size_t>(w)] || !table.holds_tasks(w)) continue;
+        auto end = std::max(busy_until[static_cast<std::size_t>(w)], table.outstanding(w)[0].sent);
+        for (ticket t : table.outstanding(w)[0].tickets) end += duration(t);
+        if (end < when) {
+          when = end;
+          next = w;
+        }
+      }
+      REQUIRE(next > 0); // some live worker holds work while tickets are incomplete
+      now = when;
+      if (next == 3 && completed.size() > tasks / 3 && !lost[3]) { // worker 3 dies instead of answering
+        lost[3] = 1;
+        table.take_back(3, [&](ticket t, bool) { s.requeue(t); });
+        s.lose(3);
+        for (int w = 1; w <= workers; ++w) refill(w);
+        continue;
+      }
+      busy_until[static_cast<std::size_t>(next)] = now;
+      for (ticket t : table.outstanding(next)[0].tickets) {
+        ++completed[t];
+        s.observe(std::chrono::duration<double>(duration(t)).count());
+      }
+      table.answered(next);
+      table.heard_from(next, now);
+      refill(next);
+      // Dynamic: no live worker without a message while tickets wait (the master refills on every
+      // answer). Round robin keeps its placement instead: a worker whose share is done may idle.
+      if (kind == schedule::dynamic)
+        for (int w = 1; w <= workers; ++w)
+          if (!lost[static_cast<std::size_t>(w)] && s.unsent() > 0) CHECK(table.holds_tasks(w));
+    }
+    CHECK(completed.size() == tasks);
+    CHECK(std::all_of(completed.begin(), completed.end(), [](const auto& kv) { return kv.second == 1; }));
+    CHECK(lost[3] == 1);
+  }
+}
