@@ -1,0 +1,170 @@
+// Faults during jobs and streams (job.hpp, stream.hpp): a worker that dies or hangs while the
+// master submits and takes completions; its tasks complete elsewhere, each exactly once, and the
+// job ends. Run as `job_fault_test <fault>` under mpirun (see CMakeLists.txt): the master prints
+// "job fault <fault>: N check(s) failed", which the test's regular expression reads (under
+// --enable-recovery Open MPI's exit status does not tell).
+#include <foreman/foreman.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+int failures = 0;
+
+void check(bool condition, const std::string& what) {
+  if (condition) return;
+  std::fprintf(stderr, "CHECK FAILED: %s\n", what.c_str());
+  ++failures;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// A job of 300 tasks submitted in waves from the completion loop (work that creates work: each
+// completion of a task below 150 submits task + 150); worker 2 dies (crash) or hangs (hang) on its
+// 10th task. Every task's completion must come exactly once, right.
+int job_fault(const std::string& fault) {
+  foreman::master_worker<int, long> pool;
+  if (pool.worker_count() < 2) {
+    std::printf("job fault %s needs at least 2 workers\n", fault.c_str());
+    return 1;
+  }
+  foreman::options opt;
+  if (fault == "hang") opt.task_timeout = std::chrono::seconds(1);
+  int served = 0;
+  auto fn = [&](int x) -> long {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (pool.rank() == 2 && ++served == 10) {
+      if (fault == "crash") std::raise(SIGKILL);
+      for (;;) std::this_thread::sleep_for(std::chrono::seconds(1)); // hang
+    }
+    return long(x) * 7;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  auto job = pool.start(fn, opt);
+  auto second_fn = [](int x) { return long(x) + 1; };
+  if (!job.is_master()) {
+    pool.run(std::vector<int>{}, second_fn); // serve the master's next run
+    return 0;
+  }
+  std::map<std::uint64_t, int> task_of;
+  for (int x = 0; x < 150; ++x) task_of[job.submit(x)] = x;
+  std::map<int, int> completed; // task -> times
+  while (job.pending() > 0) {
+    const auto c = job.next();
+    const int x = task_of.at(c.ticket);
+    check(c.result.ok(), "task " + std::to_string(x) + " succeeded");
+    if (c.result.ok()) check(c.result.value() == long(x) * 7, "task " + std::to_string(x) + " right");
+    ++completed[x];
+    if (x < 150) task_of[job.submit(x + 150)] = x + 150;
+  }
+  job.close();
+  const double seconds = seconds_since(start);
+  check(completed.size() == 300, "300 tasks completed, got " + std::to_string(completed.size()));
+  for (const auto& kv : completed) check(kv.second == 1, "task " + std::to_string(kv.first) + " completed once");
+  const foreman::run_info& info = pool.last_run();
+  check(info.lost_workers == std::vector<int>{2}, "exactly worker 2 is lost");
+  check(info.retries >= 1, "its task was sent again");
+  if (!info.losses.empty())
+    check(info.losses[0].reason ==
+              (fault == "crash" ? foreman::loss_reason::process_exited : foreman::loss_reason::silent),
+          "lost for the expected reason");
+  check(seconds < 30.0, "the job ends (took " + std::to_string(seconds) + " s)");
+  // The pool serves a run afterwards, without the lost worker.
+  const auto again = pool.run(std::vector<int>{1, 2, 3, 4, 5, 6}, second_fn);
+  for (std::size_t i = 0; i < again.size(); ++i) check(again[i] == long(i) + 2, "next run right");
+  for (const auto& record : pool.last_run().tasks) check(record.worker != 2, "the lost worker gets no more tasks");
+  std::printf("job fault %s: %d check(s) failed, took %.2f s, lost workers %zu, retries %zu\n", fault.c_str(),
+              failures, seconds, info.lost_workers.size(), info.retries);
+  return failures == 0 ? 0 : 1;
+}
+
+// A stream whose worker 1 dies mid-stream: every result reaches the sink, in task order, once.
+int stream_crash() {
+  foreman::master_worker<int, long> pool;
+  if (pool.worker_count() < 2) {
+    std::printf("job fault stream_crash needs at least 2 workers\n");
+    return 1;
+  }
+  int served = 0;
+  auto fn = [&](int x) -> long {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (pool.rank() == 1 && ++served == 50) std::raise(SIGKILL);
+    return long(x) - 3;
+  };
+  foreman::options opt;
+  opt.buffersize = 40;
+  int next = 0;
+  std::uint64_t expected = 0;
+  const auto start = std::chrono::steady_clock::now();
+  pool.run_stream(
+      [&]() -> std::optional<int> {
+        if (next == 1000) return std::nullopt;
+        return next++;
+      },
+      fn,
+      [&](std::uint64_t index, int worker, const long& r) {
+        check(index == expected, "in task order");
+        check(r == long(index) - 3, "result " + std::to_string(index) + " right");
+        check(worker != 1 || index < 1000, "a worker ran it");
+        ++expected;
+      },
+      opt);
+  if (!pool.is_master()) return 0;
+  const double seconds = seconds_since(start);
+  check(expected == 1000, "1000 results handed on, got " + std::to_string(expected));
+  check(pool.last_run().lost_workers == std::vector<int>{1}, "exactly worker 1 is lost");
+  std::printf("job fault stream_crash: %d check(s) failed, took %.2f s, lost workers %zu, retries %zu\n", failures,
+              seconds, pool.last_run().lost_workers.size(), pool.last_run().retries);
+  return failures == 0 ? 0 : 1;
+}
+
+// Every worker dies: the job's tasks end as worker_lost failures, tasks submitted afterwards fail
+// at once, and the job ends.
+int all_dead() {
+  foreman::master_worker<int, long> pool;
+  auto fn = [&](int x) -> long {
+    if (pool.rank() > 0) std::raise(SIGKILL);
+    return x;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  auto job = pool.start(fn);
+  if (!job.is_master()) return 0;
+  for (int x = 0; x < 20; ++x) job.submit(x);
+  int lost = 0;
+  while (job.pending() > 0) {
+    const auto c = job.next();
+    if (!c.result.ok() && c.result.failure().type == "foreman::worker_lost") ++lost;
+  }
+  check(lost == 20, "every task ends as worker_lost, got " + std::to_string(lost));
+  job.submit(99); // no worker is left: it fails at once
+  const auto late = job.next();
+  check(!late.result.ok() && late.result.failure().type == "foreman::worker_lost", "a later task fails at once");
+  job.close();
+  const double seconds = seconds_since(start);
+  check(seconds < 30.0, "the job ends (took " + std::to_string(seconds) + " s)");
+  std::printf("job fault all_dead: %d check(s) failed, took %.2f s, lost workers %zu, retries %zu\n", failures,
+              seconds, pool.last_run().lost_workers.size(), pool.last_run().retries);
+  return failures == 0 ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  boost::mpi::environment env(argc, argv);
+  const std::string fault = argc > 1 ? argv[1] : "";
+  if (fault == "crash" || fault == "hang") return job_fault(fault);
+  if (fault == "stream_crash") return stream_crash();
+  if (fault == "all_dead") return all_dead();
+  std::printf("job fault %s: unknown fault\n", fault.c_str());
+  return 1;
+}
