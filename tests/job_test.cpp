@@ -10,6 +10,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -343,5 +346,44 @@ TEST_CASE("fail_fast: the first failure cancels the tasks not yet completed", "[
     std::size_t failed = 0;
     for (const auto& o : all) failed += o.ok() ? 0 : 1;
     CHECK(failed == 1);
+  }
+}
+
+TEST_CASE("a closed job's report: per-rank sums, failures, and records when a timeline is asked for", "[job]") {
+  foreman::master_worker<int, int> pool;
+  for (const bool timeline : {false, true}) {
+    foreman::options opt;
+    const std::string path = "job_test_timeline_" + std::to_string(pool.worker_count()) + ".json";
+    if (timeline) opt.timeline_json = path;
+    auto job = pool.start(
+        [](int x) -> int {
+          if (x % 10 == 0) throw std::runtime_error("tenth");
+          return x;
+        },
+        opt);
+    if (!job.is_master()) continue;
+    for (int k = 0; k < 100; ++k) job.submit(k);
+    while (job.pending() > 0) job.next();
+    job.close();
+    const foreman::run_info& info = pool.last_run();
+    CHECK(info.failures == 10);
+    CHECK(info.tasks.size() == (timeline ? 100u : 0u));
+    const foreman::run_report report = pool.report();
+    CHECK(report.tasks == 100);
+    std::size_t tasks = 0, failed = 0;
+    for (const auto& row : report.workers) {
+      tasks += row.tasks;
+      failed += row.failed;
+      if (pool.worker_count() > 0) CHECK(row.rank >= 1);
+    }
+    CHECK(tasks == 100);
+    CHECK(failed == 10);
+    CHECK(report.workers.size() == std::size_t(std::max(1, pool.worker_count())));
+    if (timeline) {
+      std::ifstream file(path);
+      const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+      CHECK(text.find("traceEvents") != std::string::npos);
+      std::remove(path.c_str());
+    }
   }
 }

@@ -152,6 +152,23 @@ TEST_CASE("progress without a terminal: a plain line at each tenth of the tasks"
   CHECK(none.finish({0, 0, 0}, 0.0).empty());
 }
 
+TEST_CASE("progress of a job or stream, whose total is not known: count, rate, time so far", "[progress]") {
+  using foreman::detail::progress_meter;
+  progress_meter log(progress_meter::unknown_total, false);
+  std::string out;
+  for (std::size_t done = 1; done <= 250; ++done) out += log.update({done, done / 100, 0}, 0.1 * double(done));
+  // 25 s of updates: a line at 10 s and at 20 s, none in between.
+  const auto lines = lines_of(out);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0] == "foreman: 100 tasks, 10.0 tasks/s, 10s so far, 1 failed, 0 workers lost");
+  CHECK(lines[1] == "foreman: 200 tasks, 10.0 tasks/s, 20s so far, 2 failed, 0 workers lost");
+  CHECK(log.finish({250, 2, 1}, 25.0) == "foreman: 250 tasks, 10.0 tasks/s, done in 25s, 2 failed, 1 worker lost\n");
+  progress_meter terminal(progress_meter::unknown_total, true);
+  const std::string line = terminal.update({5, 0, 0}, 1.0);
+  CHECK(line == "\rforeman: 5 tasks, 5.00 tasks/s, 1.0s so far, 0 failed, 0 workers lost");
+  CHECK(line.find('[') == std::string::npos); // no bar, no ETA
+}
+
 TEST_CASE("progress on a terminal: one line redrawn in place a few times a second", "[progress]") {
   foreman::detail::progress_meter meter(1000, true);
   std::size_t draws = 0;

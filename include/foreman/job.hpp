@@ -6,11 +6,13 @@
 
 #include <foreman/detail/invoke.hpp>
 #include <foreman/detail/master_loop.hpp>
+#include <foreman/detail/observer.hpp>
 #include <foreman/detail/task_store.hpp>
 #include <foreman/errors.hpp>
 #include <foreman/options.hpp>
 #include <foreman/outcome.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -18,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace foreman {
 
@@ -63,8 +66,8 @@ struct local_function_of final : local_function<Task, Result> {
 template <class Task, class Result>
 class job_core {
   struct on_done_fn {
-    std::deque<ticket>* completed;
-    void operator()(ticket t, std::chrono::steady_clock::time_point) const { completed->push_back(t); }
+    job_core* core;
+    void operator()(ticket t, std::chrono::steady_clock::time_point when) const { core->filed(t, when); }
   };
   using store_type = job_store<Task, Result>;
   using loop_type = master_loop<Task, Result, store_type, on_done_fn>;
@@ -72,7 +75,8 @@ class job_core {
 public:
   job_core(const job_binding& pool, const options& opt, std::unique_ptr<local_function<Task, Result>> local)
       : pool_(pool), opt_(opt), local_(std::move(local)), started_(std::chrono::steady_clock::now()),
-        local_queue_(scheduler::config{schedule::dynamic, 1, 1, 1}) {
+        observer_(progress_meter::unknown_total, opt_), local_queue_(scheduler::config{schedule::dynamic, 1, 1, 1}) {
+    pool_.info->totals.assign(static_cast<std::size_t>(pool_.workers) + 1, worker_totals{});
     if (pool_.workers > 0) {
       loop_ = std::make_unique<loop_type>(pool_.comm, pool_.run, opt_, *pool_.pool, store_, *pool_.info, on_done_);
       try {
@@ -192,7 +196,30 @@ private:
       e.failure = task_failure{static_cast<std::size_t>(t), 0, call.error_type, call.error_message};
     }
     store_.finish(t);
+    filed(t, std::chrono::steady_clock::now());
+  }
+
+  // Task t's result or failure was filed (`when`: when its reply arrived): its completion is
+  // ready, and the run's counts, totals, progress and (for a timeline) records learn of it.
+  void filed(ticket t, std::chrono::steady_clock::time_point when) {
     completed_.push_back(t);
+    const auto& e = store_.at(t);
+    run_info& info = *pool_.info;
+    info.failures += e.failure ? 1 : 0;
+    const auto rank = static_cast<std::size_t>(std::max(0, e.record.worker));
+    if (rank >= info.totals.size()) info.totals.resize(rank + 1);
+    worker_totals& sums = info.totals[rank];
+    ++sums.tasks;
+    sums.failed += e.failure ? 1 : 0;
+    sums.busy_seconds += e.record.seconds;
+    if (observer_.keeps_records()) {
+      if (info.tasks.size() <= t) info.tasks.resize(static_cast<std::size_t>(t) + 1);
+      info.tasks[t] = e.record;
+      if (e.failure) failures_.push_back(*e.failure);
+      observer_.task_done(info, static_cast<std::size_t>(t), when);
+    } else {
+      observer_.task_done(e.failure.has_value(), info.lost_workers.size(), when);
+    }
   }
 
   completion<Result> take() {
@@ -205,7 +232,6 @@ private:
     c.seconds = e.record.seconds;
     if (e.failure) {
       c.result = outcome<Result>(std::move(*e.failure));
-      ++pool_.info->failures;
     } else {
       c.result = outcome<Result>(std::move(e.result));
     }
@@ -240,6 +266,13 @@ private:
     pool_.info->wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     *pool_.running = false;
     loop_.reset();
+    try {
+      std::sort(failures_.begin(), failures_.end(),
+                [](const task_failure& a, const task_failure& b) { return a.index < b.index; });
+      observer_.run_ended(*pool_.info, failures_); // progress's last line, timeline files
+    } catch (...) {
+      // The picture of a run matters less than ending it.
+    }
   }
 
   job_binding pool_;
@@ -248,7 +281,9 @@ private:
   std::chrono::steady_clock::time_point started_;
   store_type store_;
   std::deque<ticket> completed_;
-  on_done_fn on_done_{&completed_};
+  on_done_fn on_done_{this};
+  run_observer observer_;              // progress, timeline (with records: see run_info::tasks)
+  std::vector<task_failure> failures_; // with records, for the timeline
   std::unique_ptr<loop_type> loop_;
   scheduler local_queue_; // a pool without workers: the order in which the master runs the tasks
   task_clock clock_;
@@ -284,9 +319,11 @@ private:
 ///
 /// Failures behave as in run(): a task that throws completes with a failed outcome; a lost
 /// worker's tasks are sent again (options::max_attempts, options::task_timeout); with no live
-/// worker left, every task fails with "foreman::worker_lost". Not yet supported for jobs:
-/// options::checkpoint, options::progress and the timeline files (they are ignored), and
-/// master_worker::last_run()'s per-task records (its counters are filled).
+/// worker left, every task fails with "foreman::worker_lost". options::progress shows the tasks
+/// done and the rate (the total is not known). master_worker::last_run() and report() describe the
+/// job once it is closed: its counters, losses and per-rank sums (run_info::totals); per-task
+/// records (run_info::tasks, by ticket) and the timeline files only when a timeline is asked for.
+/// Not yet supported for jobs: options::checkpoint (ignored).
 template <class Task, class Result>
 class job {
 public:

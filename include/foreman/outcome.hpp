@@ -84,9 +84,22 @@ struct worker_loss {
   std::size_t tasks_held = 0; ///< unanswered tasks it held, each sent again or ended as a failure
 };
 
+/// What one rank did in a job or stream whose per-task records were not kept (run_info::totals).
+struct worker_totals {
+  std::size_t tasks = 0;     ///< tasks whose final attempt ran there, failed ones included
+  std::size_t failed = 0;    ///< of those, how many failed
+  double busy_seconds = 0.0; ///< time spent in the user's function there
+};
+
 /// Facts about the last run, available on the master after run() returns or throws.
 struct run_info {
-  std::vector<task_record> tasks;             ///< one record per task, in task order
+  /// One record per task, in task order (for a job, by ticket). A job or stream keeps them only
+  /// when a timeline is asked for (options::timeline_json/_html, FOREMAN_TIMELINE): 48 bytes a
+  /// task; otherwise this is empty and `totals` has the sums per rank.
+  std::vector<task_record> tasks;
+  /// A job or stream: per rank (index: the rank), its tasks, failures and busy time; what
+  /// run_report reads when `tasks` is empty. Empty for run().
+  std::vector<worker_totals> totals;
   double wall_seconds = 0.0;                  ///< duration of run() on the master
   std::size_t failures = 0;                   ///< number of tasks that failed
   std::size_t retries = 0;                    ///< task re-dispatches after a lost worker

@@ -65,6 +65,9 @@ struct run_report {
 
   /// Prints the report as an aligned table: a summary line, one line per worker and a total.
   void print(std::ostream& out) const;
+
+private:
+  void from_totals(const run_info& info);
 };
 
 /// Same as `report.print(out)`.
@@ -100,6 +103,10 @@ std::string formatted(const char* pattern, Args... args) {
 inline run_report::run_report(const run_info& info)
     : wall_seconds(info.wall_seconds), tasks(info.tasks.size()), replayed(info.replayed), failures(info.failures),
       retries(info.retries), lost_workers(info.lost_workers) {
+  if (info.tasks.empty() && !info.totals.empty()) {
+    from_totals(info);
+    return;
+  }
   if (wall_seconds > 0) throughput = static_cast<double>(tasks - replayed) / wall_seconds;
   const std::vector<int> ranks = detail::ranks_of(info);
   for (int r : ranks) {
@@ -119,6 +126,30 @@ inline run_report::run_report(const run_info& info)
     busy += t.seconds;
   }
   if (wall_seconds > 0) {
+    for (worker_report& row : workers) row.utilization = row.busy_seconds / wall_seconds;
+    if (!workers.empty()) utilization = busy / (wall_seconds * static_cast<double>(workers.size()));
+  }
+}
+
+// A job or stream without per-task records: the rows come from the sums per rank.
+inline void run_report::from_totals(const run_info& info) {
+  double busy = 0.0;
+  for (std::size_t r = 0; r < info.totals.size(); ++r) {
+    const worker_totals& t = info.totals[r];
+    const bool pool_worker = r >= 1 && static_cast<int>(r) <= info.workers;
+    if (!pool_worker && t.tasks == 0) continue; // rank 0 appears only when it ran tasks
+    worker_report row;
+    row.rank = static_cast<int>(r);
+    row.tasks = t.tasks;
+    row.failed = t.failed;
+    row.busy_seconds = t.busy_seconds;
+    row.lost = std::find(lost_workers.begin(), lost_workers.end(), row.rank) != lost_workers.end();
+    tasks += t.tasks;
+    busy += t.busy_seconds;
+    workers.push_back(row);
+  }
+  if (wall_seconds > 0) {
+    throughput = static_cast<double>(tasks - replayed) / wall_seconds;
     for (worker_report& row : workers) row.utilization = row.busy_seconds / wall_seconds;
     if (!workers.empty()) utilization = busy / (wall_seconds * static_cast<double>(workers.size()));
   }

@@ -79,7 +79,7 @@ public:
       json_path_ = *prefix + ".json";
       html_path_ = *prefix + ".html";
     }
-    order_.reserve(total);
+    if (total != progress_meter::unknown_total) order_.reserve(total);
   }
 
   ~run_observer() {
@@ -102,6 +102,18 @@ public:
     if (meter_) write(meter_->update(counts(info), now));
   }
 
+  /// As task_done(), for a job or stream that keeps no per-task records (keeps_records() false):
+  /// only the progress display is fed.
+  void task_done(bool failed, std::size_t lost_workers, clock::time_point when) {
+    ++done_;
+    failed_ += failed ? 1 : 0;
+    if (meter_)
+      write(meter_->update({done_, failed_, lost_workers}, std::chrono::duration<double>(when - start_).count()));
+  }
+
+  /// Whether per-task records must be kept for this run: a timeline was asked for.
+  bool keeps_records() const { return !json_path_.empty() || !html_path_.empty(); }
+
   /// Every task is filed and info.wall_seconds is set: lays the tasks out on the time axis,
   /// ends the progress display and writes the timeline files. A file that cannot be written is
   /// reported on standard error: the run's results matter more than its picture.
@@ -114,7 +126,9 @@ public:
   }
 
 private:
-  progress_counts counts(const run_info& info) const { return {order_.size(), failed_, info.lost_workers.size()}; }
+  progress_counts counts(const run_info& info) const {
+    return {order_.empty() ? done_ : order_.size(), failed_, info.lost_workers.size()};
+  }
 
   static void write(const std::string& text) {
     if (!text.empty()) std::fputs(text.c_str(), stderr); // one call: other ranks' lines do not cut into it
@@ -133,6 +147,7 @@ private:
   std::optional<progress_meter> meter_;
   std::vector<std::size_t> order_; // filed tasks, in filing order
   std::size_t failed_ = 0;
+  std::size_t done_ = 0; // tasks filed without records (the other task_done())
   bool ended_ = false;
 };
 

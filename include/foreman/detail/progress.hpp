@@ -22,15 +22,25 @@ struct progress_counts {
 /// return) at most 1 / min_redraw_seconds times a second; elsewhere (a batch log) it writes a
 /// plain line each time another tenth of the tasks is done. It only returns text: the caller
 /// passes the time and writes the text, so it needs neither a clock nor a terminal to be tested.
+/// A job or a stream has no known total (unknown_total): the line then shows the tasks done, the
+/// rate and the time so far, with no bar and no ETA, and a log gets a line every
+/// log_interval_seconds.
 class progress_meter {
 public:
   static constexpr double min_redraw_seconds = 0.25;
+  static constexpr std::size_t unknown_total = static_cast<std::size_t>(-1);
+  static constexpr double log_interval_seconds = 10.0;
 
   progress_meter(std::size_t total, bool terminal) : total_(total), terminal_(terminal) {}
 
   /// The text to write after a task was filed, `elapsed` seconds into the run; often empty.
   std::string update(const progress_counts& counts, double elapsed) {
     if (total_ == 0 || counts.done >= total_) return {}; // the last line is finish()'s
+    if (total_ == unknown_total && !terminal_) {
+      if (elapsed < next_log_) return {};
+      next_log_ = elapsed + log_interval_seconds;
+      return line(counts, elapsed, false) + '\n';
+    }
     if (terminal_) {
       if (drawn_ && elapsed - last_draw_ < min_redraw_seconds) return {};
       last_draw_ = elapsed;
@@ -64,6 +74,7 @@ private:
   }
 
   std::string line(const progress_counts& c, double elapsed, bool final) const {
+    if (total_ == unknown_total) return open_line(c, elapsed, final);
     const double fraction = static_cast<double>(c.done) / static_cast<double>(total_);
     std::string text = "foreman: ";
     if (terminal_) {
@@ -90,6 +101,21 @@ private:
     return text;
   }
 
+  // The line of a job or stream: "foreman: 1200 tasks, 340 tasks/s, 3.5s so far, 0 failed, ...".
+  static std::string open_line(const progress_counts& c, double elapsed, bool final) {
+    std::string text = "foreman: " + std::to_string(c.done) + " tasks, ";
+    if (elapsed > 0 && c.done > 0) {
+      const double rate = static_cast<double>(c.done) / elapsed;
+      text += formatted(rate >= 100 ? "%.0f" : rate >= 10 ? "%.1f" : "%.2f", rate) + " tasks/s, ";
+    } else {
+      text += "- tasks/s, ";
+    }
+    text += (final ? "done in " : "") + duration(elapsed) + (final ? "" : " so far");
+    text += ", " + std::to_string(c.failed) + " failed, " + std::to_string(c.lost_workers) +
+            (c.lost_workers == 1 ? " worker lost" : " workers lost");
+    return text;
+  }
+
   static std::string duration(double seconds) {
     if (seconds < 10) return formatted("%.1fs", seconds);
     if (seconds < 60) return formatted("%.0fs", seconds);
@@ -104,6 +130,7 @@ private:
   double last_draw_ = 0.0; // terminal: when it was drawn
   std::size_t width_ = 0;  // terminal: its length
   std::size_t tenths_ = 0; // plain: tenths of the tasks already reported
+  double next_log_ = log_interval_seconds; // plain, unknown total: when the next line is due
 };
 
 } // namespace detail
