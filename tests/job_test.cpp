@@ -387,3 +387,29 @@ TEST_CASE("a closed job's report: per-rank sums, failures, and records when a ti
     }
   }
 }
+
+TEST_CASE("jobs and runs of two pools one after another", "[job]") {
+  foreman::master_worker<int, int> first;
+  foreman::master_worker<int, std::string> second;
+  for (int round = 0; round < 2; ++round) {
+    {
+      auto a = first.start([](int x) { return x * 3; });
+      if (a.is_master()) {
+        for (int k = 0; k < 30; ++k) a.submit(k);
+        int sum = 0;
+        while (a.pending() > 0) sum += a.next().result.value();
+        CHECK(sum == 3 * 435);
+      }
+    }
+    {
+      auto b = second.start([](int x) { return std::to_string(x); });
+      if (b.is_master()) {
+        b.submit(42, 1);
+        CHECK(b.next().result.value() == "42");
+        b.close();
+      }
+    }
+    const auto r = first.run(std::vector<int>{7}, [](int x) { return x - 1; });
+    if (first.is_master()) CHECK(r == std::vector<int>{6});
+  }
+}
