@@ -15,3 +15,16 @@ function(_foreman_example_command out)
   endif()
   set(${out} ${command} PARENT_SCOPE)
 endfunction()
+
+# _foreman_example_run(<stdout> <stderr> <command> [<arg>...]): runs the command and stores its
+# standard output and error; a status other than 0 ends the script with both shown.
+function(_foreman_example_run out err)
+  execute_process(COMMAND ${ARGN} OUTPUT_VARIABLE actual ERROR_VARIABLE errors RESULT_VARIABLE status)
+  # message(NOTICE) prints verbatim; FATAL_ERROR would rewrap the outputs being shown.
+  if(NOT status STREQUAL "0")
+    message(NOTICE "--- stdout ---\n${actual}--- stderr ---\n${errors}")
+    message(FATAL_ERROR "exit status ${status} (expected 0) from: ${ARGN}")
+  endif()
+  set(${out} "${actual}" PARENT_SCOPE)
+  set(${err} "${errors}" PARENT_SCOPE)
+endfunction()
