@@ -60,6 +60,12 @@ TEST_CASE("a stream of an input range: numbers read from a text stream, folded a
       [](long x) { return x * x; }, 0L, [](long acc, long r) { return acc + r; });
   if (pool.is_master()) CHECK(sum == 5000L * 5001L * 10001L / 6);
 
+  std::istringstream numbers(text.str());
+  const long by_range = pool.reduce(
+      std::istream_iterator<long>(numbers), std::istream_iterator<long>(), [](long x) { return x; }, 0L,
+      [](long acc, long r) { return acc + r; });
+  if (pool.is_master()) CHECK(by_range == 5000L * 5001L / 2);
+
   std::istringstream again(text.str());
   std::vector<long> squares;
   pool.run_stream(

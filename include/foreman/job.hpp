@@ -118,7 +118,10 @@ public:
   }
 
   std::optional<completion<Result>> try_next() {
-    if (completed_.empty()) advance(false);
+    if (completed_.empty()) {
+      refuse_if_broken();
+      advance(false);
+    }
     if (completed_.empty()) return std::nullopt;
     return take();
   }
@@ -126,7 +129,10 @@ public:
   completion<Result> next() {
     if (completed_.empty() && store_.kept() == 0)
       throw error("next() on a job with no task pending: every submitted task was taken or cancelled");
-    while (completed_.empty()) advance(true);
+    while (completed_.empty()) {
+      refuse_if_broken();
+      advance(true);
+    }
     return take();
   }
 
@@ -166,6 +172,14 @@ public:
   }
 
 private:
+  // A job that ended with tasks unfinished (an exception broke it, see guarded()) has nothing
+  // more to give: waiting for them would never end.
+  void refuse_if_broken() const {
+    if (!open_ && unfinished() > 0)
+      throw error("this job ended with an exception (" + *pool_.broken + ") before " + std::to_string(unfinished()) +
+                  " of its tasks completed; they never will");
+  }
+
   // Tasks submitted, neither finished nor cancelled.
   std::size_t unfinished() const { return store_.kept() - completed_.size(); }
 
@@ -226,15 +240,8 @@ private:
     const ticket t = completed_.front();
     completed_.pop_front();
     auto& e = store_.at(t);
-    completion<Result> c;
-    c.ticket = t;
-    c.worker = e.record.worker;
-    c.seconds = e.record.seconds;
-    if (e.failure) {
-      c.result = outcome<Result>(std::move(*e.failure));
-    } else {
-      c.result = outcome<Result>(std::move(e.result));
-    }
+    completion<Result> c{t, e.record.worker, e.record.seconds,
+                         e.failure ? outcome<Result>(std::move(*e.failure)) : outcome<Result>(std::move(e.result))};
     store_.erase(t);
     return c;
   }

@@ -345,11 +345,23 @@ public:
   /// options::unordered, in completion order: for an op that is associative and commutative).
   /// @throws task_error after the stream when tasks failed (their results are left out of the
   ///         fold); as run_stream() otherwise
-  template <class Source, class Fn, class R, class Op>
+  template <class Source, class Fn, class R, class Op,
+            class = std::enable_if_t<std::is_invocable_r_v<std::optional<Task>, Source&>>>
   R reduce(Source&& source, Fn&& fn, R init, Op&& op, const options& opt = {}) {
     R accumulated = std::move(init);
     run_stream(
         std::forward<Source>(source), std::forward<Fn>(fn),
+        [&](std::uint64_t, int, const Result& result) { accumulated = op(std::move(accumulated), result); }, opt);
+    return accumulated;
+  }
+
+  /// As reduce(source, fn, init, op, opt), the tasks read from the input range [first, last)
+  /// one at a time, as they are needed.
+  template <class InputIt, class Fn, class R, class Op>
+  R reduce(InputIt first, InputIt last, Fn&& fn, R init, Op&& op, const options& opt = {}) {
+    R accumulated = std::move(init);
+    run_stream(
+        first, last, std::forward<Fn>(fn),
         [&](std::uint64_t, int, const Result& result) { accumulated = op(std::move(accumulated), result); }, opt);
     return accumulated;
   }

@@ -30,7 +30,9 @@ public:
     if (failure_) throw task_error({*failure_});
     return value_;
   }
-  Result&& value() && {
+  /// On a temporary (e.g. `job.next().result.value()`), the value is moved out and returned by
+  /// value, so that a reference bound to the call's result never dangles.
+  Result value() && {
     if (failure_) throw task_error({*failure_});
     return std::move(value_);
   }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -36,9 +37,10 @@ inline std::size_t stream_bound(const options& opt, int workers) {
 template <class Task, class Result, class NextTask, class Deliver>
 void drive_stream(job<Task, Result>& job, NextTask& next_task, Deliver& deliver, const options& opt, int workers) {
   const std::size_t bound = stream_bound(opt, workers);
-  // In task order: a ring of `bound` places, ticket t at t % bound: at most `bound` tickets are
-  // out (submitted, not handed on), so no two of them share a place.
-  std::vector<std::optional<completion<Result>>> early(opt.unordered ? 0 : bound);
+  // In task order: the completions that arrived before an earlier task's, by ticket; a
+  // completion that arrives in order is handed on without being held. Memory follows what is
+  // held (at most `bound`), not the bound.
+  std::unordered_map<std::uint64_t, completion<Result>> early;
   std::uint64_t next_in_order = 0;
   std::size_t out = 0;
   bool exhausted = false, stopped = false;
@@ -59,10 +61,16 @@ void drive_stream(job<Task, Result>& job, NextTask& next_task, Deliver& deliver,
       stopped = !deliver(std::move(c));
       continue;
     }
-    early[c.ticket % bound] = std::move(c);
-    for (auto* slot = &early[next_in_order % bound]; *slot && !stopped; slot = &early[next_in_order % bound]) {
-      completion<Result> ready = std::move(**slot);
-      slot->reset();
+    if (c.ticket != next_in_order) {
+      early.emplace(c.ticket, std::move(c));
+      continue;
+    }
+    ++next_in_order;
+    --out;
+    stopped = !deliver(std::move(c));
+    for (auto at = early.find(next_in_order); at != early.end() && !stopped; at = early.find(next_in_order)) {
+      completion<Result> ready = std::move(at->second);
+      early.erase(at);
       ++next_in_order;
       --out;
       stopped = !deliver(std::move(ready));
