@@ -309,7 +309,9 @@ public:
   /// @throws whatever `source` or `sink` throws, on the master, after the stream was cancelled
   ///         and ended on the workers; error, mpi_error as run()
   ///
-  /// Not yet for streams: options::checkpoint, options::progress, the timeline files.
+  /// options::progress and report() work as for a job (see job); per-task records and the
+  /// timeline files are kept only when a timeline is asked for. Not yet for streams:
+  /// options::checkpoint (ignored).
   template <class Source, class Fn, class Sink,
             class = std::enable_if_t<std::is_invocable_r_v<std::optional<Task>, Source&>>>
   void run_stream(Source&& source, Fn&& fn, Sink&& sink, const options& opt = {}) {
