@@ -17,6 +17,9 @@
 //              SIGKILL, exit(1) or abort(); its death must be noticed by watching its process
 //   slow_chunk no fault: fixed chunks of 8 tasks of 0.3 s (2.4 s a chunk) with task_timeout 1 s;
 //              the progress notes between tasks keep every worker alive
+//   body_then_long_task  no fault: worker 1 answers a 20 ms task with a body, then runs a 2 s
+//              task; the body must reach the master before that task ends, whatever the MPI's
+//              progress (MPICH over UCX moves it only inside the worker's MPI calls)
 //   hang_chunk automatic chunks of 10 us tasks, task_timeout 2 s: rank 2 hangs in the middle of a
 //              chunk of ~100 tasks and must be noticed within task_timeout + 1 s, not 100 x 2 s
 //   lost_in_transfer, alive_in_transfer, failed_in_transfer
@@ -37,6 +40,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -426,6 +430,49 @@ int slow_chunk() {
   return failures == 0 ? 0 : 1;
 }
 
+// No fault: worker 1 answers task 0 (20 ms) with a body, then runs task 2 (2 s) from the chunk
+// it already holds. The master, which waits for that body once it has read its message, must get
+// it before task 2 ends: worker 2's results (four tasks of 20 ms) are filed meanwhile, not behind
+// task 2. Under an MPI that moves a long message only inside its sender's MPI calls (MPICH over
+// UCX), this holds only if the worker completes the reply's sends before running a long task.
+int body_then_long_task() {
+  foreman::master_worker<int, std::vector<char>> pool;
+  if (pool.worker_count() != 2) {
+    std::printf("fault body_then_long_task needs exactly 2 workers\n");
+    return 1;
+  }
+  auto result = [](int x) { return std::vector<char>(std::size_t{64} << 10, static_cast<char>(x)); }; // a body
+  auto fn = [&](int x) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(x == 2 ? 2000 : 20));
+    return result(x);
+  };
+  std::vector<int> tasks(8);
+  for (int i = 0; i < 8; ++i) tasks[static_cast<std::size_t>(i)] = i;
+  foreman::options opt;
+  opt.schedule = foreman::schedule::round_robin; // worker 1: 0, 2, 4, 6; worker 2: 1, 3, 5, 7
+  opt.chunk_size = 1;
+  std::vector<int> order; // of the results filed
+  const auto start = std::chrono::steady_clock::now();
+  double first = 0.0; // when task 0's result was filed
+  auto results = pool.run(
+      tasks, fn,
+      [&](std::size_t index, int, const std::vector<char>&) {
+        if (index == 0) first = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        order.push_back(static_cast<int>(index));
+      },
+      opt);
+  if (!pool.is_master()) return 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i)
+    check(results[i] == result(static_cast<int>(i)), "task " + std::to_string(i) + " correct");
+  auto position = [&](int index) { return std::find(order.begin(), order.end(), index) - order.begin(); };
+  for (int index : {0, 1, 3, 5, 7})
+    check(position(index) < position(2), "task " + std::to_string(index) + "'s result filed before task 2's");
+  check(pool.last_run().losses.empty(), "no worker lost");
+  std::printf("fault body_then_long_task: %d check(s) failed, task 0's result filed after %.2f s, run took %.2f s\n",
+              failures, first, pool.last_run().wall_seconds);
+  return failures == 0 ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -443,6 +490,7 @@ int main(int argc, char** argv) {
   if (fault.rfind("death_", 0) == 0) return death(fault.substr(6));
   if (fault == "hang_chunk") return hang_chunk();
   if (fault == "slow_chunk") return slow_chunk();
+  if (fault == "body_then_long_task") return body_then_long_task();
   for (const char* mode : {"lost", "alive", "failed"})
     if (fault == std::string(mode) + "_in_transfer") return in_transfer(mode);
   foreman::master_worker<int, long> pool;

@@ -50,6 +50,11 @@ struct send_slot {
     }
     return true;
   }
+  /// Completes the sends by testing them, pausing between two tests as `idle` says (unlike
+  /// wait(), which may hold a core in MPI until they complete). @throws mpi_error naming `peer`
+  void complete(idle_backoff idle) {
+    while (!test()) idle.pause();
+  }
   /// @throws mpi_error naming `peer`
   void wait() {
     if (request != MPI_REQUEST_NULL) check_mpi(MPI_Wait(&request, MPI_STATUS_IGNORE), "MPI_Wait (a send)", peer);
@@ -287,7 +292,8 @@ inline int& injected_collect_failure() {
 }
 
 /// Tests only: called by a worker before it sends each body of a reply, to make the master wait
-/// for them, as for a long transfer, while it must still judge the other workers rightly.
+/// for them, as for a long transfer, while it must still judge the other workers rightly. The
+/// delay stands for time spent outside MPI: the worker completes what it posted before it.
 inline void (*&injected_body_delay())() {
   static void (*hook)() = nullptr;
   return hook;

@@ -60,6 +60,10 @@ struct worker_storage {
   std::vector<char> damaged_reply; // the answer to a tasks message that could not be read
 };
 
+/// A task that took at least this long (seconds) is taken as a sign that the next may be long too:
+/// the worker then completes its previous reply's sends before running it (settle_previous_reply).
+inline constexpr double long_task_seconds = 1e-3;
+
 template <class Task, class Result, class Fn>
 class worker_loop {
 public:
@@ -217,7 +221,10 @@ private:
       post_message(slot, 0, tag::results, comm_);
       for (const body_span& body : store_.bodies) {
 #ifdef FOREMAN_DETAIL_TEST_HOOKS
-        if (injected_body_delay() != nullptr) injected_body_delay()();
+        if (injected_body_delay() != nullptr) {
+          slot.complete(idle_); // the delay stands for time spent outside MPI: see settle_previous_reply()
+          injected_body_delay()();
+        }
 #endif
         post_body(body, 0, tag::result_body, comm_, slot);
       }
@@ -267,6 +274,7 @@ private:
         put_failed_result(out, index, 0.0, cancelled_type, "cancelled by the master before it started");
         continue;
       }
+      if (settle_previous_reply()) clock = clock_.now(); // the task starts once the wait is over
       // The result goes into the slot's next spare object: a function that writes into it
       // (fn(task, result)) reuses the storage an earlier result of this slot had.
       if (slot.in_flight == slot.held.size()) slot.held.emplace_back();
@@ -296,6 +304,24 @@ private:
       }
     }
     return clock;
+  }
+
+  // Drives the sends of the previous reply (the other slot's) before the user's function runs, and
+  // completes them first when the task may be long; true if it waited. MPI need not move a
+  // message outside MPI calls: where it does not (MPICH over UCX, docs/mpi.md), a message past the
+  // eager limit moves only when its sender calls MPI after the receiver posted the receive. The
+  // master reads a reply's message, then waits for its bodies and large message, receiving from
+  // this worker only: left undriven during a long task, they would come at this worker's next MPI
+  // call, holding the master that long, and past task_timeout the worker would be declared lost.
+  // Waiting costs the time the master takes to receive them: it is paid after a task of
+  // long_task_seconds or more, as the next may be long too; among shorter tasks the test here
+  // moves them, and a wait before every task would give up their overlap with the transfer (a
+  // long task right after short ones can still hold the master: docs/mpi.md).
+  bool settle_previous_reply() {
+    send_slot& previous = store_.slots[store_.next_slot];
+    if (previous.idle() || previous.test() || call_.seconds < long_task_seconds) return false;
+    previous.complete(idle_);
+    return true;
   }
 
   // Answers a tasks message whose framing is broken (wire.hpp: damaged_marker, then why): the
