@@ -8,11 +8,13 @@
 #    compile-time checks, which no sanitizer changes, the `large` ones, 2.5 GiB values that the
 #    release pass moves once; tests/pieces_test.cpp covers their code with small values, and the
 #    examples' outputs and the benchmark's smoke runs, which the release and MPICH passes check:
-#    the library's code under them is what the suites run; this keeps CI within its time);
+#    the library's code under them is what the suites run; this keeps CI within its time), and
+#    builds only what those tests run: no benchmark, no large test, of the examples only timeline,
+#    which the observe tests run;
 # 4. fuzzes the checkpoint journal's reader (libFuzzer, clang);
 # 5. builds Boost.MPI for MPICH from Debian's source package (once, cached), then builds the suite
 #    in build-mpich/ against MPICH and runs it under MPICH's mpiexec (without the packaging, compile
-#    and large tests).
+#    and large tests; the large test is not built).
 # Exits non-zero if any step fails; prints a summary at the end.
 #
 # Environment: FOREMAN_JOBS (build jobs, default: nproc), FOREMAN_CTEST_JOBS (tests run at once,
@@ -127,6 +129,7 @@ if [[ $passes == *" sanitize "* ]]; then
   # suites run at most twice as slowly.
   if step "configure build-sanitize/ (Debug, $sanitizer_flags)" \
     cmake -S "$root" -B "$sanitize" -DCMAKE_BUILD_TYPE=Debug -DFOREMAN_BROWSER_TESTS=$browser_tests \
+    -DFOREMAN_BUILD_BENCHMARKS=OFF -DFOREMAN_EXAMPLES=timeline -DFOREMAN_LARGE_TESTS=OFF \
     "-DCMAKE_CXX_FLAGS=$warnings $sanitizer_flags" \
     "-DCMAKE_EXE_LINKER_FLAGS=$sanitizer_flags" &&
     step "build build-sanitize/" cmake --build "$sanitize" --parallel "$jobs"; then
@@ -166,7 +169,7 @@ if [[ $passes == *" mpich "* ]]; then
   if step "Boost.MPI for MPICH (scripts/boost-mpi-for-mpich.sh, cached)" foreman_choose_mpi mpich &&
     step "configure build-mpich/ (Release, MPICH)" \
     cmake -S "$root" -B "$mpich" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
-    -DFOREMAN_BROWSER_TESTS=$browser_tests "${mpi_cmake_args[@]}" &&
+    -DFOREMAN_BROWSER_TESTS=$browser_tests -DFOREMAN_LARGE_TESTS=OFF "${mpi_cmake_args[@]}" &&
     step "build build-mpich/" cmake --build "$mpich" --parallel "$jobs"; then
     step "test build-mpich/ (MPICH, without labels packaging, compile, large)" \
       run_ctest "$mpich" --label-exclude 'packaging|compile|large' || true
