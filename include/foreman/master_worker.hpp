@@ -303,6 +303,8 @@ public:
   ///               task; `index` counts the tasks from 0 in the order the source gave them. It may
   ///               return bool: false stops the stream (tasks not yet handed on are cancelled and
   ///               the source is not read further).
+  /// @param opt    as for run(); options::buffersize bounds the tasks read ahead of the sink,
+  ///               options::unordered hands results on in completion order
   /// @throws task_error on the master, after the stream ended, when tasks failed and the sink takes
   ///         values (an outcome sink sees the failures instead); with options::fail_fast the
   ///         first failure stops the stream
