@@ -145,6 +145,16 @@ TEST_CASE("a large shared vector arrives intact, ahead of large tasks; a shared 
     }
     if (pool.worker_count() == 0) CHECK(seen == &big); // std::cref: the master's own vector, no copy
   }
+  // The same size again, other values: a worker receives them into the vector it kept, whole.
+  if (pool.is_master())
+    for (std::uint64_t& v : big) v = v * 7 + 1;
+  const auto again = pool.run(tasks, foreman::with_shared(std::cref(big), sum));
+  if (pool.is_master())
+    for (std::size_t k = 0; k < tasks.size(); ++k) {
+      std::uint64_t s = 0;
+      for (std::uint32_t j : tasks[k]) s += big[j];
+      CHECK(again[k] == s);
+    }
 }
 
 namespace {

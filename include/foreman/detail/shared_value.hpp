@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -66,6 +67,31 @@ template <class S, class F, class I, class Task, class Result>
 struct is_task_function<const worker_function<S, F, I>, Task, Result>
     : is_task_function<typename task_call<const worker_function<S, F, I>>::type, Task, Result> {};
 
+/// What a worker keeps of the last run's shared value: the object, into whose storage the next
+/// run's value is received when it has the same type (for a std::vector of the same size: no
+/// allocation, no zeroing, as for the tasks a worker decodes into one kept object). A run that
+/// shares no value, or one of another type, lets it go.
+class kept_shared {
+public:
+  /// The kept object if it is an S, else a new, default-constructed S, kept from now on.
+  template <class S>
+  S& take() {
+    if (type_ == nullptr || *type_ != typeid(S)) {
+      object_ = std::make_shared<S>();
+      type_ = &typeid(S);
+    }
+    return *static_cast<S*>(object_.get());
+  }
+  void clear() noexcept {
+    object_.reset();
+    type_ = nullptr;
+  }
+
+private:
+  std::shared_ptr<void> object_;
+  const std::type_info* type_ = nullptr;
+};
+
 /// How a run calls the user's function on a worker, or on a master without workers. A plain
 /// function is called as it is; nothing is received and nothing initialized.
 template <class Fn, bool = is_worker_function_v<Fn>>
@@ -74,7 +100,9 @@ public:
   static constexpr bool takes_value = false;
   static constexpr bool initializes = false;
 
-  explicit function_setup(Fn& fn) : fn_(fn) {}
+  explicit function_setup(Fn& fn, kept_shared* kept = nullptr) : fn_(fn) {
+    if (kept != nullptr) kept->clear(); // this run shares nothing
+  }
   function_setup(const function_setup&) = delete;
   function_setup& operator=(const function_setup&) = delete;
 
@@ -87,8 +115,9 @@ private:
   Fn& fn_;
 };
 
-/// For a worker_function: holds the value received for the run (a default-constructed object,
-/// filled by decode()), runs the initializer (initialize()), and calls the function with the value.
+/// For a worker_function: holds the value received for the run (filled by decode(), in the object
+/// kept from the last run if it has the same type, else in a default-constructed one), runs the
+/// initializer (initialize()), and calls the function with the value.
 template <class Fn>
 class function_setup<Fn, true> {
   using whole = std::remove_cv_t<Fn>;
@@ -110,7 +139,8 @@ private:
 public:
   using callable = typename task_call<Fn>::type;
 
-  explicit function_setup(Fn& fn) : fn_(fn), bound_(bind()) {}
+  /// @param kept on a worker, what it keeps of the last run's value (null: a value of its own)
+  explicit function_setup(Fn& fn, kept_shared* kept = nullptr) : fn_(fn), own_(target(kept)), bound_(bind()) {}
   function_setup(const function_setup&) = delete;
   function_setup& operator=(const function_setup&) = delete;
 
@@ -139,6 +169,7 @@ public:
   body_span decode(decoder& in, std::size_t& body_bytes) {
     if constexpr (takes_value) {
       const body_span body = get_item(in, own_, body_bytes);
+      value_ = &own_;
       received_ = true;
       return body;
     } else {
@@ -169,10 +200,20 @@ public:
 
 private:
   Fn& fn_;
-  stored own_{};                // the value received for this run (on a worker)
-  const stored* value_ = &own_; // the run's value: own_, or the master's (use_master_value())
+  stored mine_{};                 // own_ when nothing is kept between runs (unused when it is)
+  stored& own_;                   // the value received for this run (on a worker)
+  const stored* value_ = nullptr; // the run's value: own_ once received, or the master's
   bool received_ = false;
   std::conditional_t<takes_value, callable, char> bound_; // with a value: fn_'s function, value_ bound
+
+  stored& target(kept_shared* kept) {
+    if constexpr (takes_value) {
+      if (kept != nullptr) return kept->take<stored>();
+    } else if (kept != nullptr) {
+      kept->clear(); // this run shares nothing
+    }
+    return mine_;
+  }
 
   auto bind() {
     if constexpr (takes_value)

@@ -42,8 +42,8 @@ inline std::function<void(std::vector<char>&)>& injected_tasks_damage() {
 enum class worker_exit { run_ended, pool_closed };
 
 /// What a worker keeps from one run to the next: its reply slots, with their buffers and the
-/// result objects the function writes into, and the object tasks are decoded into. A run after
-/// the first allocates none of them again.
+/// result objects the function writes into, the object tasks are decoded into, and the last
+/// shared value (with_shared()). A run after the first allocates none of them again.
 template <class Task, class Result>
 struct worker_storage {
   /// A reply being sent: its message, and the results it refers to. held[0, in_flight) are the
@@ -61,6 +61,7 @@ struct worker_storage {
   task_clock::stamp last_sent = 0; // when this worker last sent the master anything (0: long ago)
   std::vector<body_span> bodies;   // of the reply being built
   std::vector<char> marked_reply;  // a reply that carries no results (send_marked())
+  kept_shared shared;              // the last run's shared value (with_shared()), received into again
 };
 
 template <class Task, class Result, class Fn>
@@ -70,7 +71,7 @@ public:
   /// @param idle  how to wait for the master's messages (options::wait)
   worker_loop(MPI_Comm comm, std::uint64_t pool, std::uint32_t run, Fn& fn, worker_storage<Task, Result>& store,
               idle_backoff idle = idle_backoff())
-      : comm_(comm), pool_(pool), run_(run), setup_(fn), store_(store), idle_(idle) {
+      : comm_(comm), pool_(pool), run_(run), setup_(fn, &store.shared), store_(store), idle_(idle) {
     check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
   }
 
