@@ -86,7 +86,11 @@ inline constexpr bool is_worker_function_v = is_worker_function<std::remove_cv_t
 /// calls `fn` with its own `value`. A std::vector or std::basic_string of bitwise elements
 /// (`std::vector<double>`, ...) is sent straight from its memory and received straight into the
 /// worker's copy, in pieces over 256 MiB; any other type goes through its serialize() once per
-/// run or job on the master, and once per run or job on each worker.
+/// run or job on the master, and once per run or job on each worker. A worker keeps its copy
+/// until its next run or job starts: a value of the same type is then received into it (for a
+/// vector of the same size: nothing allocated, nothing zeroed); a run or job that shares no
+/// value, or one of another type, frees it. The copy `fn` sees on a worker is valid during the
+/// run or job only.
 ///
 /// The value is moved or copied into the returned object (held by a std::shared_ptr, kept
 /// alive by the pool while a send still reads it); pass `std::cref(value)` to share it without a
