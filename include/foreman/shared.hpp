@@ -154,8 +154,9 @@ auto with_shared(S&& value, Fn&& fn) {
 /// throws), every task not yet run fails with type "foreman::initializer_error"
 /// (initializer_error_type), whose message quotes the initializers' exceptions.
 ///
-/// The time `init` takes counts toward the task timeout of the worker's first tasks
-/// (options::task_timeout), as a first task's would.
+/// Like a task, `init` must end within options::task_timeout (if one is set): the worker's first
+/// tasks are sent as the run starts, and the master hears from it again once it has set up. (A
+/// shared value's transfer is judged as a large task's: by the time between two of its pieces.)
 ///
 /// @param init callable as `void()`, or `void(const S&)` when `fn` is given a shared value
 /// @param fn   a task function, as for run(), or with_shared(value, f)
