@@ -387,9 +387,10 @@ private:
     }
   }
 
-  // Runs the initializer, if there is one; a worker whose initializer throws refuses the run. One
-  // that took progress_interval or longer (with the shared value's transfer, since `start`) tells
-  // the master it is alive: the set-up counts toward its first tasks' timeout.
+  // Runs the initializer, if there is one; a worker whose initializer throws refuses the run. A
+  // set-up that took progress_interval or longer (with the shared value's transfer, since
+  // `start`) is followed by a progress note: the master's deadline for the first tasks, sent as
+  // the run started, then counts from here.
   void set_up(task_clock::stamp start) {
     invocation init;
     if (!setup_.initialize(init)) {
