@@ -3,8 +3,12 @@
 
 #include <boost/mpi/communicator.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <thread>
 
 namespace foreman_test {
@@ -28,5 +32,44 @@ inline std::uint64_t mix(std::uint64_t x) {
 inline void sleep_us(std::int64_t microseconds) {
   std::this_thread::sleep_for(std::chrono::microseconds(microseconds));
 }
+
+/// Captures what this process writes to standard error (file descriptor 2, e.g. foreman's
+/// announcements) from construction until text() or destruction, in an anonymous temporary file.
+class stderr_capture {
+public:
+  stderr_capture() : file_(std::tmpfile()), saved_(::dup(2)) {
+    std::fflush(stderr);
+    if (file_ != nullptr) ::dup2(::fileno(file_), 2);
+  }
+  ~stderr_capture() {
+    restore();
+    if (file_ != nullptr) std::fclose(file_);
+  }
+  stderr_capture(const stderr_capture&) = delete;
+  stderr_capture& operator=(const stderr_capture&) = delete;
+
+  /// Stops capturing; returns everything captured.
+  std::string text() {
+    restore();
+    std::string out;
+    if (file_ == nullptr) return out;
+    std::rewind(file_);
+    char buffer[4096];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, file_)) > 0;) out.append(buffer, n);
+    return out;
+  }
+
+private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+  }
+
+  std::FILE* file_;
+  int saved_;
+};
 
 } // namespace foreman_test

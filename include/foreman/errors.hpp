@@ -60,6 +60,19 @@ private:
 /// task_failure::type of a serialization_error: stable, whatever the compiler's demangler says.
 inline constexpr const char* serialization_error_type = "foreman::serialization_error";
 
+/// No worker could set up for the run or job (with_initializer(): every worker's initializer
+/// threw, or, without workers, the master's). Like serialization_error, foreman does not throw it
+/// out of run(): it is the failure of every task that was left to run, with task_failure::type
+/// "foreman::initializer_error" (initializer_error_type) and the initializers' exceptions, type
+/// and what(), quoted in task_failure::message.
+class initializer_error : public error {
+public:
+  using error::error;
+};
+
+/// task_failure::type of an initializer_error.
+inline constexpr const char* initializer_error_type = "foreman::initializer_error";
+
 /// One task that threw instead of returning a Result.
 struct task_failure {
   std::size_t index = 0; ///< position of the task in the list passed to run()

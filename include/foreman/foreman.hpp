@@ -12,4 +12,5 @@
 #include <foreman/outcome.hpp>
 #include <foreman/report.hpp>
 #include <foreman/serialization.hpp>
+#include <foreman/shared.hpp>
 #include <foreman/timeline.hpp>

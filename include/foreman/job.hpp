@@ -45,6 +45,7 @@ struct job_binding {
   bool* running = nullptr;       ///< the pool's "a run or job is open" flag, cleared when the job ends
   std::string* broken = nullptr; ///< set when the job ends with an exception (the pool is unusable)
   int workers = 0;
+  std::shared_ptr<const shared_payload> shared; ///< with_shared(): sent to the workers as the job starts
 };
 
 /// The user's function, kept by a job of a pool without workers, which runs its tasks itself.
@@ -57,9 +58,10 @@ template <class Task, class Result, class Fn>
 struct local_function_of final : local_function<Task, Result> {
   explicit local_function_of(Fn fn) : fn_(std::move(fn)) {}
   void call(const Task& task, Result& into, invocation& out, const task_clock& clock) override {
-    invoke_task(fn_, task, into, out, clock, clock.now());
+    invoke_(task, into, out, clock, clock.now());
   }
   Fn fn_;
+  local_call<Fn> invoke_{fn_}; // with_initializer(): its initializer runs here, as the job starts
 };
 
 /// The master's side of a job: its store, its completions and the loop that drives the workers.
@@ -80,6 +82,7 @@ public:
     if (pool_.workers > 0) {
       loop_ = std::make_unique<loop_type>(pool_.comm, pool_.run, opt_, *pool_.pool, store_, *pool_.info, on_done_);
       try {
+        loop_->share(pool_.shared);
         loop_->start();
       } catch (...) {
         fail_hard();

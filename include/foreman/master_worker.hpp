@@ -7,6 +7,7 @@
 #include <foreman/detail/journal.hpp>
 #include <foreman/detail/master_loop.hpp>
 #include <foreman/detail/observer.hpp>
+#include <foreman/detail/shared_value.hpp>
 #include <foreman/detail/stream.hpp>
 #include <foreman/detail/supervision.hpp>
 #include <foreman/detail/task_store.hpp>
@@ -19,6 +20,7 @@
 #include <foreman/outcome.hpp>
 #include <foreman/report.hpp>
 #include <foreman/serialization.hpp>
+#include <foreman/shared.hpp>
 
 #include <boost/mpi/communicator.hpp>
 #include <boost/mpi/environment.hpp>
@@ -262,7 +264,9 @@ public:
     using function = std::decay_t<Fn>;
     constexpr bool fn_ok = detail::is_task_function<function, Task, Result>::value;
     static_assert(fn_ok, "foreman: fn must be callable as Result(const Task&) (it accepts a const Task& and returns "
-                         "a value convertible to Result) or as void(const Task&, Result&) (it writes the result)");
+                         "a value convertible to Result) or as void(const Task&, Result&) (it writes the result); "
+                         "given a value by with_shared(value, fn), as Result(const Task&, const S&) or "
+                         "void(const Task&, const S&, Result&)");
     if constexpr (types_ok_ && fn_ok) {
       enter_run("start()");
       if (!is_master()) {
@@ -278,7 +282,10 @@ public:
         std::unique_ptr<detail::local_function<Task, Result>> local;
         if (worker_count() == 0)
           local = std::make_unique<detail::local_function_of<Task, Result, function>>(std::forward<Fn>(fn));
-        const detail::job_binding binding{comm_, run_, &pool_, &info_, &running_, &broken_, worker_count()};
+        // with_shared(): the value is encoded here, and sent to the workers as the job starts.
+        auto shared = worker_count() > 0 ? detail::share(fn, pool_.id, run_) : nullptr;
+        const detail::job_binding binding{comm_,     run_,     &pool_,         &info_,
+                                          &running_, &broken_, worker_count(), std::move(shared)};
         return job<Task, Result>(std::make_unique<detail::job_core<Task, Result>>(binding, opt, std::move(local)));
       } catch (...) {
         running_ = false;
@@ -481,7 +488,9 @@ private:
                std::vector<Result>& results, bool reuse = false) {
     constexpr bool fn_ok = detail::is_task_function<Fn, Task, Result>::value;
     static_assert(fn_ok, "foreman: fn must be callable as Result(const Task&) (it accepts a const Task& and returns "
-                         "a value convertible to Result) or as void(const Task&, Result&) (it writes the result)");
+                         "a value convertible to Result) or as void(const Task&, Result&) (it writes the result); "
+                         "given a value by with_shared(value, fn), as Result(const Task&, const S&) or "
+                         "void(const Task&, const S&, Result&)");
     constexpr bool callback_ok = std::is_same_v<OnResult, detail::no_callback> ||
                                  detail::is_value_callback_v<OnResult, Result> ||
                                  detail::is_outcome_callback_v<OnResult, Result>;
@@ -583,6 +592,7 @@ private:
       detail::master_loop<Task, Result, detail::dense_store<Task, Result>, OnDone> loop(comm_, run_, opt, pool_, store,
                                                                                         info_, on_done);
       try {
+        loop.share(detail::share(fn, pool_.id, run_)); // with_shared(): sent as the run starts
         loop.run();
       } catch (...) {
         loop.end_early(); // no worker is left serving a run the master has left
@@ -725,7 +735,8 @@ private:
                    OnDone& on_done, const std::vector<std::size_t>* names) {
     detail::invocation call;
     const detail::task_clock clock;
-    std::string stopped; // options::fail_fast: why the tasks left are not run
+    detail::local_call<Fn> invoke(fn); // with_initializer(): runs the initializer
+    std::string stopped;               // options::fail_fast: why the tasks left are not run
     for (std::size_t i = 0; i < tasks.size(); ++i) {
       if (!stopped.empty()) {
         info_.tasks[i].failed = true;
@@ -733,7 +744,7 @@ private:
         on_done(i, std::chrono::steady_clock::now());
         continue;
       }
-      detail::invoke_task(fn, tasks[i], results[i], call, clock, clock.now());
+      invoke(tasks[i], results[i], call, clock, clock.now());
       info_.tasks[i] = task_record{0, call.seconds, !call.ok, 1};
       if (!call.ok) {
         results[i] = Result{}; // not what the function left behind

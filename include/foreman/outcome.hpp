@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -71,6 +72,10 @@ enum class loss_reason {
   /// An MPI call on its connection failed (foreman::mpi_error naming it as the peer): an MPI that
   /// reports a dead peer (e.g. with ULFM, MPI_ERR_PROC_FAILED) or a broken link.
   mpi_error,
+  /// It could not set up for the run or job (with_initializer(), with_shared()): its initializer
+  /// threw, or the shared value could not be received (worker_loss::message says which). Out of
+  /// this run or job only: it stays in the pool, and sets up again in the next.
+  initializer_failed,
 };
 
 /// One worker declared lost during a run (run_info::losses): what foreman noticed, when and why.
@@ -84,6 +89,9 @@ struct worker_loss {
   /// task_timeout.
   double silent_for = 0.0;
   std::size_t tasks_held = 0; ///< unanswered tasks it held, each sent again or ended as a failure
+  /// For loss_reason::initializer_failed, what went wrong on the worker: the exception's type
+  /// and what(), as "std::runtime_error: no such file" (cut after 640 characters); else empty.
+  std::string message;
 };
 
 /// What one rank did in a job or stream whose per-task records were not kept (run_info::totals).

@@ -10,6 +10,9 @@
 //   throw   tasks whose index is divisible by 3 throw
 //   crash_big  tasks of 4 MiB each; worker 2 SIGKILLs itself on its first task, so the master's
 //              large sends to it can never complete: they must not stall the master
+//   crash_shared  a 32 MiB shared value (with_shared); worker 2 SIGKILLs itself before its run, so
+//              the master's sends of the value to it never complete: they must not stall the
+//              master, in that run or the next
 //   late_big   as late, with results longer than the master's posted receives: the late answer's
 //              envelope and message arrive during the next run and are dropped
 //   death_kill, death_exit, death_abort
@@ -180,6 +183,47 @@ int crash_big() {
   check(seconds < 2.0 + 30.0, "hang guard: the run ends (took " + std::to_string(seconds) + " s)");
   std::printf("fault crash_big: %d check(s) failed, run took %.2f s, lost workers %zu, retries %zu\n", failures,
               seconds, pool.last_run().lost_workers.size(), pool.last_run().retries);
+  return failures == 0 ? 0 : 1;
+}
+
+// A large shared value to a worker that died before its run: the sends of the value to it (and
+// of its tasks) never complete.
+int crash_shared() {
+  foreman::master_worker<int, long> pool;
+  if (pool.worker_count() < 2) {
+    std::printf("fault crash_shared needs at least 2 workers\n");
+    return 1;
+  }
+  std::vector<long> table;
+  if (pool.is_master())
+    for (long i = 0; i < (4l << 20); ++i) table.push_back(i % 1000 + 1); // 32 MiB
+  auto fn = foreman::with_shared(std::cref(table), [](int x, const std::vector<long>& t) {
+    return t.at(static_cast<std::size_t>(x) * 1000 + 7) * x;
+  });
+  std::vector<int> tasks(40);
+  for (int i = 0; i < 40; ++i) tasks[static_cast<std::size_t>(i)] = i;
+  foreman::options opt;
+  opt.schedule = foreman::schedule::round_robin; // worker 2 is sent tasks behind the value at once
+  opt.task_timeout = std::chrono::seconds(2);
+  if (pool.rank() == 2) std::raise(SIGKILL);
+  const auto start = std::chrono::steady_clock::now();
+  stderr_capture capture(pool.is_master());
+  const auto results = pool.run(tasks, fn, opt);
+  const std::string announced = capture.finish();
+  const foreman::run_info info = pool.last_run();
+  const auto again = pool.run(tasks, fn, opt); // the dead worker is sent nothing
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!pool.is_master()) return 0;
+  for (int x : tasks) {
+    const long expected = ((x * 1000L + 7) % 1000 + 1) * x;
+    check(results[static_cast<std::size_t>(x)] == expected, "task " + std::to_string(x) + " correct");
+    check(again[static_cast<std::size_t>(x)] == expected, "task " + std::to_string(x) + " correct in the next run");
+  }
+  check(info.lost_workers == std::vector<int>{2}, "exactly worker 2 is lost");
+  check_losses(info, announced, 1, foreman::loss_reason::process_exited, 0.0, 2.0);
+  check(pool.last_run().lost_workers.empty(), "nobody else is lost in the next run");
+  check(seconds < 2.0 + 30.0, "hang guard: the runs end (took " + std::to_string(seconds) + " s)");
+  std::printf("fault crash_shared: %d check(s) failed, two runs took %.2f s\n", failures, seconds);
   return failures == 0 ? 0 : 1;
 }
 
@@ -486,6 +530,7 @@ int main(int argc, char** argv) {
     fault = "crash";
   }
   if (fault == "crash_big") return crash_big();
+  if (fault == "crash_shared") return crash_shared();
   if (fault == "late_big") return late_big();
   if (fault.rfind("death_", 0) == 0) return death(fault.substr(6));
   if (fault == "hang_chunk") return hang_chunk();

@@ -28,6 +28,20 @@ inline std::string current_exception_type() {
   return "unknown exception";
 }
 
+/// Describes the exception being handled as a task's failure is described: its demangled type
+/// (type_name; see current_exception_type() for one not derived from std::exception) and what().
+inline void describe_failure(std::string& type, std::string& message) {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    type = type_name(typeid(e));
+    message = e.what();
+  } catch (...) {
+    type = current_exception_type();
+    message = "an exception not derived from std::exception";
+  }
+}
+
 /// Whether `fn` writes its result into an object it is given, as `fn(const Task&, Result&)`,
 /// rather than returning it: the object is then reused from task to task (its storage too).
 template <class Fn, class Task, class Result>
@@ -64,12 +78,8 @@ task_clock::stamp invoke_task(Fn& fn, const Task& task, Result& into, invocation
     else
       into = static_cast<Result>(fn(task));
     out.ok = true;
-  } catch (const std::exception& e) {
-    out.error_type = type_name(typeid(e));
-    out.error_message = e.what();
   } catch (...) {
-    out.error_type = current_exception_type();
-    out.error_message = "an exception not derived from std::exception";
+    describe_failure(out.error_type, out.error_message);
   }
   const task_clock::stamp end = clock.now();
   out.seconds = clock.seconds(start, end);

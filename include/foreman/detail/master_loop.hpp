@@ -16,6 +16,7 @@
 #include <foreman/detail/liveness.hpp>
 #include <foreman/detail/pool_state.hpp>
 #include <foreman/detail/scheduler.hpp>
+#include <foreman/detail/shared_value.hpp>
 #include <foreman/detail/transport.hpp>
 #include <foreman/detail/wire.hpp>
 #include <foreman/detail/worker_table.hpp>
@@ -30,6 +31,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,6 +64,12 @@ public:
   /// The scheduler, for adding tickets (then call work_added()).
   scheduler& tickets() { return scheduler_; }
 
+  /// The run's shared value (shared_value.hpp; null: none), sent to every live worker by start()
+  /// before its first tasks. Call before start().
+  void share(std::shared_ptr<const shared_payload> payload) {
+    if (payload) shared_ = std::make_unique<shared_sends>(std::move(payload), size_, pool_);
+  }
+
   /// Runs until every task of the store has a result or a failure, then ends the run on every
   /// live worker. The store's tickets 0 .. store.size() - 1 are added first.
   void run() {
@@ -91,6 +99,7 @@ public:
     for (int w = 1; w < size_; ++w) inbox_.post(w);
     start_ = clock::now();
     table_.start(start_);
+    if (shared_) post_shared();
     for (int w = 1; w < size_; ++w) {
       try {
         refill(w, start_);
@@ -124,7 +133,7 @@ public:
     // checked at most every millisecond, the workers' processes every process_check_interval
     // (one poll() of a pidfd each): never per message.
     if (watch_ && ++polls_ % 16 == 0) check_liveness(clock::now());
-    if (pool_.live_workers() == 0) fail_unsent("no live worker is left to run it");
+    if (no_worker_left()) fail_unsent();
     if (progressed || refilled) return pass::progressed;
     // A starved worker has answered: its sends complete any moment.
     return !starved_.empty() || prepare() ? pass::busy : pass::idle;
@@ -133,8 +142,8 @@ public:
   /// Tickets were added to the scheduler: the workers that hold nothing get them now (the others
   /// get more when they next answer). O(1) when no worker is idle.
   void work_added() {
-    if (pool_.live_workers() == 0) {
-      fail_unsent("no live worker is left to run it");
+    if (no_worker_left()) {
+      fail_unsent();
       return;
     }
     if (idle_.empty()) return;
@@ -236,6 +245,10 @@ public:
   ~master_loop() {
     inbox_.withdraw_all();
     inbox_.release_large();
+    if (shared_) shared_->release(pool_);
+    // Out of this run only: the next one sends them tasks again (but a dead one).
+    for (int w : set_up_failed_)
+      if (!pool_.exited(w)) pool_.readmit(w);
   }
 
 private:
@@ -385,7 +398,7 @@ private:
   // Sends worker w chunks until it holds as many as the scheduler allows or no work is left.
   // `now`: the time the chunks count as sent, for the task timeout.
   void refill(int w, clock::time_point now) {
-    if (is_lost(w)) return;
+    if (is_lost(w) || (shared_ && !shared_->sendable())) return;
     const std::size_t limit = scheduler_.message_limit(w, pool_.live_workers());
     chunk_ring& outstanding = table_.outstanding(w);
     while (outstanding.size() < limit && scheduler_.has_work(w)) {
@@ -478,7 +491,8 @@ private:
     if (is_lost(worker) || inbox_.announced(worker) > 0) return false;
     const auto stamp = in.get<header>();
     count = in.get<std::uint32_t>();
-    return stamp.pool == pool_.id && stamp.run == run_ && count != damaged_marker && in.get<std::uint32_t>() == 0;
+    return stamp.pool == pool_.id && stamp.run == run_ && count != damaged_marker && count != setup_failed_marker &&
+           in.get<std::uint32_t>() == 0;
   }
 
   // Takes a reply after the run ended early and drops it, with its bodies; a reply to this run
@@ -535,11 +549,33 @@ private:
       drain_bodies(worker, bodies, std::chrono::seconds(1));
       return;
     }
-    if (count == damaged_marker)
+    if (count == damaged_marker) {
       file_damaged(worker, arrival, in);
-    else if (!file_items(worker, arrival, in, count))
+    } else if (count == setup_failed_marker) {
+      set_up_failed(worker, arrival, in);
       return;
+    } else if (!file_items(worker, arrival, in, count)) {
+      return;
+    }
     table_.answered(worker);
+  }
+
+  // The worker could not set up for this run (its initializer threw, or the shared value could
+  // not be received: shared_value.hpp): it runs none of this run's tasks, and those it was sent
+  // go to the others. Out of this run only (see ~master_loop()).
+  void set_up_failed(int worker, clock::time_point arrival, decoder& in) {
+    const auto type = in.get<std::string>();
+    const auto message = in.get<std::string>();
+    setup_error_ = type + ": " + message;
+    // The first few quoted: every task left fails with this text when no worker can run it.
+    if (set_up_failed_.size() < 3)
+      setup_errors_ += std::string(setup_errors_.empty() ? "" : ", ") + "worker " + std::to_string(worker) + " (" +
+                       setup_error_.substr(0, 300) + ")";
+    else if (set_up_failed_.size() == 3)
+      setup_errors_ += " and others";
+    table_.heard_from(worker, arrival); // it answered: its silence is not what it is reported for
+    lose(worker, loss_reason::initializer_failed, arrival);
+    set_up_failed_.push_back(worker);
   }
 
   // The worker could not read the message of its oldest chunk: its framing was broken (wire.hpp).
@@ -780,11 +816,18 @@ private:
       for (ticket t : outstanding[k].tickets)
         if (!store_.done(t)) held.push_back(t);
     const double silent = std::chrono::duration<double>(now - table_.last_sign_of_life(w)).count();
+    const bool set_up = reason == loss_reason::initializer_failed; // out of this run only, having run nothing
     pool_.mark_lost(w);
+    last_loss_ = reason;
     info_.lost_workers.push_back(w);
-    info_.losses.push_back(
-        worker_loss{w, reason, std::chrono::duration<double>(now - start_).count(), silent, held.size()});
-    if (opt_.announce_faults) {
+    info_.losses.push_back(worker_loss{w, reason, std::chrono::duration<double>(now - start_).count(), silent,
+                                       held.size(), set_up ? setup_error_ : std::string()});
+    if (opt_.announce_faults && set_up) {
+      announce("worker " + std::to_string(w) + " could not set up for this run (" + setup_error_.substr(0, 300) +
+               "); it held " + std::to_string(held.size()) + " task(s)" +
+               (held.empty() ? "" : ": " + index_ranges(names_of(held))) +
+               "; it gets no more tasks in this run, and sets up again in the next");
+    } else if (opt_.announce_faults) {
       char why[160];
       if (reason == loss_reason::process_exited)
         std::snprintf(why, sizeof why, "its process (pid %llu) has ended; last sign of life %.2f s ago",
@@ -798,10 +841,10 @@ private:
                " task(s)" + (held.empty() ? "" : ": " + index_ranges(names_of(held))) + "; it gets no more tasks");
     }
     // A worker runs its chunks in order, so only the oldest unanswered one can have started:
-    // the tasks queued behind it are not charged an attempt.
+    // the tasks queued behind it are not charged an attempt (nor any, if it could not set up).
     table_.take_back(w, [&](ticket t, bool oldest) {
       if (store_.done(t)) return;
-      if (!oldest) {
+      if (!oldest || set_up) {
         --store_.record(t).attempts;
         scheduler_.requeue(t);
         store_.mark_resent(t);
@@ -823,19 +866,49 @@ private:
     return static_cast<std::size_t>(w) < pool_.pids.size() ? pool_.pids[static_cast<std::size_t>(w)] : 0;
   }
 
-  void fail(ticket t, int worker, std::string message) {
-    file_failure(task_failure{static_cast<std::size_t>(t), worker, "foreman::worker_lost", std::move(message)});
+  void fail(ticket t, int worker, std::string message, const char* type = "foreman::worker_lost") {
+    file_failure(task_failure{static_cast<std::size_t>(t), worker, type, std::move(message)});
     task_record& record = store_.record(t);
     record.worker = worker;
     record.failed = true;
     finish(t, clock::now());
   }
 
-  // Every ticket still waiting to be sent fails (no worker is left to run it).
-  void fail_unsent(const std::string& why) {
+  // No worker can run a task in this run: none is left, or the shared value cannot be sent.
+  bool no_worker_left() const { return pool_.live_workers() == 0 || (shared_ && !shared_->sendable()); }
+
+  // Every ticket still waiting to be sent fails (no_worker_left()): as foreman::worker_lost, or,
+  // when the last worker left because it could not set up, as foreman::initializer_error.
+  void fail_unsent() {
+    if (scheduler_.unsent() == 0) return;
+    std::string why = "no live worker is left to run it";
+    const char* type = "foreman::worker_lost";
+    if (shared_ && !shared_->sendable()) {
+      why = shared_->why_unsendable();
+      type = serialization_error_type;
+    } else if (last_loss_ == loss_reason::initializer_failed) {
+      why = "not run: no worker is left to run it: the set-up for this run failed on " + setup_errors_;
+      type = initializer_error_type;
+    }
     scheduler_.drop_unsent([&](ticket t) {
-      if (!store_.done(t)) fail(t, store_.record(t).worker < 0 ? 0 : store_.record(t).worker, why);
+      if (!store_.done(t)) fail(t, store_.record(t).worker < 0 ? 0 : store_.record(t).worker, why, type);
     });
+  }
+
+  // Sends every live worker the run's shared value, which it takes before any task (MPI's order).
+  // A worker MPI cannot reach is lost once all were sent it: losing one sends the others tasks.
+  void post_shared() {
+    std::vector<mpi_error> unreachable;
+    for (int w = 1; w < size_; ++w) {
+      if (is_lost(w)) continue;
+      try {
+        shared_->post(w, comm_);
+      } catch (const mpi_error& e) {
+        unreachable.push_back(e);
+      }
+    }
+    for (const mpi_error& e : unreachable)
+      if (!lose_peer(e)) throw e;
   }
 
   MPI_Comm comm_;
@@ -873,6 +946,11 @@ private:
   std::vector<int> retrying_;
   std::vector<char> scratch_;     // dropped bodies land here
   std::vector<body_span> bodies_; // the bodies of the message being sent
+  std::unique_ptr<shared_sends> shared_;        // the run's shared value, if it has one (share())
+  std::vector<int> set_up_failed_;              // workers out of this run only (set_up_failed())
+  std::string setup_error_;                     // the last worker's set-up failure, "type: message"
+  std::string setup_errors_;                    // every one: "worker 1 (type: message), ..."
+  loss_reason last_loss_ = loss_reason::silent; // why the last worker lost was lost
   struct {
     std::vector<char> bytes;
     std::vector<ticket> tickets; // the tickets it holds, for encoding

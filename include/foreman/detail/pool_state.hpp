@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace foreman {
@@ -37,6 +38,15 @@ struct pool_state {
     lost_count += flag ? 0 : 1;
     flag = 1;
   }
+  /// Takes back a worker that was out of one run only (its set-up failed, shared_value.hpp).
+  void readmit(int w) {
+    char& flag = lost[static_cast<std::size_t>(w)];
+    lost_count -= flag ? 1 : 0;
+    flag = 0;
+  }
+  /// Sends of a shared value not complete when their run ended, each with what keeps the value
+  /// and its message alive until it completes (shared_value.hpp; pruned at the next run's).
+  std::vector<std::pair<send_slot, std::shared_ptr<const void>>> unfinished_shares;
   /// Whether worker w's process is known to have ended (only a watched one can be).
   bool exited(int w) {
     return static_cast<std::size_t>(w) < watches.size() && watches[static_cast<std::size_t>(w)].exited();

@@ -22,6 +22,17 @@
 ///                                    header, u32 damaged_marker, u32 0 (bodies), string why; every
 ///                                    task the master sent in that message fails (the message's
 ///                                    own indices cannot be trusted: the master knows them)
+///   worker -> master  tag::results   the worker could not set up for the run (shared_value.hpp):
+///                                    header, u32 setup_failed_marker, u32 0 (bodies), string type,
+///                                    string message (its initializer's exception, or why the
+///                                    shared value could not be received); it runs no task of the
+///                                    run and drops, unanswered, the tasks messages it is sent
+///   master -> worker  tag::shared    the run's shared value (with_shared()), sent once per run or
+///                                    job to every live worker before any of its tasks: header,
+///                                    u32 1, u32 bodies, Shared* (an item as in a tasks message,
+///                                    without an index); a body follows on tag::task_body, and a
+///                                    message longer than posted_capacity goes as an envelope on
+///                                    tag::shared, then itself on tag::tasks_large
 ///   master -> worker  tag::end_run   header
 ///   master -> worker  tag::cancel    header, u64 through: the worker answers every task of this
 ///                                    run's tasks messages 1 .. through (counted from the run's
@@ -61,7 +72,8 @@
 /// had not taken yet, so that none is matched by its next receive.
 ///
 /// A worker receives with MPI_ANY_TAG from the master, so MPI's non-overtaking rule keeps
-/// end_run behind the run's last tasks; it receives a message's bodies before it probes again.
+/// end_run behind the run's last tasks, and the shared value ahead of the first; it receives a
+/// message's bodies before it probes again.
 /// `pool` is the id the master chose at the handshake: a message that outlived its pool (Open MPI reuses a freed
 /// communicator's context for the next duplicate) carries another id and is dropped; `run` counts the pool's runs, so a
 /// late reply to an earlier run is dropped too.
@@ -101,7 +113,7 @@ namespace foreman {
 namespace detail {
 
 /// Bumped whenever a message layout changes; checked by the handshake.
-inline constexpr std::uint32_t protocol_version = 9;
+inline constexpr std::uint32_t protocol_version = 10;
 /// Bumped whenever the encoding of a single value changes (put_item, the archives); journals,
 /// which hold encoded results, name it.
 inline constexpr std::uint32_t value_format = 4;
@@ -143,7 +155,8 @@ enum class tag : int {
   tasks_large = 7,   ///< a tasks message that its envelope announced
   results_large = 8, ///< a results message that its envelope announced
   goodbye = 9,       ///< a worker's answer to shutdown: it is leaving the pool (header only)
-  cancel = 10        ///< skip the tasks of the messages sent so far (header, u64 through)
+  cancel = 10,       ///< skip the tasks of the messages sent so far (header, u64 through)
+  shared = 11        ///< the run's shared value, before any task (header, u32 1, u32 bodies, item)
 };
 
 /// How often a worker busy with a chunk looks for a tag::cancel message (seconds of its clock):
@@ -177,6 +190,8 @@ inline constexpr std::uint32_t progress_marker = 0xFFFFFFFEu; ///< never a messa
 
 /// In a reply's count: the tasks message it answers could not be read (see the file comment).
 inline constexpr std::uint32_t damaged_marker = 0xFFFFFFFDu; ///< never a message's item count
+/// In a reply's count: the worker could not set up for the run (see the file comment).
+inline constexpr std::uint32_t setup_failed_marker = 0xFFFFFFFCu; ///< never a message's item count
 inline constexpr std::size_t progress_note_bytes = header_bytes + 4 + 4;
 inline constexpr double progress_interval = 0.1; ///< seconds
 

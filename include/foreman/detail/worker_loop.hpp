@@ -1,10 +1,13 @@
 #pragma once
 /// @file worker_loop.hpp
 /// The worker's loop: receive a chunk of tasks from the master, run the user's function on
-/// each, send back one reply per chunk, until the master ends the run or closes the pool.
+/// each, send back one reply per chunk, until the master ends the run or closes the pool. With a
+/// worker_function (shared.hpp), first set up for the run: receive its shared value, run its
+/// initializer (shared_value.hpp).
 
 #include <foreman/detail/idle.hpp>
 #include <foreman/detail/invoke.hpp>
+#include <foreman/detail/shared_value.hpp>
 #include <foreman/detail/task_clock.hpp>
 #include <foreman/detail/transport.hpp>
 #include <foreman/detail/wire.hpp>
@@ -39,8 +42,8 @@ inline std::function<void(std::vector<char>&)>& injected_tasks_damage() {
 enum class worker_exit { run_ended, pool_closed };
 
 /// What a worker keeps from one run to the next: its reply slots, with their buffers and the
-/// result objects the function writes into, and the object tasks are decoded into. A run after
-/// the first allocates none of them again.
+/// result objects the function writes into, the object tasks are decoded into, and the last
+/// shared value (with_shared()). A run after the first allocates none of them again.
 template <class Task, class Result>
 struct worker_storage {
   /// A reply being sent: its message, and the results it refers to. held[0, in_flight) are the
@@ -57,7 +60,8 @@ struct worker_storage {
   std::vector<char> note;          // a progress note (wire.hpp)
   task_clock::stamp last_sent = 0; // when this worker last sent the master anything (0: long ago)
   std::vector<body_span> bodies;   // of the reply being built
-  std::vector<char> damaged_reply; // the answer to a tasks message that could not be read
+  std::vector<char> marked_reply;  // a reply that carries no results (send_marked())
+  kept_shared shared;              // the last run's shared value (with_shared()), received into again
 };
 
 /// A task that took at least this long (seconds) is taken as a sign that the next may be long too:
@@ -71,7 +75,7 @@ public:
   /// @param idle  how to wait for the master's messages (options::wait)
   worker_loop(MPI_Comm comm, std::uint64_t pool, std::uint32_t run, Fn& fn, worker_storage<Task, Result>& store,
               idle_backoff idle = idle_backoff())
-      : comm_(comm), pool_(pool), run_(run), fn_(fn), store_(store), idle_(idle) {
+      : comm_(comm), pool_(pool), run_(run), setup_(fn, &store.shared), store_(store), idle_(idle) {
     check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
   }
 
@@ -88,6 +92,9 @@ public:
 private:
   worker_exit loop(bool closing) {
     idle_backoff idle = idle_;
+    // Without a shared value, set up at once: nothing to wait for.
+    if constexpr (setup_type::initializes && !setup_type::takes_value)
+      if (!closing) set_up(clock_.now());
     inbox_.post(0);
     for (;;) {
       if (inbox_.poll() < 0) {
@@ -97,7 +104,7 @@ private:
       idle.reset();
       // Any tag from the master: MPI's non-overtaking order keeps end_run behind the run's tasks.
       const auto kind = static_cast<tag>(inbox_.message_tag(0));
-      if (kind == tag::tasks && inbox_.announced(0) > 0)
+      if ((kind == tag::tasks || kind == tag::shared) && inbox_.announced(0) > 0)
         inbox_.fetch_large(0, [&](const body_span& into) { // sent right after its envelope
           receive_from_master(into, tag::tasks_large, 0);
           return true;
@@ -120,7 +127,7 @@ private:
       }
       const auto stamp = in.get<header>();
       if (stamp.pool != pool_) { // left over from a pool destroyed earlier
-        if (kind == tag::tasks) drain_bodies(in);
+        if (kind == tag::tasks || kind == tag::shared) drain_bodies(in);
         inbox_.post(0);
         continue;
       }
@@ -131,7 +138,13 @@ private:
         else
           check_run(stamp.run);
         ++messages_;
-        serve(in);
+        if (refusing_) // it could not set up: the master hands these tasks to the others
+          drain_bodies(in);
+        else if (!closing && !setup_.has_value())
+          throw error("protocol error: the master sent tasks but no shared value, which this worker's function "
+                      "takes: every rank must pass with_shared(value, fn) to the same run() or start()");
+        else
+          serve(in);
         // Only now, once the reply is on its way (the master's next message is its answer, or
         // was sent earlier and is matched from MPI's queue): posted before, a receive for any tag
         // would take this message's bodies.
@@ -141,6 +154,15 @@ private:
       case tag::cancel:
         take_cancel(stamp, in);
         inbox_.post(0);
+        break;
+      case tag::shared:
+        if (closing) {
+          drain_bodies(in); // a run this worker is not in
+        } else {
+          check_run(stamp.run);
+          take_shared(in);
+        }
+        inbox_.post(0); // only now: its bodies are taken
         break;
       case tag::end_run:
         if (closing) {
@@ -279,7 +301,7 @@ private:
       // (fn(task, result)) reuses the storage an earlier result of this slot had.
       if (slot.in_flight == slot.held.size()) slot.held.emplace_back();
       Result& result = slot.held[slot.in_flight];
-      clock = invoke_task(fn_, std::as_const(store_.task), result, call_, clock_, clock);
+      clock = invoke_task(setup_.call(), std::as_const(store_.task), result, call_, clock_, clock);
       if (k + 1 < count && clock_.seconds(store_.last_sent, clock) >= progress_interval) send_note(k + 1, clock);
       if (!call_.ok) {
         put_failed_result(out, index, call_.seconds, call_.error_type, call_.error_message);
@@ -333,15 +355,88 @@ private:
   // a wrong one waits for bodies that never come, until the master's task_timeout).
   void answer_damaged(const std::string& why, std::uint32_t bodies, task_clock::stamp now) {
     for (std::uint32_t k = 0; k < bodies; ++k) drop_message(comm_, 0, tag::task_body, store_.scratch);
-    std::vector<char>& reply = store_.damaged_reply;
+    send_marked(damaged_marker, now, why.substr(0, 512)); // foreman's own text, not longer
+  }
+
+  // Sends the master a reply that carries no results (wire.hpp): the header, `marker` where the
+  // count would be, u32 0 (bodies), then `texts`. Rare, and short (the callers cut their texts
+  // so that it stays under eager_bytes): sent at once, as a progress note.
+  template <class... Texts>
+  void send_marked(std::uint32_t marker, task_clock::stamp now, const Texts&... texts) {
+    std::vector<char>& reply = store_.marked_reply;
     encoder out(reply, 0);
     out.put(header{pool_, run_});
-    out.put(damaged_marker);
+    out.put(marker);
     out.put(std::uint32_t{0});
-    out.put(why.substr(0, 512)); // foreman's own text, not longer: the reply fits a posted receive
+    (out.put(texts), ...);
     out.finish();
-    send_short(reply, 0, tag::results, comm_); // rare, and short: sent at once, as a progress note
+    send_short(reply, 0, tag::results, comm_);
     store_.last_sent = now;
+  }
+
+  // The run's shared value (tag::shared, wire.hpp), `in` after its header: decoded into the
+  // setup's object, its body received straight into it; then the set-up goes on (set_up()). A
+  // value that cannot be read makes this worker refuse the run (refuse()), its bodies taken first
+  // (the next receive takes any tag).
+  void take_shared(decoder& in) {
+    if constexpr (!setup_type::takes_value) {
+      (void)in;
+      throw error("protocol error: the master sent a shared value, which this worker's function does not take: "
+                  "every rank must pass with_shared(value, fn) to the same run() or start()");
+    } else {
+      const task_clock::stamp start = clock_.now();
+      std::uint32_t bodies = 0, received = 0;
+      invocation failure;
+      failure.ok = true;
+      try {
+        in.get<std::uint32_t>(); // 1
+        bodies = in.get<std::uint32_t>();
+        std::size_t body_bytes = 0;
+        if (const body_span body = setup_.decode(in, body_bytes)) {
+          receive_from_master(body, tag::task_body, 0);
+          received = bodies;
+        }
+      } catch (const mpi_error&) {
+        throw; // MPI failed, not the value
+      } catch (const error&) {
+        // Its load threw, its storage could not be allocated, or the message is malformed.
+        for (std::uint32_t k = received; k < bodies; ++k) drop_message(comm_, 0, tag::task_body, store_.scratch);
+        failure.ok = false;
+        failure.error_type = serialization_error_type;
+        failure.error_message =
+            serialization_failure("the shared value could not be decoded on worker " + std::to_string(rank_));
+      }
+      if (failure.ok)
+        set_up(start);
+      else
+        refuse(failure);
+    }
+  }
+
+  // Runs the initializer, if there is one; a worker whose initializer throws refuses the run. A
+  // set-up that took progress_interval or longer (with the shared value's transfer, since
+  // `start`) is followed by a progress note: the master's deadline for the first tasks, sent as
+  // the run started, then counts from here.
+  void set_up(task_clock::stamp start) {
+    invocation init;
+    if (!setup_.initialize(init)) {
+      refuse(init);
+      return;
+    }
+    const task_clock::stamp now = clock_.now();
+    if (clock_.seconds(start, now) >= progress_interval) send_note(0, now);
+  }
+
+  // This worker could not set up for the run (wire.hpp: setup_failed_marker, the failure's type
+  // and message): the master takes it out of the run and hands its tasks to the others. Until the
+  // run ends, it drops the tasks messages it is sent, unanswered.
+  void refuse(const invocation& why) {
+    refusing_ = true;
+    send_marked(setup_failed_marker, clock_.now(), clip(why.error_type, 160), clip(why.error_message, 640));
+  }
+
+  static std::string clip(const std::string& text, std::size_t bytes) {
+    return text.size() <= bytes ? text : text.substr(0, bytes - 3) + "...";
   }
 
   // Receives what the master sends right after a message (a task's body, an envelope's message)
@@ -409,7 +504,9 @@ private:
   int rank_ = 0;
   std::uint64_t pool_;
   std::uint32_t run_;
-  Fn& fn_;
+  using setup_type = function_setup<Fn>;
+  setup_type setup_;      // the user's function; with a worker_function, the run's value and initializer
+  bool refusing_ = false; // could not set up: this run's tasks are dropped (refuse())
   worker_storage<Task, Result>& store_;
   idle_backoff idle_;
   inbox inbox_{comm_, 1, MPI_ANY_TAG}; // the master's messages, received into a receive posted ahead
