@@ -20,10 +20,10 @@
 //   hang_chunk automatic chunks of 10 us tasks, task_timeout 2 s: rank 2 hangs in the middle of a
 //              chunk of ~100 tasks and must be noticed within task_timeout + 1 s, not 100 x 2 s
 //   lost_in_transfer, alive_in_transfer, failed_in_transfer
-//              the master waits seconds for worker 1's bodies (delayed by a test hook, as a long
-//              transfer in pieces would take them): meanwhile worker 2's death must be noticed,
-//              its answers must keep it alive, and a failed receive from it must make it lost
-//              (not end the wait for worker 1)
+//              worker 1's bodies take seconds to come (delayed by a test hook, as a long transfer
+//              in pieces would take them): meanwhile worker 2's death must be noticed, worker 2
+//              must be served and not lost, and a failed receive from it must make it lost (not
+//              end the transfer from worker 1)
 //
 // Detection is judged from the master's own report (run_info::losses: why, and how long after the
 // worker's last sign of life), not from the wall time of the run, which a loaded machine
@@ -329,17 +329,18 @@ int hang_chunk() {
   return failures == 0 ? 0 : 1;
 }
 
-// While the master waits for the bodies of worker 1's first reply, which worker 1 sends late
-// (injected_body_delay), as a long transfer in pieces would take them: the master judges the
-// other worker meanwhile as its loop does.
-//   lost_in_transfer:  worker 2 dies 0.5 s into the run, during a 3 s wait for worker 1's body;
+// While the bodies of worker 1's first reply are on their way, which worker 1 sends late
+// (injected_body_delay), as a long transfer in pieces would take them: the master's loop goes on
+// with the other worker meanwhile (reply_reader.hpp).
+//   lost_in_transfer:  worker 2 dies 0.5 s into the run, during the 3 s worker 1's body takes;
 //                      its death must be noticed within about 0.1 s, not once the body has come.
-//   alive_in_transfer: worker 2 answers a chunk every 0.6 s during two waits of 1 s (one per body
+//   alive_in_transfer: worker 2 answers a chunk every 0.6 s during two delays of 1 s (one per body
 //                      of a chunk of 2) that last longer than the task timeout of 1.5 s together;
-//                      its answers, waiting unread, are its signs of life: it must not be lost.
+//                      it is served meanwhile, and must not be lost.
 //   failed_in_transfer: as alive_in_transfer, and the master's receive from worker 2 fails
-//                      (injected) when it first looks at worker 2 during the wait: worker 2 is
-//                      lost (loss_reason::mpi_error), worker 1's reply is still taken whole.
+//                      (injected) at the loop's first poll while worker 1's transfer is in
+//                      progress: worker 2 is lost (loss_reason::mpi_error), worker 1's reply is
+//                      still taken whole.
 int in_transfer(const std::string& mode) {
   const bool death = mode == "lost";
   foreman::master_worker<int, std::vector<char>> pool;
@@ -347,7 +348,7 @@ int in_transfer(const std::string& mode) {
     std::printf("fault %s_in_transfer needs exactly 2 workers\n", mode.c_str());
     return 1;
   }
-  if (mode == "failed" && pool.is_master()) foreman::detail::injected_collect_failure() = 2;
+  if (mode == "failed" && pool.is_master()) foreman::detail::injected_failure_in_transfer() = 2;
   static int delays = 0; // of worker 1's first reply: one body (lost_in_transfer), or two
   static std::chrono::milliseconds delay{0};
   delays = death ? 1 : 2;
@@ -384,7 +385,7 @@ int in_transfer(const std::string& mode) {
     check(info.lost_workers == std::vector<int>{2}, "exactly worker 2 is lost");
     check(info.losses.size() == 1 && info.losses[0].reason == foreman::loss_reason::mpi_error,
           "worker 2 lost for the receive that failed");
-    check(foreman::detail::injected_collect_failure() == -1, "the failure was injected");
+    check(foreman::detail::injected_failure_in_transfer() == -1, "the failure was injected");
   } else if (death) {
     check(info.lost_workers == std::vector<int>{2}, "exactly worker 2 is lost");
     // Noticed about 0.5 s after its last sign of life (the chunk it was sent at the start); after
