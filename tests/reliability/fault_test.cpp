@@ -24,6 +24,10 @@
 //              in pieces would take them): meanwhile worker 2's death must be noticed, worker 2
 //              must be served and not lost, and a failed receive from it must make it lost (not
 //              end the transfer from worker 1)
+//   died_in_transfer
+//              worker 1 dies between the two bodies of its first reply: the body that arrived is
+//              filed, the receive posted for the other is withdrawn, and only the tasks it had
+//              not delivered run again
 //
 // Detection is judged from the master's own report (run_info::losses: why, and how long after the
 // worker's last sign of life), not from the wall time of the run, which a loaded machine
@@ -404,6 +408,55 @@ int in_transfer(const std::string& mode) {
   return failures == 0 ? 0 : 1;
 }
 
+// Worker 1's first reply carries 2 results of 64 KiB as bodies; it sends the first, then dies
+// (SIGKILL) 0.3 s later instead of sending the second. Its process is watched: it is lost at once,
+// not after the task timeout (10 s). The master's receive for the second body is withdrawn; the
+// first result stays filed as worker 1's, and the tasks it had not delivered run on worker 2.
+int died_in_transfer() {
+  foreman::master_worker<int, std::vector<char>> pool;
+  if (pool.worker_count() != 2) {
+    std::printf("fault died_in_transfer needs exactly 2 workers\n");
+    return 1;
+  }
+  static int bodies = 0;
+  if (pool.rank() == 1)
+    foreman::detail::injected_body_delay() = [] {
+      if (++bodies < 2) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      std::raise(SIGKILL);
+    };
+  auto result = [](int x) { return std::vector<char>(std::size_t{64} << 10, static_cast<char>(x)); }; // a body
+  auto fn = [&](int x) {
+    if (pool.rank() == 2) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return result(x);
+  };
+  std::vector<int> tasks(8);
+  for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i] = static_cast<int>(i);
+  foreman::options opt;
+  opt.schedule = foreman::schedule::round_robin; // worker 1's chunks: tasks 0 and 2, then 4 and 6
+  opt.chunk_size = 2;
+  opt.task_timeout = std::chrono::seconds(10); // not what notices the death
+  const auto start = std::chrono::steady_clock::now();
+  stderr_capture capture(pool.is_master());
+  auto results = pool.run(tasks, fn, opt);
+  const std::string announced = capture.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!pool.is_master()) return 0;
+  const foreman::run_info& info = pool.last_run();
+  for (std::size_t i = 0; i < tasks.size(); ++i)
+    check(results[i] == result(static_cast<int>(i)), "task " + std::to_string(i) + " correct");
+  check(info.lost_workers == std::vector<int>{1}, "exactly worker 1 is lost");
+  check_losses(info, announced, 1, foreman::loss_reason::process_exited, 0.0, 2.0);
+  check(!info.losses.empty() && info.losses[0].tasks_held == 3,
+        "worker 1 held 3 undelivered tasks: the second of its reply, and its next chunk");
+  check(info.tasks[0].worker == 1 && info.tasks[0].attempts == 1, "the body that arrived was filed, not run again");
+  check(info.tasks[2].worker == 2 && info.tasks[2].attempts == 2, "the body that never came was run again");
+  check(seconds < 30.0, "hang guard: the run ends (took " + std::to_string(seconds) + " s)");
+  std::printf("fault died_in_transfer: %d check(s) failed, run took %.2f s, lost workers %zu\n", failures, seconds,
+              info.lost_workers.size());
+  return failures == 0 ? 0 : 1;
+}
+
 // No fault: a chunk takes longer than the task timeout, each of its tasks does not. No worker may
 // be declared lost (the workers' progress notes between tasks are their signs of life).
 int slow_chunk() {
@@ -444,6 +497,7 @@ int main(int argc, char** argv) {
   if (fault.rfind("death_", 0) == 0) return death(fault.substr(6));
   if (fault == "hang_chunk") return hang_chunk();
   if (fault == "slow_chunk") return slow_chunk();
+  if (fault == "died_in_transfer") return died_in_transfer();
   for (const char* mode : {"lost", "alive", "failed"})
     if (fault == std::string(mode) + "_in_transfer") return in_transfer(mode);
   foreman::master_worker<int, long> pool;
