@@ -26,10 +26,14 @@
 //   hang_chunk automatic chunks of 10 us tasks, task_timeout 2 s: rank 2 hangs in the middle of a
 //              chunk of ~100 tasks and must be noticed within task_timeout + 1 s, not 100 x 2 s
 //   lost_in_transfer, alive_in_transfer, failed_in_transfer
-//              the master waits seconds for worker 1's bodies (delayed by a test hook, as a long
-//              transfer in pieces would take them): meanwhile worker 2's death must be noticed,
-//              its answers must keep it alive, and a failed receive from it must make it lost
-//              (not end the wait for worker 1)
+//              worker 1's bodies take seconds to come (delayed by a test hook, as a long transfer
+//              in pieces would take them): meanwhile worker 2's death must be noticed, worker 2
+//              must be served and not lost, and a failed receive from it must make it lost (not
+//              end the transfer from worker 1)
+//   died_in_transfer
+//              worker 1 dies between the two bodies of its first reply: the body that arrived is
+//              filed, the receive posted for the other is withdrawn, and only the tasks it had
+//              not delivered run again
 //
 // Detection is judged from the master's own report (run_info::losses: why, and how long after the
 // worker's last sign of life), not from the wall time of the run, which a loaded machine
@@ -377,17 +381,18 @@ int hang_chunk() {
   return failures == 0 ? 0 : 1;
 }
 
-// While the master waits for the bodies of worker 1's first reply, which worker 1 sends late
-// (injected_body_delay), as a long transfer in pieces would take them: the master judges the
-// other worker meanwhile as its loop does.
-//   lost_in_transfer:  worker 2 dies 0.5 s into the run, during a 3 s wait for worker 1's body;
+// While the bodies of worker 1's first reply are on their way, which worker 1 sends late
+// (injected_body_delay), as a long transfer in pieces would take them: the master's loop goes on
+// with the other worker meanwhile (reply_reader.hpp).
+//   lost_in_transfer:  worker 2 dies 0.5 s into the run, during the 3 s worker 1's body takes;
 //                      its death must be noticed within about 0.1 s, not once the body has come.
-//   alive_in_transfer: worker 2 answers a chunk every 0.6 s during two waits of 1 s (one per body
+//   alive_in_transfer: worker 2 answers a chunk every 0.6 s during two delays of 1 s (one per body
 //                      of a chunk of 2) that last longer than the task timeout of 1.5 s together;
-//                      its answers, waiting unread, are its signs of life: it must not be lost.
+//                      it is served meanwhile, and must not be lost.
 //   failed_in_transfer: as alive_in_transfer, and the master's receive from worker 2 fails
-//                      (injected) when it first looks at worker 2 during the wait: worker 2 is
-//                      lost (loss_reason::mpi_error), worker 1's reply is still taken whole.
+//                      (injected) at the loop's first poll while worker 1's transfer is in
+//                      progress: worker 2 is lost (loss_reason::mpi_error), worker 1's reply is
+//                      still taken whole.
 int in_transfer(const std::string& mode) {
   const bool death = mode == "lost";
   foreman::master_worker<int, std::vector<char>> pool;
@@ -395,7 +400,7 @@ int in_transfer(const std::string& mode) {
     std::printf("fault %s_in_transfer needs exactly 2 workers\n", mode.c_str());
     return 1;
   }
-  if (mode == "failed" && pool.is_master()) foreman::detail::injected_collect_failure() = 2;
+  if (mode == "failed" && pool.is_master()) foreman::detail::injected_failure_in_transfer() = 2;
   static int delays = 0; // of worker 1's first reply: one body (lost_in_transfer), or two
   static std::chrono::milliseconds delay{0};
   delays = death ? 1 : 2;
@@ -432,7 +437,7 @@ int in_transfer(const std::string& mode) {
     check(info.lost_workers == std::vector<int>{2}, "exactly worker 2 is lost");
     check(info.losses.size() == 1 && info.losses[0].reason == foreman::loss_reason::mpi_error,
           "worker 2 lost for the receive that failed");
-    check(foreman::detail::injected_collect_failure() == -1, "the failure was injected");
+    check(foreman::detail::injected_failure_in_transfer() == -1, "the failure was injected");
   } else if (death) {
     check(info.lost_workers == std::vector<int>{2}, "exactly worker 2 is lost");
     // Noticed about 0.5 s after its last sign of life (the chunk it was sent at the start); after
@@ -448,6 +453,55 @@ int in_transfer(const std::string& mode) {
   check(seconds < 30.0, "hang guard: the run ends (took " + std::to_string(seconds) + " s)");
   std::printf("fault %s_in_transfer: %d check(s) failed, run took %.2f s, lost workers %zu\n", mode.c_str(), failures,
               seconds, info.lost_workers.size());
+  return failures == 0 ? 0 : 1;
+}
+
+// Worker 1's first reply carries 2 results of 64 KiB as bodies; it sends the first, then dies
+// (SIGKILL) 0.3 s later instead of sending the second. Its process is watched: it is lost at once,
+// not after the task timeout (10 s). The master's receive for the second body is withdrawn; the
+// first result stays filed as worker 1's, and the tasks it had not delivered run on worker 2.
+int died_in_transfer() {
+  foreman::master_worker<int, std::vector<char>> pool;
+  if (pool.worker_count() != 2) {
+    std::printf("fault died_in_transfer needs exactly 2 workers\n");
+    return 1;
+  }
+  static int bodies = 0;
+  if (pool.rank() == 1)
+    foreman::detail::injected_body_delay() = [] {
+      if (++bodies < 2) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      std::raise(SIGKILL);
+    };
+  auto result = [](int x) { return std::vector<char>(std::size_t{64} << 10, static_cast<char>(x)); }; // a body
+  auto fn = [&](int x) {
+    if (pool.rank() == 2) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return result(x);
+  };
+  std::vector<int> tasks(8);
+  for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i] = static_cast<int>(i);
+  foreman::options opt;
+  opt.schedule = foreman::schedule::round_robin; // worker 1's chunks: tasks 0 and 2, then 4 and 6
+  opt.chunk_size = 2;
+  opt.task_timeout = std::chrono::seconds(10); // not what notices the death
+  const auto start = std::chrono::steady_clock::now();
+  stderr_capture capture(pool.is_master());
+  auto results = pool.run(tasks, fn, opt);
+  const std::string announced = capture.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!pool.is_master()) return 0;
+  const foreman::run_info& info = pool.last_run();
+  for (std::size_t i = 0; i < tasks.size(); ++i)
+    check(results[i] == result(static_cast<int>(i)), "task " + std::to_string(i) + " correct");
+  check(info.lost_workers == std::vector<int>{1}, "exactly worker 1 is lost");
+  check_losses(info, announced, 1, foreman::loss_reason::process_exited, 0.0, 2.0);
+  check(!info.losses.empty() && info.losses[0].tasks_held == 3,
+        "worker 1 held 3 undelivered tasks: the second of its reply, and its next chunk");
+  check(info.tasks[0].worker == 1 && info.tasks[0].attempts == 1, "the body that arrived was filed, not run again");
+  check(info.tasks[2].worker == 2 && info.tasks[2].attempts == 2, "the body that never came was run again");
+  check(seconds < 30.0, "hang guard: the run ends (took " + std::to_string(seconds) + " s)");
+  std::printf("fault died_in_transfer: %d check(s) failed, run took %.2f s, lost workers %zu\n", failures, seconds,
+              info.lost_workers.size());
   return failures == 0 ? 0 : 1;
 }
 
@@ -536,6 +590,7 @@ int main(int argc, char** argv) {
   if (fault == "hang_chunk") return hang_chunk();
   if (fault == "slow_chunk") return slow_chunk();
   if (fault == "body_then_long_task") return body_then_long_task();
+  if (fault == "died_in_transfer") return died_in_transfer();
   for (const char* mode : {"lost", "alive", "failed"})
     if (fault == std::string(mode) + "_in_transfer") return in_transfer(mode);
   foreman::master_worker<int, long> pool;

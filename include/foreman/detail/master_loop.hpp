@@ -6,7 +6,9 @@
 /// `tasks_in_flight` chunks, files each reply into its task's place, declares a worker lost when
 /// its process ends (watched where it can be, liveness.hpp) or when it stays silent past the task
 /// timeout, and hands its tasks to the scheduler again. It never blocks on any single worker: all
-/// sends and receives are non-blocking, and idle time backs off to sleeping.
+/// sends and receives are non-blocking, what follows a reply (its bodies, an envelope's message)
+/// is received by the reply reader (reply_reader.hpp) a piece at a time from the loop's passes,
+/// and idle time backs off to sleeping.
 ///
 /// run() drives a whole run to its end; a job drives it pass by pass (start(), step(), end()),
 /// adding tickets between passes (work_added()) and cancelling (cancel()).
@@ -15,6 +17,7 @@
 #include <foreman/detail/idle.hpp>
 #include <foreman/detail/liveness.hpp>
 #include <foreman/detail/pool_state.hpp>
+#include <foreman/detail/reply_reader.hpp>
 #include <foreman/detail/scheduler.hpp>
 #include <foreman/detail/shared_value.hpp>
 #include <foreman/detail/transport.hpp>
@@ -34,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace foreman {
@@ -53,8 +57,10 @@ public:
         waiting_(effective_wait_policy(opt.wait), pool.oversubscribed), inbox_(replies_of(pool, comm)),
         size_(static_cast<int>(pool.lost.size())),
         scheduler_({opt.schedule, opt.chunk_size, opt.tasks_in_flight, std::max(1, size_ - 1)}),
-        table_(size_, scheduler_.in_flight_limit()), slots_(static_cast<std::size_t>(size_)),
-        controls_(static_cast<std::size_t>(size_)), idle_flag_(static_cast<std::size_t>(size_), 0) {
+        table_(size_, scheduler_.in_flight_limit()), reader_(comm, size_), slots_(static_cast<std::size_t>(size_)),
+        controls_(static_cast<std::size_t>(size_)), large_(static_cast<std::size_t>(size_)),
+        parked_(static_cast<std::size_t>(size_), 0), counts_(static_cast<std::size_t>(size_), 0),
+        idle_flag_(static_cast<std::size_t>(size_), 0) {
     for (auto& s : slots_) s.resize(scheduler_.in_flight_limit());
     // Tasks a lost worker would have had under round robin go to whoever is free.
     for (int w = 1; w < size_; ++w)
@@ -117,11 +123,13 @@ public:
   /// for a send to complete any moment); nothing (the caller may pause, idle_backoff).
   enum class pass { progressed, busy, idle };
 
-  /// One pass: files the replies that arrived, refills, checks liveness now and then.
+  /// One pass: files the replies that arrived, moves the transfers in progress on by a piece each,
+  /// refills, checks liveness now and then.
   pass step() {
     bool progressed = false, refilled = false;
     try {
       progressed = poll_results();
+      if (reader_.any()) progressed |= poll_transfers();
       refilled = !starved_.empty() && retry_starved();
     } catch (const mpi_error& e) {
       // A failure on one worker's connection makes that worker lost, not the run; any other
@@ -131,8 +139,8 @@ public:
     }
     // The clock is read every 16th poll only: a reading costs as much as a poll. Timeouts are
     // checked at most every millisecond, the workers' processes every process_check_interval
-    // (one poll() of a pidfd each): never per message.
-    if (watch_ && ++polls_ % 16 == 0) check_liveness(clock::now());
+    // (one poll() of a pidfd each): never per message. Transfers have deadlines of their own.
+    if ((watch_ || reader_.any()) && ++polls_ % 16 == 0) check_liveness(clock::now());
     if (no_worker_left()) fail_unsent();
     if (progressed || refilled) return pass::progressed;
     // A starved worker has answered: its sends complete any moment.
@@ -188,8 +196,11 @@ public:
   }
 
   /// Ends the run on every live worker once every task sent was answered: completes the sends,
-  /// takes a lost worker's late reply if one came, sends end_run.
+  /// takes a lost worker's late reply if one came, sends end_run. What is still being received
+  /// (a lost worker's late reply, the body of a value that could not be decoded) is first taken
+  /// to its end, each transfer within its deadline.
   void end() {
+    settle_transfers();
     for (int w = 1; w < size_; ++w) {
       for (auto& slot : slots_[static_cast<std::size_t>(w)]) {
         if (slot.idle()) continue;
@@ -200,8 +211,10 @@ public:
       }
     }
     // Live workers have answered everything: only a lost worker's late reply can still come.
+    ending_ = true;
     for (int w = 1; w < size_; ++w)
-      if (inbox_.withdraw(w)) take_reply(w, clock::now());
+      if (inbox_.withdraw(w) && !is_progress_note(inbox_.message(w))) take_message(w, clock::now());
+    settle_transfers();
     keep_incomplete_controls();
     ended_ = true;
     broadcast_control(comm_, pool_, tag::end_run, run_);
@@ -210,26 +223,29 @@ public:
   /// For an exception that left the loop: ends the run on every live worker before it reaches the
   /// caller, so that none serves this run forever. Sends end_run (it arrives behind the chunks a
   /// worker holds, which it still answers), takes and drops their answers, so that no worker
-  /// waits for the master to receive one, for at most max(task timeout, 2 s), and keeps the
-  /// buffers of sends that did not complete alive in the pool.
+  /// waits for the master to receive one (transfers in progress included: what they bring is
+  /// dropped), for at most max(task timeout, 2 s); then withdraws the receives still posted and
+  /// keeps the buffers of sends that did not complete alive in the pool.
   void end_early() noexcept {
     try {
+      dropping_ = true; // nothing more is filed, nothing more sent
       if (!ended_) {
         ended_ = true;
         broadcast_control(comm_, pool_, tag::end_run, run_);
       }
       const auto deadline = clock::now() + std::max<clock::duration>(timeout_, std::chrono::seconds(2));
-      for (int w = 1; w < size_; ++w) inbox_.post(w);
-      idle_backoff idle = waiting_;
-      while (answers_pending() && clock::now() < deadline) {
-        const int worker = inbox_.poll();
-        if (worker < 0) {
-          idle.pause();
-          continue;
-        }
-        drop_reply(worker);
-        inbox_.post(worker);
-      }
+      for (int w = 1; w < size_; ++w)
+        if (!parked_[static_cast<std::size_t>(w)]) inbox_.post(w); // a parked reply is taken after its transfer
+      drive([&] { return !(answers_pending() || reader_.any()) || clock::now() >= deadline; },
+            [&] {
+              bool moved = poll_results();
+              if (reader_.any()) {
+                moved = poll_transfers() || moved;
+                check_transfers(clock::now());
+              }
+              return moved;
+            });
+      reader_.withdraw_all();
       for (int w = 1; w < size_; ++w)
         for (auto& slot : slots_[static_cast<std::size_t>(w)])
           if (!slot.idle() && !slot.test()) pool_.abandoned.push_back(std::move(slot));
@@ -241,8 +257,10 @@ public:
 
   master_loop(const master_loop&) = delete;
   master_loop& operator=(const master_loop&) = delete;
-  /// A run that ended early (an exception) leaves no receive posted into the pool's buffers.
+  /// A run that ended early (an exception) leaves no receive posted into the pool's buffers, nor
+  /// into the task store's.
   ~master_loop() {
+    reader_.withdraw_all(); // first: its receives write into the inbox's and the store's memory
     inbox_.withdraw_all();
     inbox_.release_large();
     if (shared_) shared_->release(pool_);
@@ -252,6 +270,16 @@ public:
   }
 
 private:
+  // A result whose body is on its way, kept by the reply reader until the body has arrived: its
+  // task, and, where the store's own element may go meanwhile (a job's), the value the body goes
+  // into (await_body()).
+  struct awaited {
+    ticket t = 0;
+    double seconds = 0.0;
+    Result value{};
+  };
+  using reader_type = reply_reader<awaited>;
+
   static inbox& replies_of(pool_state& pool, MPI_Comm comm) {
     if (!pool.replies)
       pool.replies = std::make_unique<inbox>(comm, static_cast<int>(pool.lost.size()), static_cast<int>(tag::results));
@@ -296,6 +324,20 @@ private:
 
   // How often the workers' processes are checked (where they are watched, liveness.hpp).
   static constexpr std::chrono::milliseconds process_check_interval{100};
+
+  // The slowest rate, in bytes per second, at which a piece of a live worker's transfer still
+  // counts as coming (live_deadline()): on top of the task timeout, a piece is allowed its size at
+  // this rate (1 s per MiB: 256 s for a piece of 256 MiB). A piece moves in one MPI message, so
+  // the master sees nothing of it until it has arrived whole; many workers may send to the master
+  // at once over one link (Gigabit Ethernet shared by 100 transfers gives each more than this).
+  // Too slow a floor only delays noticing a worker that dies mid-transfer where its process
+  // cannot be watched (another host: a watched one is noticed at once); too fast a one would lose,
+  // for good, a live worker that a busy network slows down.
+  static constexpr double transfer_rate_floor = double(std::size_t{1} << 20);
+
+  // What a piece being dropped (a lost worker's late reply, a stale one) is given to come: it may
+  // never come, and the wait for it delays nothing but end() (as before: a second a piece).
+  static constexpr std::chrono::seconds drop_quiet{1};
 
   // An automatic chunk's tasks stop once they fill this many bytes (bodies included).
   static constexpr std::size_t max_auto_chunk_bytes = std::size_t{1} << 20;
@@ -398,7 +440,7 @@ private:
   // Sends worker w chunks until it holds as many as the scheduler allows or no work is left.
   // `now`: the time the chunks count as sent, for the task timeout.
   void refill(int w, clock::time_point now) {
-    if (is_lost(w) || (shared_ && !shared_->sendable())) return;
+    if (is_lost(w) || dropping_ || (shared_ && !shared_->sendable())) return;
     const std::size_t limit = scheduler_.message_limit(w, pool_.live_workers());
     chunk_ring& outstanding = table_.outstanding(w);
     while (outstanding.size() < limit && scheduler_.has_work(w)) {
@@ -448,9 +490,15 @@ private:
     return info_.messages != sent;
   }
 
-  // Files every reply that has arrived; returns whether there was any.
+  // Files every reply that has arrived; returns whether there was any. A reply whose bodies (or
+  // whose envelope's message) follow it starts its worker's transfer, which poll_transfers()
+  // moves on; the reply is complete, and its worker refilled, when everything has arrived.
   bool poll_results() {
     bool any = false;
+#ifdef FOREMAN_DETAIL_TEST_HOOKS
+    if (injected_failure_in_transfer() > 0 && reader_.any() && !reader_.active(injected_failure_in_transfer()))
+      injected_receive_failure() = std::exchange(injected_failure_in_transfer(), -1);
+#endif
     for (;;) {
       const int worker = inbox_.poll();
       if (worker < 0) return any;
@@ -459,7 +507,12 @@ private:
       std::uint32_t count = 0;
       if (is_progress_note(in)) {
         heard_from(worker, in);
-      } else if (plain_reply(worker, in, count)) {
+      } else if (reader_.active(worker)) {
+        // Its previous reply is still arriving: this one waits in the inbox, its receive not
+        // posted again, and is taken once that one is complete (after_transfer()).
+        parked_[static_cast<std::size_t>(worker)] = 1;
+        continue;
+      } else if (!dropping_ && plain_reply(worker, in, count)) {
         // The common case: the worker's next tasks leave first, and the reply is filed while
         // they travel. One clock reading serves the reply and the chunks sent back.
         table_.answered(worker);
@@ -468,18 +521,19 @@ private:
         refill(worker, clock::time_point{});
         const auto arrival = clock::now();
         for (std::size_t k = held; k < outstanding.size(); ++k) outstanding[k].sent = arrival;
-        file_items(worker, arrival, in, count);
+        table_.heard_from(worker, arrival);
+        read_items(worker, arrival, in, count);
         // Completes the sends just posted where that is already possible, so that the next
         // refill finds a free slot without testing it.
         for (send_slot& slot : slots_[static_cast<std::size_t>(worker)])
           if (!slot.idle()) slot.test();
       } else {
-        const auto arrival = clock::now();
-        take_reply(worker, arrival);
-        refill(worker, arrival);
+        take_message(worker, clock::now());
       }
       // Only now: the worker's next reply cannot come before the tasks just sent, and the next
       // task leaves sooner. (A reply already on its way is matched from MPI's queue instead.)
+      // A worker whose transfer has begun gets it too: its progress notes keep that transfer
+      // alive, and its next reply waits, parked, for it.
       inbox_.post(worker);
     }
   }
@@ -495,69 +549,72 @@ private:
            in.get<std::uint32_t>() == 0;
   }
 
-  // Takes a reply after the run ended early and drops it, with its bodies; a reply to this run
-  // answers its worker's oldest chunk.
-  void drop_reply(int worker) {
-    try {
-      if (inbox_.announced(worker) > 0 && !inbox_.fetch_large(worker, [&](const body_span& into) {
-            piece_receiver message(into.data, into.bytes, worker, tag::results_large, comm_);
-            return message.wait_while_coming(std::chrono::seconds(1), waiting_);
-          }))
-        return;
-      decoder in = inbox_.message(worker);
-      if (is_progress_note(in)) return; // not an answer: nothing to retire
-      const auto stamp = in.get<header>();
-      in.get<std::uint32_t>(); // count
-      drain_bodies(worker, in.get<std::uint32_t>(), std::chrono::seconds(1));
-      if (stamp.pool == pool_.id && stamp.run == run_) table_.answered(worker);
-    } catch (...) {
-      // Not a reply this run can read: nothing to retire.
-    }
-  }
-
-  // A progress note from `worker`: it is alive, busy with a long chunk (wire.hpp).
+  // A progress note from `worker`: it is alive, busy with a long chunk (wire.hpp), which also
+  // keeps a transfer of its alive (its sends move on when it makes MPI calls, between its tasks).
   void heard_from(int worker, decoder note) {
     const auto stamp = note.get<header>();
-    if (stamp.pool == pool_.id && stamp.run == run_ && !is_lost(worker)) table_.heard_from(worker, clock::now());
+    if (stamp.pool != pool_.id || stamp.run != run_ || is_lost(worker)) return;
+    const auto now = clock::now();
+    table_.heard_from(worker, now);
+    reader_.heard_from(worker, now);
   }
 
-  // Files the reply that arrived from `worker`, fetching it first if it came as an envelope.
-  void take_reply(int worker, clock::time_point arrival) {
-    if (is_progress_note(inbox_.message(worker))) return;
+  // The deadlines of transfers (reply_reader.hpp; docs/reliability.md). A live worker's transfer:
+  // the piece awaited is allowed what the worker itself is (the task timeout + progress_interval:
+  // it makes MPI calls, which move its sends on, at least between two tasks, and sends a
+  // progress note then), plus its size at transfer_rate_floor; no deadline without a task
+  // timeout, as for everything else a live worker does. What is dropped (a lost worker's late
+  // reply, a stale one): drop_quiet per piece, as it may never come.
+  transfer_deadline live_deadline() const {
+    if (timeout_.count() == 0) return {};
+    return transfer_deadline{
+        timeout_ + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(progress_interval)),
+        transfer_rate_floor};
+  }
+  static transfer_deadline drop_deadline() {
+    return transfer_deadline{drop_quiet, 0.0};
+  }
+  transfer_deadline deadline_of(int worker) const {
+    return is_lost(worker) || dropping_ ? drop_deadline() : live_deadline();
+  }
+
+  // Takes the reply (not a progress note) that arrived from `worker` at `arrival`: reads it now, or
+  // begins the receive of the message its envelope announced (read when it has arrived).
+  void take_message(int worker, clock::time_point arrival) {
     if (inbox_.announced(worker) > 0) {
-      // Sent right after its envelope; a lost worker's late one is given a second per piece, as
-      // its bodies.
-      const clock::duration limit = is_lost(worker) ? clock::duration(std::chrono::seconds(1)) : timeout_;
-      if (!inbox_.fetch_large(
-              worker, [&](const body_span& into) { return follow_up(worker, into, tag::results_large, limit); })) {
-        if (!is_lost(worker)) lose(worker); // it died between the two
-        return;
-      }
-      arrival = clock::now(); // the results are here only now
+      const body_span into = inbox_.large_buffer(worker);
+      large_[static_cast<std::size_t>(worker)] = into;
+      reader_.open(worker, arrival, deadline_of(worker));
+      reader_.expect_message(worker, into);
+      return;
     }
-    file_reply(worker, arrival, inbox_.message(worker));
+    read_reply(worker, inbox_.message(worker), arrival);
   }
 
-  // Files a reply's results and failures, then retires the chunk it answered.
-  void file_reply(int worker, clock::time_point arrival, decoder in) {
+  // Reads a reply from `worker` (`in` at its start) that arrived at `arrival`: files what it
+  // holds whole, queues the receive of its bodies (filed as each arrives), and, if nothing
+  // follows it, completes it. One from an earlier pool or run (stale), or a lost worker's late
+  // answer (its tasks were handed on already), is dropped with its bodies, as is every reply
+  // once the run ended early (end_early()).
+  void read_reply(int worker, decoder in, clock::time_point arrival) {
     const auto stamp = in.get<header>();
     const auto count = in.get<std::uint32_t>();
     const auto bodies = in.get<std::uint32_t>();
-    // From an earlier pool or run (stale), or a lost worker's late answer (its tasks were
-    // handed on already): dropped, with its bodies.
-    if (stamp.pool != pool_.id || stamp.run != run_ || is_lost(worker)) {
-      drain_bodies(worker, bodies, std::chrono::seconds(1));
-      return;
+    const bool current = stamp.pool == pool_.id && stamp.run == run_ && !is_lost(worker);
+    counts_[static_cast<std::size_t>(worker)] = current ? 1 : 0; // it answers the worker's oldest chunk
+    if (bodies > 0) reader_.open(worker, arrival, current ? deadline_of(worker) : drop_deadline());
+    if (!current || dropping_) {
+      reader_.expect_drop(worker, bodies);
+    } else {
+      table_.heard_from(worker, arrival);
+      if (count == damaged_marker)
+        file_damaged(worker, arrival, in);
+      else if (count == setup_failed_marker)
+        set_up_failed(worker, arrival, in); // it is lost: reply_done() retires nothing
+      else
+        read_items(worker, arrival, in, count);
     }
-    if (count == damaged_marker) {
-      file_damaged(worker, arrival, in);
-    } else if (count == setup_failed_marker) {
-      set_up_failed(worker, arrival, in);
-      return;
-    } else if (!file_items(worker, arrival, in, count)) {
-      return;
-    }
-    table_.answered(worker);
+    if (!reader_.active(worker)) reply_done(worker, arrival);
   }
 
   // The worker could not set up for this run (its initializer threw, or the shared value could
@@ -576,6 +633,49 @@ private:
     table_.heard_from(worker, arrival); // it answered: its silence is not what it is reported for
     lose(worker, loss_reason::initializer_failed, arrival);
     set_up_failed_.push_back(worker);
+  }
+
+  // A reply and everything that followed it have arrived, or were dropped: a live worker's answer
+  // to this run retires its oldest chunk (a worker answers its chunks in order), and the worker
+  // gets more; a reply that waited for this one is taken now.
+  void reply_done(int worker, clock::time_point now) {
+    char& counts = counts_[static_cast<std::size_t>(worker)];
+    if (counts && !is_lost(worker)) table_.answered(worker);
+    counts = 0;
+    refill(worker, now);
+    after_transfer(worker, now);
+  }
+
+  // Worker w's transfer has ended (complete, or withdrawn): the reply that arrived meanwhile and
+  // waits in the inbox is taken, and w's next receive is posted.
+  void after_transfer(int w, clock::time_point now) {
+    char& parked = parked_[static_cast<std::size_t>(w)];
+    if (!parked) return;
+    parked = 0;
+    take_message(w, now);
+    if (!ending_) inbox_.post(w);
+  }
+
+  // Moves every transfer in progress on, by a piece each at most, and files what has arrived:
+  // an envelope's message is read, a body's item filed, a reply whose last body came completed.
+  // Returns whether any piece arrived.
+  bool poll_transfers() {
+    const auto now = clock::now();
+    bool any = false;
+    reader_.begin_pass();
+    typename reader_type::arrival what{};
+    for (int w; (w = reader_.poll(now, what)) >= 0;) {
+      any = true;
+      if (!is_lost(w)) table_.heard_from(w, now); // a piece is a sign of life
+      if (what == reader_type::arrival::message) {
+        const body_span& message = large_[static_cast<std::size_t>(w)];
+        read_reply(w, decoder(static_cast<const char*>(message.data), message.bytes), now);
+        continue; // it completed the reply if nothing else follows
+      }
+      if (what == reader_type::arrival::body) file_body(w, reader_.item(w), now);
+      if (!reader_.active(w)) reply_done(w, now);
+    }
+    return any || reader_.pieces_arrived();
   }
 
   // The worker could not read the message of its oldest chunk: its framing was broken (wire.hpp).
@@ -603,40 +703,17 @@ private:
     }
   }
 
-  // Files the `count` results and failures of a reply from `worker`, `in` being at the first.
-  // Returns false if the worker was declared lost on the way (a body did not come).
-  bool file_items(int worker, clock::time_point arrival, decoder& in, std::uint32_t count) {
-    table_.heard_from(worker, arrival);
+  // Files the `count` results and failures of a reply from `worker` that arrived at `arrival`,
+  // `in` being at the first. A result whose body follows is filed when the body has arrived
+  // (file_body()): its task is not done before.
+  void read_items(int worker, clock::time_point arrival, decoder& in, std::uint32_t count) {
     for (std::uint32_t k = 0; k < count; ++k) {
       ticket t = 0;
       const bool kept = store_.lookup(in.get<std::uint64_t>(), worker, t);
       const auto status = in.get<item_status>();
       const auto seconds = in.get<double>();
       const bool duplicate = !kept || store_.done(t);
-      bool failed = status != item_status::ok;
-      if (!failed) {
-        std::optional<Result> ignored;
-        Result& into = duplicate ? ignored.emplace() : store_.result(t);
-        std::size_t body_bytes = 0;
-        std::string why;
-        const body_span body = decode_result(in, into, body_bytes, t, why);
-        failed = !why.empty();
-        // The worker sent the message but not its body: it died in between. The message's
-        // chunk is still its oldest outstanding one: its unfiled tasks run again elsewhere.
-        if (body && !receive_body(worker, body)) {
-          lose(worker);
-          return false;
-        }
-        if (failed && body_bytes > 0 && !drain_bodies(worker, pieces_of(body_bytes), timeout_)) {
-          lose(worker);
-          return false;
-        }
-        if (duplicate) continue;
-        if (failed) {
-          into = Result{}; // not what a failed load left behind
-          file_failure(task_failure{static_cast<std::size_t>(t), worker, serialization_error_type, std::move(why)});
-        }
-      } else {
+      if (status != item_status::ok) {
         task_failure failure;
         failure.index = static_cast<std::size_t>(t);
         failure.worker = worker;
@@ -644,15 +721,71 @@ private:
         in.get(failure.message);
         if (duplicate) continue;
         file_failure(std::move(failure));
+        file(t, worker, seconds, true, arrival);
+        continue;
       }
-      task_record& record = store_.record(t);
-      record.worker = worker;
-      record.seconds = seconds;
-      scheduler_.observe(seconds);
-      record.failed = failed;
-      finish(t, arrival);
+      std::optional<Result> ignored;
+      Result& into = duplicate ? ignored.emplace() : store_.result(t);
+      std::size_t body_bytes = 0;
+      std::string why;
+      const body_span body = decode_result(in, into, body_bytes, t, why);
+      if (body) {
+        if (!reader_.active(worker)) reader_.open(worker, arrival, live_deadline());
+        if (duplicate)
+          reader_.expect_drop(worker, pieces_of(body.bytes), body.bytes);
+        else
+          await_body(worker, t, seconds, into, body);
+        continue;
+      }
+      if (body_bytes > 0) { // announced for a value that could not be decoded: dropped when it comes
+        if (!reader_.active(worker)) reader_.open(worker, arrival, live_deadline());
+        reader_.expect_drop(worker, pieces_of(body_bytes), body_bytes);
+      }
+      if (duplicate) continue;
+      const bool failed = !why.empty();
+      if (failed) {
+        into = Result{}; // not what a failed load left behind
+        file_failure(task_failure{static_cast<std::size_t>(t), worker, serialization_error_type, std::move(why)});
+      }
+      file(t, worker, seconds, failed, arrival);
     }
-    return true;
+  }
+
+  // Queues the receive of task t's result body, which get_item() sized `into` for (`body`). run()'s
+  // results stay where they are for the whole run: the body goes straight into the caller's
+  // element. A job's entry may be erased while the body arrives (job::cancel()): the value, its
+  // storage with it, waits in the transfer, and goes into the entry when it has arrived, if the
+  // entry is still there (tests/reply_reader_test.cpp cancels a job while 8 MiB arrive).
+  void await_body(int worker, ticket t, double seconds, Result& into, const body_span& body) {
+    if constexpr (Store::results_stay_put) {
+      reader_.expect_body(worker, awaited{t, seconds, Result{}}, [&](awaited&) { return body; });
+    } else if constexpr (body_traits<Result>::capable) {
+      reader_.expect_body(worker, awaited{t, seconds, std::move(into)}, [&](awaited& a) {
+        return body_span{static_cast<void*>(&a.value[0]), body.bytes};
+      });
+    }
+  }
+
+  // A result's body has arrived: its task is filed, unless it was cancelled meanwhile (or the run
+  // ended early), when the result is dropped.
+  void file_body(int worker, awaited& a, clock::time_point now) {
+    if (dropping_) return;
+    if (store_.done(a.t)) { // cancelled while its body arrived (job::cancel(), options::fail_fast)
+      if constexpr (Store::results_stay_put) store_.result(a.t) = Result{}; // a failure's result
+      return;
+    }
+    if constexpr (!Store::results_stay_put) store_.result(a.t) = std::move(a.value);
+    file(a.t, worker, a.seconds, false, now);
+  }
+
+  // Files task t's outcome (its result or failure is in the store already) from `worker`.
+  void file(ticket t, int worker, double seconds, bool failed, clock::time_point when) {
+    task_record& record = store_.record(t);
+    record.worker = worker;
+    record.seconds = seconds;
+    scheduler_.observe(seconds);
+    record.failed = failed;
+    finish(t, when);
   }
 
   // Reads a result item into `into`; on a serialization_error, `why` gets the task's failure
@@ -668,77 +801,28 @@ private:
     }
   }
 
-  // Receives a body that `worker` sends right after its message (follow_up(), task timeout).
-  bool receive_body(int worker, const body_span& body) { return follow_up(worker, body, tag::result_body, timeout_); }
-
-  // Receives into `into` what `worker` sends on tag `t` right after a message (a body, an
-  // envelope's message), in pieces past piece_bytes. Gives up, returning false, when no piece
-  // came for `limit` (zero: no limit) or, where the worker's process is watched, once it has
-  // ended. A long transfer does not hide another worker's death: at least every
-  // process_check_interval, and between two pieces (one MPI call moves at most a piece), the
-  // others are judged as run() judges them (check_others()).
-  bool follow_up(int worker, const body_span& into, tag t, clock::duration limit) {
-    piece_receiver in(into.data, into.bytes, worker, t, comm_);
-    const bool watched = static_cast<std::size_t>(worker) < pool_.watches.size() &&
-                         pool_.watches[static_cast<std::size_t>(worker)].watching();
-    auto last_piece = clock::now();
-    for (;;) {
-      clock::duration slice = process_check_interval;
-      if (limit.count() > 0) {
-        const auto left = last_piece + limit - clock::now();
-        if (left <= clock::duration::zero()) return false;
-        slice = std::min(slice, left);
-      }
-      const std::size_t before = in.received();
-      const bool complete = in.wait_for(slice, waiting_);
-      const auto now = clock::now();
-      if (in.received() != before) { // a piece is a sign of life
-        last_piece = now;
-        table_.heard_from(worker, now);
-      }
-      if (complete) return true;
-      if (watched && pool_.exited(worker)) return false;
-      check_others(now, worker);
-    }
-  }
-
-  // The liveness checks of the loop, made while the master receives a transfer from `busy`, whom
-  // the transfer judges: the messages other workers sent meanwhile wait in the inbox for the
-  // loop, and each counts as a sign of life, as the loop would have counted it.
-  void check_others(clock::time_point now, int busy) {
-    if (timeout_.count() == 0 && !pool_.watching) return;
-    try {
-      for (const int w : inbox_.collect())
-        if (w != busy) table_.heard_from(w, now);
-      check_liveness(now, busy);
-    } catch (const mpi_error& e) {
-      // A receive from another worker failed, or losing one refilled the others and a send
-      // failed: that peer is lost, and the transfer from `busy` goes on.
-      if (!lose_peer(e)) throw;
-    }
-  }
-
-  // Receives and drops the `count` body messages (pieces counted) that follow a dropped message or
-  // item from `worker`; gives up when none of them comes for `limit` (zero: no limit; a lost
-  // worker may be dead). Returns whether all came.
-  bool drain_bodies(int worker, std::size_t count, clock::duration limit) {
-    auto deadline = clock::now() + limit;
-    idle_backoff idle;
-    while (count > 0 && (limit.count() == 0 || clock::now() < deadline)) {
-      int found = 0;
-      MPI_Message message;
-      MPI_Status status;
-      check_mpi(MPI_Improbe(worker, static_cast<int>(tag::result_body), comm_, &found, &message, &status),
-                "MPI_Improbe (a dropped reply's body)", worker);
-      if (!found) {
-        idle.pause();
+  // Transfers whose piece awaited is late (reply_reader::overdue()): a live worker's answer makes
+  // it lost; what was being dropped (a lost worker's, a stale reply's, after an early end) is
+  // given up. Either way what waited behind it is taken.
+  void check_transfers(clock::time_point now) {
+    late_ = reader_.overdue(now);
+    for (const int w : late_) {
+      if (!reader_.active(w)) continue;
+      if (is_lost(w) || dropping_ || !counts_[static_cast<std::size_t>(w)]) {
+        reader_.withdraw(w);
+        reply_done(w, now);
         continue;
       }
-      receive_matched(message, status, scratch_);
-      --count;
-      deadline = clock::now() + limit;
+      const double quiet = std::chrono::duration<double>(now - reader_.last_progress(w)).count();
+      const double allowed = std::chrono::duration<double>(reader_.allowance(w)).count();
+      char why[200];
+      std::snprintf(why, sizeof why,
+                    "the transfer of its reply stopped: nothing of it arrived for %.2f s (%.2f s allowed: task timeout "
+                    "%g s + 0.1 s + the piece awaited at 1 MiB/s)",
+                    quiet, allowed, opt_.task_timeout.count());
+      table_.heard_from(w, reader_.last_progress(w));
+      lose(w, loss_reason::silent, now, why);
     }
-    return count == 0;
   }
 
   void file_failure(task_failure f) {
@@ -761,28 +845,61 @@ private:
     on_done_(t, when);
   }
 
-  // At most every millisecond the task timeouts, at most every process_check_interval the
-  // watched processes; never the worker `busy` (0: none; see check_others()).
-  void check_liveness(clock::time_point now, int busy = 0) {
+  // At most every millisecond the transfers' deadlines and the task timeouts, at most every
+  // process_check_interval the watched processes.
+  void check_liveness(clock::time_point now) {
     if (now - last_check_ < std::chrono::milliseconds(1)) return;
     last_check_ = now;
-    if (timeout_.count() > 0) check_timeouts(now, busy);
+    if (reader_.any()) check_transfers(now);
+    if (timeout_.count() > 0) check_timeouts(now);
     if (pool_.watching && now - last_watch_ >= process_check_interval) {
       last_watch_ = now;
-      check_processes(now, busy);
+      check_processes(now);
+    }
+  }
+
+  // Runs the transfers still in progress to their ends, with liveness checked meanwhile: each is
+  // bounded by its deadline (a live worker's by the task timeout and its size; none without a
+  // task timeout, as every wait for a live worker then), what is dropped by drop_quiet a piece.
+  void settle_transfers() {
+    drive([&] { return !reader_.any(); },
+          [&] {
+            const bool moved = poll_transfers();
+            check_liveness(clock::now());
+            return moved;
+          });
+  }
+
+  // Runs `pass` (true: it moved something) until `done()`, waiting as the loop waits between
+  // passes that moved nothing; a worker an MPI failure names is lost (lose_peer()).
+  template <class Done, class Pass>
+  void drive(Done&& done, Pass&& pass) {
+    idle_backoff idle = waiting_;
+    while (!done()) {
+      bool moved = true;
+      try {
+        moved = pass();
+      } catch (const mpi_error& e) {
+        if (!lose_peer(e)) throw;
+      }
+      if (moved)
+        idle.reset();
+      else
+        idle.pause();
     }
   }
 
   // A worker holding tasks is lost when nothing was heard from it for the task timeout: it sends
   // a progress note between the tasks of a chunk (and between the pieces of a long transfer) when
   // its last message is progress_interval old, so however large its chunk, a task that takes at
-  // most task_timeout never makes it lost.
-  void check_timeouts(clock::time_point now, int busy = 0) {
+  // most task_timeout never makes it lost. A worker whose reply is being transferred is judged by
+  // the transfer's deadline instead (check_transfers()).
+  void check_timeouts(clock::time_point now) {
     const auto allowed =
         timeout_ + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(progress_interval));
     silent_.clear();
     table_.for_each_silent(
-        now, allowed, [&](int w) { return w == busy || is_lost(w); }, [&](int w) { silent_.push_back(w); });
+        now, allowed, [&](int w) { return is_lost(w) || reader_.active(w); }, [&](int w) { silent_.push_back(w); });
     for (int w : silent_) lose(w, loss_reason::silent, now);
   }
 
@@ -793,23 +910,34 @@ private:
     if (!is_lost(w)) {
       peer_error_ = e.what();
       lose(w, loss_reason::mpi_error, clock::now());
+    } else if (!reader_.active(w)) {
+      after_transfer(w, clock::now()); // its late reply's transfer failed: what waited behind it is taken
     }
     return true;
   }
 
-  // Workers whose process has ended are lost at once, whether they hold tasks or not (but `busy`).
-  void check_processes(clock::time_point now, int busy = 0) {
+  // Workers whose process has ended are lost at once, whether they hold tasks or not, also in the
+  // middle of a transfer.
+  void check_processes(clock::time_point now) {
     for (int w = 1; w < size_; ++w)
-      if (w != busy && !is_lost(w) && pool_.exited(w)) lose(w, loss_reason::process_exited, now);
+      if (!is_lost(w) && pool_.exited(w)) lose(w, loss_reason::process_exited, now);
   }
 
-  // A worker that sent a message and not what had to follow it (a body, an envelope's message):
-  // its process ended, or it stayed silent for the task timeout.
-  void lose(int w) { lose(w, pool_.exited(w) ? loss_reason::process_exited : loss_reason::silent, clock::now()); }
-
   // Declares worker w lost: it is sent nothing more and its unanswered tasks go elsewhere.
-  void lose(int w, loss_reason reason, clock::time_point now) {
+  // `silence`: why a silent worker is lost, when not the task timeout (a transfer's deadline).
+  void lose(int w, loss_reason reason, clock::time_point now, const char* silence = nullptr) {
     if (is_lost(w)) return; // e.g. a send to it failed while the master was receiving from it
+    // Its transfer in progress ends: the receives into its results' places are withdrawn (those
+    // tasks are not done: they go elsewhere below). Where its process may still be sending, what
+    // it sends is still taken, and dropped, so that its sends complete and it can follow the
+    // pool's next run (within drop_quiet a piece).
+    if (reader_.active(w)) {
+      if (pool_.exited(w))
+        reader_.withdraw(w);
+      else
+        reader_.drop_rest(w, now, drop_deadline());
+    }
+    counts_[static_cast<std::size_t>(w)] = 0;
     std::vector<ticket> held;
     const chunk_ring& outstanding = table_.outstanding(w);
     for (std::size_t k = 0; k < outstanding.size(); ++k)
@@ -828,12 +956,14 @@ private:
                (held.empty() ? "" : ": " + index_ranges(names_of(held))) +
                "; it gets no more tasks in this run, and sets up again in the next");
     } else if (opt_.announce_faults) {
-      char why[160];
+      char why[256];
       if (reason == loss_reason::process_exited)
         std::snprintf(why, sizeof why, "its process (pid %llu) has ended; last sign of life %.2f s ago",
                       static_cast<unsigned long long>(pid_of(w)), silent);
       else if (reason == loss_reason::mpi_error)
         std::snprintf(why, sizeof why, "MPI reported a failure on its connection (%.100s)", peer_error_.c_str());
+      else if (silence != nullptr)
+        std::snprintf(why, sizeof why, "%s", silence);
       else
         std::snprintf(why, sizeof why, "nothing heard from it for %.2f s (task timeout %g s)", silent,
                       opt_.task_timeout.count());
@@ -859,6 +989,7 @@ private:
       }
     });
     scheduler_.lose(w);
+    if (!reader_.active(w)) after_transfer(w, now); // a reply that waited for it: a late one now
     for (int other = 1; other < size_; ++other) refill(other, now);
   }
 
@@ -925,8 +1056,15 @@ private:
   int size_;             // ranks in the pool
   scheduler scheduler_;
   worker_table table_;
+  reader_type reader_;                        // what follows the replies: bodies, envelopes' messages
   std::vector<std::vector<send_slot>> slots_; // per worker: its messages being sent
   std::vector<send_slot> controls_;           // per worker: its last control message (send_control())
+  std::vector<body_span> large_;              // per worker: where its envelope's message is received
+  std::vector<char> parked_;                  // per worker: its next reply waits for its transfer
+  std::vector<char> counts_;                  // per worker: its reply in transfer answers a chunk
+  std::vector<int> late_;                     // check_transfers(): transfers past their deadline
+  bool dropping_ = false;                     // end_early(): replies are dropped, nothing is sent
+  bool ending_ = false;                       // end(): the workers' receives are not posted again
 
   std::deque<int> idle_;           // workers that hold no chunk and wait for work (work_added())
   std::vector<char> idle_flag_;    // per worker: in idle_
@@ -944,7 +1082,6 @@ private:
   std::string peer_error_;         // the MPI failure that made the last worker lost (lose_peer())
   std::vector<int> starved_;       // workers refill() could not supply: every send slot was busy
   std::vector<int> retrying_;
-  std::vector<char> scratch_;     // dropped bodies land here
   std::vector<body_span> bodies_; // the bodies of the message being sent
   std::unique_ptr<shared_sends> shared_;        // the run's shared value, if it has one (share())
   std::vector<int> set_up_failed_;              // workers out of this run only (set_up_failed())

@@ -15,6 +15,9 @@
 ///   void mark_resent(ticket); bool take_resent(ticket): taken from a lost worker, to be announced
 ///   void fail(task_failure)                 files a failure (failure.index: the ticket)
 ///   void finish(ticket)                     marks it done
+///   static bool results_stay_put            result(t) stays where it is until the run ends, so
+///                                           that a body can be received straight into it while
+///                                           the loop goes on (reply_reader.hpp)
 
 #include <foreman/detail/scheduler.hpp>
 #include <foreman/errors.hpp>
@@ -47,6 +50,8 @@ public:
               std::vector<task_failure>& failures, const std::vector<std::size_t>* names = nullptr)
       : tasks_(tasks), results_(results), records_(records), failures_(failures), names_(names), done_(tasks.size(), 0),
         resent_(tasks.size(), 0) {}
+
+  static constexpr bool results_stay_put = true; // the caller's vector is not touched during run()
 
   std::size_t size() const { return tasks_.size(); }
   std::size_t finished() const { return finished_; }
@@ -100,6 +105,9 @@ public:
     bool done = false;
     bool resent = false;
   };
+
+  /// An entry is erased when its task is cancelled (job::cancel()), also while its body arrives.
+  static constexpr bool results_stay_put = false;
 
   /// Keeps `task` under the next ticket, which it returns.
   ticket add(Task task) {

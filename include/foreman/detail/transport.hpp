@@ -178,85 +178,169 @@ inline void discard_pending(MPI_Comm comm) {
   }
 }
 
-/// Receives `bytes` bytes that `source` sends on tag `t` (one message, or their pieces: wire.hpp)
-/// straight into `data`. The receive of each piece is posted once the one before it has arrived:
-/// no MPI call moves more than a piece (receives posted together let Open MPI move several in one
-/// test, docs/performance.md), and a wait can stop between two pieces and go on later. A receive
-/// still posted when the receiver is destroyed is withdrawn.
+/// Receives, without blocking, what `source` sends next on tag `t`: `bytes` bytes (one message, or
+/// their pieces: wire.hpp) straight into `data`; or, made by dropping(), a number of messages
+/// (pieces counted) that are taken and dropped into a sink of its own. The receive of each piece
+/// is posted once the one before it has arrived: no MPI call moves more than a piece (receives
+/// posted together let Open MPI move several in one test, docs/performance.md), and the receiver
+/// can be tested, or waited for, a piece at a time, with other work in between. A receive still
+/// posted when the receiver is destroyed is withdrawn. Movable: the request moves with it, and
+/// the memory it receives into does not move (`data`, or the sink's heap block).
 class piece_receiver {
 public:
   piece_receiver(void* data, std::size_t bytes, int source, tag t, MPI_Comm comm)
-      : data_(static_cast<char*>(data)), bytes_(bytes), source_(source), tag_(t), comm_(comm) {}
+      : data_(static_cast<char*>(data)), bytes_(bytes), source_(source), tag_(t), comm_(comm),
+        pieces_left_(pieces_of(bytes)) {}
+  /// Takes and drops the next `pieces` messages from `source` on tag `t`; `bytes` (0: not known)
+  /// is what they hold in all, for next_piece_bytes().
+  static piece_receiver dropping(std::size_t pieces, std::size_t bytes, int source, tag t, MPI_Comm comm) {
+    piece_receiver out(nullptr, bytes, source, t, comm);
+    out.pieces_left_ = pieces;
+    return out;
+  }
+  piece_receiver(piece_receiver&& other) noexcept
+      : data_(other.data_), bytes_(other.bytes_), source_(other.source_), tag_(other.tag_), comm_(other.comm_),
+        pieces_left_(other.pieces_left_), request_(std::exchange(other.request_, MPI_REQUEST_NULL)),
+        received_(other.received_), posted_(other.posted_), sink_(std::move(other.sink_)) {
+    other.pieces_left_ = 0;
+  }
+  /// Withdraws this receiver's posted receive, then takes over `other`'s.
+  piece_receiver& operator=(piece_receiver&& other) noexcept {
+    if (this == &other) return *this;
+    withdraw();
+    data_ = other.data_;
+    bytes_ = other.bytes_;
+    source_ = other.source_;
+    tag_ = other.tag_;
+    comm_ = other.comm_;
+    pieces_left_ = std::exchange(other.pieces_left_, 0);
+    request_ = std::exchange(other.request_, MPI_REQUEST_NULL);
+    received_ = other.received_;
+    posted_ = other.posted_;
+    sink_ = std::move(other.sink_);
+    return *this;
+  }
   piece_receiver(const piece_receiver&) = delete;
   piece_receiver& operator=(const piece_receiver&) = delete;
   ~piece_receiver() { withdraw(); }
 
-  /// Waits at most `limit` (zero: no limit) for the bytes still missing; true once all have
+  /// Tests the receive of the piece awaited once (posting it first if it is not posted yet);
+  /// when it has arrived, posts the next one. True once every piece has arrived. Never waits.
+  /// @throws mpi_error naming the source
+  bool test() {
+    if (pieces_left_ == 0) return true;
+    if (request_ == MPI_REQUEST_NULL && !post()) return false;
+    int done = 0;
+    const int code = MPI_Test(&request_, &done, MPI_STATUS_IGNORE);
+    if (code != MPI_SUCCESS) {
+      request_ = MPI_REQUEST_NULL; // completed in error: MPI has freed it
+      throw_mpi_error(code, "MPI_Test (a receive)", source_);
+    }
+    if (!done) return false;
+    arrived();
+    if (pieces_left_ == 0) {
+      if (sink_.capacity() > posted_capacity) std::vector<char>().swap(sink_); // no piece kept after the last
+      return true;
+    }
+    post();
+    return false;
+  }
+
+  /// Waits at most `limit` (zero: no limit) for the pieces still missing; true once all have
   /// arrived. After false the receive of the next piece stays posted: call again to go on.
   /// @throws mpi_error naming the source
   bool wait_for(clock::duration limit, idle_backoff idle) {
     const auto deadline = clock::now() + limit;
-    while (pieces_left_ > 0) {
-      if (request_ == MPI_REQUEST_NULL) post();
-      int done = 0;
-      const int code = MPI_Test(&request_, &done, MPI_STATUS_IGNORE);
-      if (code != MPI_SUCCESS) {
-        request_ = MPI_REQUEST_NULL; // completed in error: MPI has freed it
-        throw_mpi_error(code, "MPI_Test (a receive)", source_);
-      }
-      if (done) {
-        --pieces_left_;
-        received_ += posted_;
+    for (;;) {
+      const std::size_t left = pieces_left_;
+      if (test()) return true;
+      if (pieces_left_ != left) {
         idle.reset();
         continue;
       }
       if (limit.count() > 0 && clock::now() >= deadline) return false;
       idle.pause();
     }
-    return true;
   }
 
-  /// Waits for the bytes still missing as long as they keep coming: false, the receive of the
+  /// Waits for the pieces still missing as long as they keep coming: false, the receive of the
   /// next piece still posted, once no piece has arrived for `quiet`.
   bool wait_while_coming(clock::duration quiet, idle_backoff idle) {
     for (;;) {
-      const std::size_t before = received_;
+      const std::size_t before = pieces_left_;
       if (wait_for(quiet, idle)) return true;
-      if (received_ == before) return false;
+      if (pieces_left_ == before) return false;
     }
   }
 
   /// Bytes arrived so far (whole pieces).
   std::size_t received() const { return received_; }
-
-private:
-  void post() {
-    posted_ = std::min(bytes_ - received_, piece_bytes);
-    check_mpi(MPI_Irecv(data_ + received_, static_cast<int>(posted_), MPI_BYTE, source_, static_cast<int>(tag_), comm_,
-                        &request_),
-              "MPI_Irecv", source_);
+  /// Pieces still to arrive.
+  std::size_t pieces_left() const { return pieces_left_; }
+  /// The size of the piece awaited: piece_bytes or what is left, 0 when not known (dropping
+  /// messages of unknown size) or when none is left.
+  std::size_t next_piece_bytes() const {
+    if (pieces_left_ == 0 || bytes_ <= received_) return 0;
+    return std::min(bytes_ - received_, piece_bytes);
   }
 
-  // Never throws (the destructor calls it): a receive MPI fails to withdraw is forgotten.
+  /// Withdraws the receive posted, if any: MPI_Cancel, then MPI_Wait, which a cancelled request
+  /// makes local (the MPI standard, on MPI_Cancel). A piece that had arrived all the same counts
+  /// as received. Never throws (the destructor calls it): a receive MPI fails to withdraw is
+  /// forgotten.
   void withdraw() noexcept {
     if (request_ == MPI_REQUEST_NULL) return;
     try {
       check_mpi(MPI_Cancel(&request_), "MPI_Cancel (a receive)", source_);
-      check_mpi(MPI_Wait(&request_, MPI_STATUS_IGNORE), "MPI_Wait (a cancelled receive)", source_);
+      MPI_Status status;
+      check_mpi(MPI_Wait(&request_, &status), "MPI_Wait (a cancelled receive)", source_);
+      int cancelled = 0;
+      check_mpi(MPI_Test_cancelled(&status, &cancelled), "MPI_Test_cancelled", source_);
+      if (!cancelled) arrived();
     } catch (...) {
       request_ = MPI_REQUEST_NULL;
     }
   }
 
-  char* data_;
+private:
+  // Posts the receive of the next piece; when dropping, once a probe finds it (false: not yet),
+  // into the sink sized to fit it.
+  bool post() {
+    if (data_ != nullptr) {
+      posted_ = std::min(bytes_ - received_, piece_bytes);
+      check_mpi(MPI_Irecv(data_ + received_, static_cast<int>(posted_), MPI_BYTE, source_, static_cast<int>(tag_),
+                          comm_, &request_),
+                "MPI_Irecv", source_);
+      return true;
+    }
+    int found = 0;
+    MPI_Message message;
+    MPI_Status status;
+    check_mpi(MPI_Improbe(source_, static_cast<int>(tag_), comm_, &found, &message, &status),
+              "MPI_Improbe (a message to drop)", source_);
+    if (!found) return false;
+    posted_ = received_bytes(status);
+    sink_.resize(std::max<std::size_t>(posted_, 1));
+    check_mpi(MPI_Imrecv(sink_.data(), static_cast<int>(posted_), MPI_BYTE, &message, &request_),
+              "MPI_Imrecv (a message to drop)", source_);
+    return true;
+  }
+
+  void arrived() {
+    --pieces_left_;
+    received_ += posted_;
+  }
+
+  char* data_; // null: dropping
   std::size_t bytes_;
   int source_;
   tag tag_;
   MPI_Comm comm_;
-  std::size_t pieces_left_ = pieces_of(bytes_);
+  std::size_t pieces_left_;
   MPI_Request request_ = MPI_REQUEST_NULL; // the receive of the next piece, once posted
   std::size_t received_ = 0;               // bytes of the pieces arrived
   std::size_t posted_ = 0;                 // bytes of the piece posted last
+  std::vector<char> sink_;                 // dropping: the piece being dropped
 };
 
 /// Receives, with blocking receives, `bytes` bytes that `source` sends on tag `t` right away
@@ -284,9 +368,9 @@ inline int& injected_receive_failure() {
   return rank;
 }
 
-/// Tests only: the same for the next inbox::collect(), which only the master's waits for a
-/// transfer call (between pieces).
-inline int& injected_collect_failure() {
+/// Tests only: the same for the first poll of the master's loop made while another worker's reply
+/// is being transferred (reply_reader.hpp).
+inline int& injected_failure_in_transfer() {
   static int rank = -1;
   return rank;
 }
@@ -367,17 +451,6 @@ public:
     return rank;
   }
 
-  /// Tests the posted receives once and queues the messages that have arrived for poll(), without
-  /// returning any; returns the ranks whose messages wait, in the order poll() will return them.
-  /// @throws mpi_error as poll() does
-  const std::deque<int>& collect() {
-#ifdef FOREMAN_DETAIL_TEST_HOOKS
-    inject_failure(injected_collect_failure());
-#endif
-    if (posted_count_ > 0) test_some();
-    return arrived_;
-  }
-
   /// The tag of the last message from `rank` (useful with MPI_ANY_TAG).
   int message_tag(int rank) const { return channels_[static_cast<std::size_t>(rank)].tag; }
 
@@ -404,6 +477,15 @@ public:
     if (!receive(body_span{c.large.data(), c.large.size()})) return false;
     c.large_ready = true;
     return true;
+  }
+
+  /// The buffer the message the last envelope from `rank` announced is to be received into, sized
+  /// for it (kept by the inbox until release_large()). The caller receives it there, without
+  /// waiting, and reads it there: message() does not return it.
+  body_span large_buffer(int rank) {
+    channel& c = channels_[static_cast<std::size_t>(rank)];
+    c.large.resize(announced(rank));
+    return body_span{c.large.data(), c.large.size()};
   }
 
   /// Frees the buffers of envelopes' messages longer than piece_bytes (kept otherwise, for the
