@@ -70,6 +70,7 @@
 #include <foreman/serialization.hpp>
 
 #include <foreman/detail/archive.hpp>
+#include <foreman/detail/hot_path.hpp>
 #include <foreman/detail/invoke.hpp>
 #include <foreman/detail/type_name.hpp>
 
@@ -85,17 +86,6 @@
 #include <type_traits>
 #include <typeinfo>
 #include <vector>
-
-/// FOREMAN_DETAIL_COLD marks what the loops rarely call (errors, growing a buffer), kept out of
-/// the code that calls it; FOREMAN_DETAIL_INLINE what they call for every value of a message
-/// (a copy of a few bytes), inlined even where the compiler's size estimates would not.
-#if defined(__GNUC__) || defined(__clang__)
-#define FOREMAN_DETAIL_COLD __attribute__((noinline, cold))
-#define FOREMAN_DETAIL_INLINE inline __attribute__((always_inline))
-#else
-#define FOREMAN_DETAIL_COLD
-#define FOREMAN_DETAIL_INLINE inline
-#endif
 
 namespace foreman {
 namespace detail {
@@ -266,7 +256,9 @@ private:
     size_ = out_.size();
   }
 
-  FOREMAN_DETAIL_COLD void grow(std::size_t bytes) { out_.resize(bytes); }
+  // Geometrically: a message longer than the buffer's last one (a larger chunk) grows it a few
+  // times, not once per value; finish() trims the room left over.
+  FOREMAN_DETAIL_COLD void grow(std::size_t bytes) { out_.resize(std::max(bytes, 2 * out_.size())); }
 
   std::vector<char>& out_;
   std::size_t size_; // bytes written; out_ may be longer by the room reserved
