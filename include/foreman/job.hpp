@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -221,7 +220,7 @@ private:
   // Task t's result or failure was filed (`when`: when its reply arrived): its completion is
   // ready, and the run's counts, totals, progress and (for a timeline) records learn of it.
   void filed(ticket t, std::chrono::steady_clock::time_point when) {
-    completed_.push_back(t);
+    completed_.push(t);
     const auto& e = store_.at(t);
     run_info& info = *pool_.info;
     const task_failure* failure = store_.failure(t);
@@ -243,8 +242,7 @@ private:
   }
 
   completion<Result> take() {
-    const ticket t = completed_.front();
-    completed_.pop_front();
+    const ticket t = completed_.pop();
     auto& e = store_.at(t);
     std::optional<task_failure> failure = store_.take_failure(t);
     completion<Result> c{t, e.record.worker, e.record.seconds,
@@ -294,7 +292,7 @@ private:
   std::unique_ptr<local_function<Task, Result>> local_;
   std::chrono::steady_clock::time_point started_;
   store_type store_;
-  std::deque<ticket> completed_;
+  ticket_queue completed_; // filed, not yet taken, in the order filed (a chunk's: one run)
   on_done_fn on_done_{this};
   run_observer observer_;              // progress, timeline (with records: see run_info::tasks)
   std::vector<task_failure> failures_; // with records, for the timeline
