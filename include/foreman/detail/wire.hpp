@@ -256,9 +256,7 @@ private:
     size_ = out_.size();
   }
 
-  // Geometrically: a message longer than the buffer's last one (a larger chunk) grows it a few
-  // times, not once per value; finish() trims the room left over.
-  FOREMAN_DETAIL_COLD void grow(std::size_t bytes) { out_.resize(std::max(bytes, 2 * out_.size())); }
+  FOREMAN_DETAIL_COLD void grow(std::size_t bytes) { out_.resize(bytes); }
 
   std::vector<char>& out_;
   std::size_t size_; // bytes written; out_ may be longer by the room reserved
