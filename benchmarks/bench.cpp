@@ -26,15 +26,31 @@
 //                                 and 1, bouncing one buffer (the bandwidth payloads are compared with)
 //                  pingpong_tasks (payload) the same from the tasks' own buffers into distinct
 //                                 result buffers, as a payload run moves its data
+//                  job            (tiny, struct) foreman's job API, default options: every task
+//                                 submitted one by one (job::submit), then every completion taken
+//                                 with job::next()
+//                  job_window     the same, interleaved: a bounded number of tasks outstanding (the
+//                                 default bound of a stream), the next one submitted from the loop
+//                                 that takes each completion
+//                  stream         run_stream() from a generator (a callable), results to a sink in
+//                                 task order
+//                  reduce         reduce() from a generator: a fold in task order (it checks each
+//                                 result, the fold's value says how many were right)
+// stream_memory    T tiny tasks (default 100,000,000) streamed from a counter, never held in any
+//                  vector, through one of: stream, reduce. One run, no warm-up; prints the tasks/s
+//                  and the master's peak resident memory (VmHWM of /proc/self/status at the end,
+//                  and before the stream: "peak_rss_bytes", "rss_before_bytes"). Run it alone in its
+//                  processes: VmHWM is the process's high-water mark.
 //
-// Several implementations (a comma-separated list) run in the same processes: each twice as a warm-up, then R rounds (default 5) of one run each, the order
-// rotating from round to round. The master checks every result, then prints one JSON line per
-// implementation:
+// Several implementations (a comma-separated list) run in the same processes: each twice as a warm-up, then R rounds
+// (default 5) of one run each, the order rotating from round to round. The master checks every result, then prints one
+// JSON line per implementation:
 //   {"workload":"tiny","impl":"raw","ranks":2,"tasks":200000,"bytes":0,"run":<id>,"verified":true,
 //    "seconds":[...],"allocs_per_task":0.0,"serial_seconds":[...]}
 // `seconds` in round order; lines with the same `run` come from the same rounds. `allocs_per_task`:
 // heap allocations on the master per task during the timed runs (counted by the global operator
-// new of this program). `serial_seconds`: compute's serial time of each round.
+// new of this program). `serial_seconds`: compute's serial time of each round. stream_memory adds
+// "peak_rss_bytes" and "rss_before_bytes" (see above).
 #include <foreman/foreman.hpp>
 
 #include <boost/mpi/collectives.hpp>
@@ -53,6 +69,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <functional>
 #include <new>
 #include <optional>
@@ -330,6 +347,8 @@ struct measurement {
   std::vector<double> serial_seconds; // compute: the serial time measured at the start of each round
   bool verified = true;
   double allocs_per_task = -1.0;
+  long long peak_rss_bytes = -1;   // stream_memory: the master's VmHWM at the end
+  long long rss_before_bytes = -1; // and before the stream
 };
 
 // One implementation's runs in a measure() call.
@@ -338,8 +357,59 @@ struct contender {
   std::string impl;
   foreman::options opt;
   std::vector<Result> results; // kept between its runs (foreman's run_into reuses their storage)
+  std::optional<bool> checked; // reduce: the fold checked every result itself (results stay empty)
   measurement m;
 };
+
+// Whether an implementation runs on foreman's job API (a job, a stream, a reduction).
+bool on_jobs(const std::string& impl) {
+  return impl == "job" || impl == "job_window" || impl == "stream" || impl == "reduce";
+}
+
+// The jobs' implementations on the master (see the file's comment); workers serve in start(),
+// run_stream(), reduce(). `results` gets fn(tasks[i]) at i, but for reduce, whose fold checks each
+// result (in task order) with check(task, result) and keeps none: its outcome is returned.
+template <class Task, class Result, class Fn, class Check>
+std::optional<bool> run_on_jobs(foreman::master_worker<Task, Result>& pool, const std::string& impl,
+                                const std::vector<Task>& tasks, Fn& fn, Check& check, std::vector<Result>& results,
+                                const foreman::options& opt) {
+  const std::size_t n = tasks.size();
+  if (pool.is_master() && impl != "reduce") results.resize(n);
+  std::size_t read = 0;
+  auto source = [&]() -> std::optional<Task> {
+    if (read == n) return std::nullopt;
+    return tasks[read++];
+  };
+  if (impl == "stream") {
+    pool.run_stream(
+        source, fn, [&](std::uint64_t index, int, const Result& r) { results[index] = r; }, opt);
+    return std::nullopt;
+  }
+  if (impl == "reduce") {
+    using tally = std::pair<std::size_t, std::size_t>; // results folded, results right
+    const tally t = pool.reduce(
+        source, fn, tally{0, 0},
+        [&](tally acc, const Result& r) {
+          acc.second += acc.first < n && check(tasks[acc.first], r) ? 1 : 0;
+          ++acc.first;
+          return acc;
+        },
+        opt);
+    return t.first == n && t.second == n;
+  }
+  // job, job_window: tickets are given in submission order from 0, so a ticket is a task's index.
+  auto job = pool.start(fn, opt);
+  if (!job.is_master()) return std::nullopt;
+  const std::size_t window = impl == "job" ? n : foreman::detail::stream_bound(opt, pool.worker_count());
+  for (; read < n && read < window; ++read) job.submit(tasks[read]);
+  while (job.pending() > 0) {
+    foreman::completion<Result> done = job.next();
+    results[done.ticket] = std::move(done.result).value();
+    if (read < n) job.submit(tasks[read++]);
+  }
+  job.close();
+  return std::nullopt;
+}
 
 // Runs every implementation of cfg.impls on `tasks`: each twice as a warm-up, then cfg.reps
 // rounds of one run each, in an order that rotates from round to round, so that all of them see
@@ -358,12 +428,14 @@ std::vector<measurement> measure(const config& cfg, const mpi::communicator& wor
       c.opt.chunk_size = 1;
       c.opt.tasks_in_flight = 1;
     }
-    if (c.impl.rfind("foreman", 0) == 0 && !pool) pool.emplace(world);
+    if ((c.impl.rfind("foreman", 0) == 0 || on_jobs(c.impl)) && !pool) pool.emplace(world);
   }
   // foreman_returning: foreman with the form of fn that returns each result (a fresh object).
   auto returning = [&fn](const Task& task) -> Result { return fn(task); };
   auto once = [&](contender<Result>& c) {
-    if (c.impl == "foreman_returning") {
+    if (on_jobs(c.impl)) {
+      c.checked = run_on_jobs(*pool, c.impl, tasks, fn, check, c.results, c.opt);
+    } else if (c.impl == "foreman_returning") {
       pool->run_into(tasks, returning, c.results, c.opt);
     } else if (c.impl.rfind("foreman", 0) == 0) {
       // run_into: large results are received into the storage the previous repetition's hold
@@ -404,7 +476,9 @@ std::vector<measurement> measure(const config& cfg, const mpi::communicator& wor
       measurement& m = c.m;
       m.seconds.push_back(s);
       if (before_round) m.serial_seconds.push_back(serial);
-      if (c.impl.rfind("pingpong", 0) != 0) { // a ping-pong computes nothing to check
+      if (c.checked) {
+        m.verified = m.verified && *c.checked;
+      } else if (c.impl.rfind("pingpong", 0) != 0) { // a ping-pong computes nothing to check
         m.verified = m.verified && c.results.size() == tasks.size();
         for (std::size_t i = 0; m.verified && i < tasks.size(); ++i) m.verified = check(tasks[i], c.results[i]);
       }
@@ -431,17 +505,68 @@ void print(const config& cfg, const std::string& impl, int ranks, std::size_t ta
   list(m.seconds);
   std::printf("],\"allocs_per_task\":%.4f,\"serial_seconds\":[", m.allocs_per_task);
   list(m.serial_seconds);
-  std::printf("]}\n");
+  std::printf("]");
+  if (m.peak_rss_bytes >= 0)
+    std::printf(",\"peak_rss_bytes\":%lld,\"rss_before_bytes\":%lld", m.peak_rss_bytes, m.rss_before_bytes);
+  std::printf("}\n");
   std::fflush(stdout);
 }
 void print_all(const config& cfg, int ranks, std::size_t tasks, const std::vector<measurement>& all) {
   for (std::size_t k = 0; k < all.size(); ++k) print(cfg, cfg.impls[k], ranks, tasks, all[k]);
 }
 
+// This process's peak resident memory (VmHWM of /proc/self/status), in bytes; -1 where there is none.
+long long peak_resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024; // "VmHWM:  1234 kB"
+  return -1;
+}
+
+// stream_memory: tiny tasks 0 .. n-1 streamed from a counter through `impl` (stream or reduce),
+// each result checked in task order as it comes, none kept; one run of each implementation, in
+// turn. The master's peak resident memory is read at the end of each.
+std::vector<measurement> stream_memory(const config& cfg, const mpi::communicator& world, std::size_t n) {
+  foreman::master_worker<std::uint64_t, std::uint64_t> pool(world);
+  std::vector<measurement> out;
+  for (const std::string& impl : cfg.impls) {
+    measurement m;
+    m.rss_before_bytes = peak_resident_bytes();
+    std::uint64_t read = 0, right = 0, folded = 0;
+    auto source = [&]() -> std::optional<std::uint64_t> {
+      if (read == n) return std::nullopt;
+      return read++;
+    };
+    world.barrier();
+    const std::uint64_t allocs_before = g_allocations.load();
+    const auto start = clock_type::now();
+    if (impl == "stream") {
+      pool.run_stream(source, tiny_fn, [&](std::uint64_t index, int, std::uint64_t r) {
+        right += index == folded && r == tiny_fn(index) ? 1 : 0;
+        ++folded;
+      });
+    } else if (impl == "reduce") {
+      right = pool.reduce(source, tiny_fn, std::uint64_t{0},
+                          [&](std::uint64_t ok, std::uint64_t r) { return ok + (r == tiny_fn(folded++) ? 1 : 0); });
+    } else {
+      std::fprintf(stderr, "stream_memory runs stream or reduce, not %s\n", impl.c_str());
+      std::exit(2);
+    }
+    m.seconds.push_back(std::chrono::duration<double>(clock_type::now() - start).count());
+    m.allocs_per_task =
+        static_cast<double>(g_allocations.load() - allocs_before) / static_cast<double>(std::max<std::size_t>(1, n));
+    m.peak_rss_bytes = peak_resident_bytes();
+    m.verified = read == n && folded == n && right == n;
+    out.push_back(m);
+  }
+  return out;
+}
+
 int usage() {
   std::fprintf(stderr, "usage: bench tiny|struct|compute|payload|latency "
-                       "foreman|foreman_plain|foreman_returning|raw|raw_poll|boost|split|pingpong|pingpong_tasks[,...] "
-                       "[--reps R] [--tasks T] [--bytes B]\n");
+                       "foreman|foreman_plain|foreman_returning|raw|raw_poll|boost|split|pingpong|pingpong_tasks|"
+                       "job|job_window|stream|reduce[,...] [--reps R] [--tasks T] [--bytes B]\n"
+                       "       bench stream_memory stream|reduce[,...] [--tasks T]\n");
   return 2;
 }
 
@@ -539,6 +664,10 @@ int main(int argc, char** argv) {
     std::vector<std::vector<char>> tasks;
     for (std::size_t i = 0; i < n; ++i) tasks.emplace_back(bytes, static_cast<char>(i));
     auto m = measure<std::vector<char>, std::vector<char>>(cfg, world, tasks, payload_function{}, payload_ok);
+    if (world.rank() == 0) print_all(cfg, ranks, n, m);
+  } else if (cfg.workload == "stream_memory") {
+    const std::size_t n = cfg.tasks ? cfg.tasks : 100'000'000;
+    const auto m = stream_memory(cfg, world, n);
     if (world.rank() == 0) print_all(cfg, ranks, n, m);
   } else {
     return usage();

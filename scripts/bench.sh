@@ -4,6 +4,8 @@
 #   FOREMAN_BENCH_QUICK=1 bash scripts/bench.sh   # fewer repetitions, smaller payloads
 #   FOREMAN_BENCH_LARGE=1 bash scripts/bench.sh   # also a 2.5 GiB payload, after the 64 MiB one
 #       (over MPI's int count: foreman sends it in pieces; 15 GiB of memory, under a minute more)
+#   FOREMAN_BENCH_STREAM_TASKS=N   # tasks of the streaming memory row (default 100,000,000: about
+#       20 s at -n 3 here; the quick run streams 10,000,000; 0 leaves the row out)
 #
 # Installs what is missing (scripts/install-deps.sh, plus python3-mpi4py for the mpi4py.futures
 # baseline), builds benchmarks/bench.cpp in build-bench/ (Release), runs every workload against
@@ -64,14 +66,22 @@ echo "running the benchmark (${reps} repetitions each)" >&2
 # are short: twice as many as the repetitions asked for, plus one.
 run_reps=$((2 * reps + 1))
 for n in 2 3; do
-  run "$n" tiny foreman,foreman_plain,raw,raw_poll,boost
+  # job, job_window, stream, reduce: the job API on the same tasks, in the same rounds as run()
+  run "$n" tiny foreman,foreman_plain,raw,raw_poll,boost,job,job_window,stream,reduce
   run "$n" struct foreman,foreman_plain,boost
   futures "$n" tiny 256 200000
   futures "$n" struct 256 200000
   futures "$n" tiny 1 4000
+  futures "$n" tiny submit 4000 # submit() + as_completed(), one future per task
 done
 run 2 latency foreman,raw,raw_poll,boost
 run_reps=$reps
+# Streaming in bounded memory: tiny tasks from a counter through reduce() at -n 3, one run; the
+# master's peak resident memory (VmHWM) is reported with the rate.
+stream_tasks=${FOREMAN_BENCH_STREAM_TASKS:-$([[ $quick == 1 ]] && echo 10000000 || echo 100000000)}
+if ((stream_tasks > 0)); then
+  run 3 stream_memory reduce --tasks "$stream_tasks"
+fi
 # split: workers run fixed shares without any message, the master sleeps: the machine's ceiling
 run 3 compute foreman,raw,boost,split
 sizes=(8 1024 65536 1048576 8388608 67108864)

@@ -61,6 +61,60 @@ TEST_CASE("ticket_queue keeps tickets in order as arithmetic runs", "[scheduler]
   CHECK(q.empty());
 }
 
+TEST_CASE("ticket_queue: tickets join a run only where they continue it by its step", "[scheduler]") {
+  ticket_queue q;
+  q.push(1, 3, 3);   // 1
+  q.push(2, 3, 3);   // 2: not 1 + 3, a run of its own
+  q.push(5, 12, 3);  // 5, 8, 11: continues 2 by its step
+  q.push(12);        // 12
+  q.push(13);        // 13: continues 12
+  q.push(20, 21, 7); // 20
+  CHECK(q.size() == 8);
+  std::vector<ticket> all;
+  q.drain([&](ticket t) { all.push_back(t); });
+  CHECK(all == std::vector<ticket>{1, 2, 5, 8, 11, 12, 13, 20});
+  CHECK(q.empty());
+  q.push(3); // empty again: starts afresh
+  CHECK(q.front() == 3);
+  CHECK(q.pop() == 3);
+  CHECK(q.empty());
+}
+
+TEST_CASE("round robin: the shares of lost workers, a ticket each, all go to the live one", "[scheduler]") {
+  // Two lost workers of three, three tickets: each lost share holds a single ticket (1 and 2),
+  // requeued one after the other; both must reach worker 1.
+  scheduler s = make(schedule::round_robin, 3);
+  s.lose(2);
+  s.lose(3);
+  s.add_range(0, 3);
+  CHECK(s.unsent() == 3);
+  std::vector<ticket> taken = take_all(s, 1);
+  std::sort(taken.begin(), taken.end());
+  CHECK(taken == iota(0, 3));
+  CHECK(s.unsent() == 0);
+}
+
+TEST_CASE("take_next() takes what has_work() and take() would", "[scheduler]") {
+  for (schedule kind : {schedule::dynamic, schedule::round_robin}) {
+    scheduler a = make(kind, 2), b = make(kind, 2);
+    for (scheduler* s : {&a, &b}) {
+      s->add_range(0, 10);
+      s->add(10, 5);
+      s->add(11, -1);
+      s->add(12, 0);
+      s->requeue(3);
+    }
+    for (int k = 0; k < 40; ++k) {
+      const int w = 1 + k % 2;
+      ticket t = 0;
+      const bool got = a.take_next(w, t);
+      REQUIRE(got == b.has_work(w));
+      if (got) CHECK(t == b.take(w));
+    }
+    CHECK(a.unsent() == b.unsent());
+  }
+}
+
 TEST_CASE("dynamic: every worker takes the next ticket in order", "[scheduler]") {
   scheduler s = make(schedule::dynamic, 3);
   s.add_range(0, 10);

@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -114,6 +113,10 @@ public:
     if (loop_) {
       loop_->tickets().add(t, priority);
       guarded([&] { loop_->work_added(); });
+      // A long run of submissions (the master submitting a whole generation before it takes any
+      // completion) moves the pool on now and then, so that the workers' answers are taken and
+      // they get their next chunks meanwhile, instead of idling until the first next().
+      if (++submitted_since_pass_ == submissions_per_pass) advance(false);
     } else {
       local_queue_.add(t, priority);
     }
@@ -194,6 +197,7 @@ private:
       if (local_queue_.unsent() > 0) run_one_locally();
       return;
     }
+    submitted_since_pass_ = 0;
     guarded([&] {
       if (loop_->step() == loop_type::pass::idle && wait)
         idle_.pause();
@@ -210,7 +214,7 @@ private:
     e.record = task_record{0, call.seconds, !call.ok, 1};
     if (!call.ok) {
       e.result = Result{};
-      e.failure = task_failure{static_cast<std::size_t>(t), 0, call.error_type, call.error_message};
+      store_.fail(task_failure{static_cast<std::size_t>(t), 0, call.error_type, call.error_message});
     }
     store_.finish(t);
     filed(t, std::chrono::steady_clock::now());
@@ -219,32 +223,33 @@ private:
   // Task t's result or failure was filed (`when`: when its reply arrived): its completion is
   // ready, and the run's counts, totals, progress and (for a timeline) records learn of it.
   void filed(ticket t, std::chrono::steady_clock::time_point when) {
-    completed_.push_back(t);
+    completed_.push(t);
     const auto& e = store_.at(t);
     run_info& info = *pool_.info;
-    info.failures += e.failure ? 1 : 0;
+    const task_failure* failure = store_.failure(t);
+    info.failures += failure ? 1 : 0;
     const auto rank = static_cast<std::size_t>(std::max(0, e.record.worker));
     if (rank >= info.totals.size()) info.totals.resize(rank + 1);
     worker_totals& sums = info.totals[rank];
     ++sums.tasks;
-    sums.failed += e.failure ? 1 : 0;
+    sums.failed += failure ? 1 : 0;
     sums.busy_seconds += e.record.seconds;
-    if (observer_.keeps_records()) {
+    if (records_) {
       if (info.tasks.size() <= t) info.tasks.resize(static_cast<std::size_t>(t) + 1);
       info.tasks[t] = e.record;
-      if (e.failure) failures_.push_back(*e.failure);
+      if (failure) failures_.push_back(*failure);
       observer_.task_done(info, static_cast<std::size_t>(t), when);
     } else {
-      observer_.task_done(e.failure.has_value(), info.lost_workers.size(), when);
+      observer_.task_done(failure != nullptr, info.lost_workers.size(), when);
     }
   }
 
   completion<Result> take() {
-    const ticket t = completed_.front();
-    completed_.pop_front();
+    const ticket t = completed_.pop();
     auto& e = store_.at(t);
+    std::optional<task_failure> failure = store_.take_failure(t);
     completion<Result> c{t, e.record.worker, e.record.seconds,
-                         e.failure ? outcome<Result>(std::move(*e.failure)) : outcome<Result>(std::move(e.result))};
+                         failure ? outcome<Result>(std::move(*failure)) : outcome<Result>(std::move(e.result))};
     store_.erase(t);
     return c;
   }
@@ -290,7 +295,7 @@ private:
   std::unique_ptr<local_function<Task, Result>> local_;
   std::chrono::steady_clock::time_point started_;
   store_type store_;
-  std::deque<ticket> completed_;
+  ticket_queue completed_; // filed, not yet taken, in the order filed (a chunk's: one run)
   on_done_fn on_done_{this};
   run_observer observer_;              // progress, timeline (with records: see run_info::tasks)
   std::vector<task_failure> failures_; // with records, for the timeline
@@ -298,6 +303,9 @@ private:
   scheduler local_queue_; // a pool without workers: the order in which the master runs the tasks
   task_clock clock_;
   idle_backoff idle_;
+  bool records_ = observer_.keeps_records(); // per-task records (a timeline was asked for)
+  static constexpr unsigned submissions_per_pass = 4096;
+  unsigned submitted_since_pass_ = 0; // submit() calls since the loop's last pass
   bool open_ = true;
 };
 

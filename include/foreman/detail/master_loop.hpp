@@ -461,8 +461,7 @@ private:
         prepared_.valid = false;
       } else {
         encode_chunk(slot->bytes, size, [&](ticket& t) {
-          if (!scheduler_.has_work(w)) return false;
-          t = scheduler_.take(w);
+          if (!scheduler_.take_next(w, t)) return false;
           sent.tickets.push_back(t);
           return true;
         });

@@ -13,6 +13,7 @@
 ///      for round robin (ticket t belongs to worker 1 + t mod workers);
 ///   and last, tickets with a priority below 0.
 
+#include <foreman/detail/hot_path.hpp>
 #include <foreman/options.hpp>
 
 #include <algorithm>
@@ -31,45 +32,68 @@ using ticket = std::uint64_t;
 
 /// Tickets in order, kept as arithmetic runs (first, first + step, ... < end): the tickets of a
 /// run (0 .. n-1, or a worker's round-robin share) take one entry whatever their number, and
-/// tickets submitted one by one join the run they continue.
+/// tickets submitted one by one join the run they continue. The run at the front is kept apart
+/// from the others, so that taking a ticket (on the master's path for every task) is a few
+/// instructions.
 class ticket_queue {
 public:
   bool empty() const { return size_ == 0; }
   std::size_t size() const { return size_; }
-  ticket front() const { return runs_.front().first; }
+  ticket front() const { return head_.first; }
 
   /// Appends first, first + step, ... below end.
   void push(ticket first, ticket end, ticket step = 1) {
     if (first >= end) return;
     const std::size_t count = static_cast<std::size_t>((end - first + step - 1) / step);
-    size_ += count;
-    if (!runs_.empty()) {
-      run& last = runs_.back();
-      if (last.step == step && last.end == first) {
-        last.end = first + static_cast<ticket>(count - 1) * step + 1;
-        return;
-      }
+    const run added{first, first + static_cast<ticket>(count - 1) * step + 1, step};
+    if (size_ == 0) {
+      head_ = added;
+    } else {
+      // A run's `end` is one past its last ticket: the added tickets continue it when they have
+      // its step and the first comes one step after its last (or it holds a single ticket).
+      run& last = rest_.empty() ? head_ : rest_.back();
+      if (last.step == step && last.end - 1 + step == first)
+        last.end = added.end;
+      else if (last.first + 1 == last.end && last.first + step == first) // one ticket: any step
+        last = run{last.first, added.end, step};
+      else
+        rest_.push_back(added);
     }
-    runs_.push_back(run{first, first + static_cast<ticket>(count - 1) * step + 1, step});
+    size_ += count;
   }
-  void push(ticket t) { push(t, t + 1, 1); }
+  /// Appends ticket t (the common case of one submitted task: no division).
+  FOREMAN_DETAIL_INLINE void push(ticket t) {
+    run& last = rest_.empty() ? head_ : rest_.back();
+    if (size_ != 0 && last.step == 1 && last.end == t) {
+      ++last.end;
+      ++size_;
+      return;
+    }
+    push(t, t + 1, 1);
+  }
 
-  ticket pop() {
-    run& r = runs_.front();
-    const ticket t = r.first;
-    r.first += r.step;
-    if (r.first >= r.end) runs_.pop_front();
+  FOREMAN_DETAIL_INLINE ticket pop() {
+    const ticket t = head_.first;
+    head_.first += head_.step;
     --size_;
+    if (head_.first >= head_.end) next_head();
     return t;
   }
 
   /// Appends the first n tickets (fewer if the queue is shorter) to `out`, leaving them queued.
   void peek(std::size_t n, std::vector<ticket>& out) const {
-    for (const run& r : runs_)
+    if (size_ == 0) return;
+    auto from = [&](const run& r) {
       for (ticket t = r.first; t < r.end; t += r.step) {
-        if (n-- == 0) return;
+        if (n == 0) return false;
+        --n;
         out.push_back(t);
       }
+      return true;
+    };
+    if (!from(head_)) return;
+    for (const run& r : rest_)
+      if (!from(r)) return;
   }
 
   /// Calls f(t) on each ticket in order, and empties the queue.
@@ -82,7 +106,14 @@ private:
   struct run {
     ticket first, end, step;
   };
-  std::deque<run> runs_;
+  // The front run is used up: the next one takes its place (none: the queue is empty).
+  FOREMAN_DETAIL_COLD void next_head() {
+    if (rest_.empty()) return;
+    head_ = rest_.front();
+    rest_.pop_front();
+  }
+  run head_{0, 0, 1}; // the front run, when size_ > 0
+  std::deque<run> rest_;
   std::size_t size_ = 0;
 };
 
@@ -125,11 +156,13 @@ public:
   }
 
   /// Ticket t becomes sendable with `priority`: higher goes first among unsent tickets.
-  void add(ticket t, int priority) {
-    if (priority == 0) return add_range(t, 1);
-    prioritized_.push(entry{priority, t});
-    if (priority > 0) ++positive_;
-    ++unsent_;
+  FOREMAN_DETAIL_INLINE void add(ticket t, int priority) {
+    if (priority == 0 && kind_ == schedule::dynamic) { // a job's submission, one at a time
+      own_[0].push(t);
+      ++unsent_;
+      return;
+    }
+    add_other(t, priority);
   }
 
   /// A ticket taken back from a lost worker: it goes before every other.
@@ -162,6 +195,19 @@ public:
 
   /// Whether worker w can be given a ticket now.
   bool has_work(int w) const { return !requeued_.empty() || !prioritized_.empty() || !own(w).empty(); }
+
+  /// has_work(w) and take(w) in one: the next ticket for worker w into `t`, or false when it has
+  /// none. The common case (nothing requeued, nothing of a higher priority) costs a few
+  /// instructions: it is taken for every task a chunk holds.
+  FOREMAN_DETAIL_INLINE bool take_next(int w, ticket& t) {
+    ticket_queue& q = own(w);
+    if (requeued_.empty() && positive_ == 0 && !q.empty()) {
+      --unsent_;
+      t = q.pop();
+      return true;
+    }
+    return take_other(w, t);
+  }
 
   /// The next ticket for worker w. Requires has_work(w).
   ticket take(int w) {
@@ -235,6 +281,21 @@ private:
       return priority != other.priority ? priority < other.priority : t > other.t;
     }
   };
+
+  // add() of a ticket with a priority, or under round robin.
+  FOREMAN_DETAIL_COLD void add_other(ticket t, int priority) {
+    if (priority == 0) return add_range(t, 1);
+    prioritized_.push(entry{priority, t});
+    if (priority > 0) ++positive_;
+    ++unsent_;
+  }
+
+  // take_next() when a requeued or prioritized ticket may go first, or w's queue is empty.
+  FOREMAN_DETAIL_COLD bool take_other(int w, ticket& t) {
+    if (!has_work(w)) return false;
+    t = take(w);
+    return true;
+  }
 
   int owner(ticket t) const { return 1 + static_cast<int>(t % static_cast<ticket>(workers_)); }
   ticket_queue& own(int w) { return own_[kind_ == schedule::dynamic ? 0 : static_cast<std::size_t>(w)]; }

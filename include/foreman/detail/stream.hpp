@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <optional>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -37,10 +36,15 @@ inline std::size_t stream_bound(const options& opt, int workers) {
 template <class Task, class Result, class NextTask, class Deliver>
 void drive_stream(job<Task, Result>& job, NextTask& next_task, Deliver& deliver, const options& opt, int workers) {
   const std::size_t bound = stream_bound(opt, workers);
-  // In task order: the completions that arrived before an earlier task's, by ticket; a
-  // completion that arrives in order is handed on without being held. Memory follows what is
-  // held (at most `bound`), not the bound.
-  std::unordered_map<std::uint64_t, completion<Result>> early;
+  // In task order: completions that came before an earlier ticket's wait in a ring, ticket t at
+  // t & (size - 1), its size a power of two. The tickets out (submitted, not handed on) are
+  // next_in_order .. next_in_order + out - 1, fewer than `bound`: the ring grows (doubles) when a
+  // ticket falls past it, so it never exceeds `bound` rounded up to a power of two, and a stream
+  // whose tickets complete about in order keeps it small.
+  std::vector<std::optional<completion<Result>>> early(opt.unordered ? 0 : 64);
+  auto place = [&](std::uint64_t t) -> std::optional<completion<Result>>& {
+    return early[static_cast<std::size_t>(t) & (early.size() - 1)];
+  };
   std::uint64_t next_in_order = 0;
   std::size_t out = 0;
   bool exhausted = false, stopped = false;
@@ -61,16 +65,17 @@ void drive_stream(job<Task, Result>& job, NextTask& next_task, Deliver& deliver,
       stopped = !deliver(std::move(c));
       continue;
     }
-    if (c.ticket != next_in_order) {
-      early.emplace(c.ticket, std::move(c));
-      continue;
+    if (c.ticket - next_in_order >= early.size()) {
+      std::vector<std::optional<completion<Result>>> wider(early.size());
+      while (c.ticket - next_in_order >= wider.size()) wider.resize(2 * wider.size());
+      for (std::uint64_t t = next_in_order; t < next_in_order + early.size(); ++t)
+        if (auto& from = place(t)) wider[static_cast<std::size_t>(t) & (wider.size() - 1)] = std::move(from);
+      early.swap(wider);
     }
-    ++next_in_order;
-    --out;
-    stopped = !deliver(std::move(c));
-    for (auto at = early.find(next_in_order); at != early.end() && !stopped; at = early.find(next_in_order)) {
-      completion<Result> ready = std::move(at->second);
-      early.erase(at);
+    place(c.ticket) = std::move(c);
+    for (auto* slot = &place(next_in_order); *slot && !stopped; slot = &place(next_in_order)) {
+      completion<Result> ready = std::move(**slot);
+      slot->reset();
       ++next_in_order;
       --out;
       stopped = !deliver(std::move(ready));

@@ -82,6 +82,7 @@
 #include <foreman/serialization.hpp>
 
 #include <foreman/detail/archive.hpp>
+#include <foreman/detail/hot_path.hpp>
 #include <foreman/detail/invoke.hpp>
 #include <foreman/detail/type_name.hpp>
 
@@ -97,17 +98,6 @@
 #include <type_traits>
 #include <typeinfo>
 #include <vector>
-
-/// FOREMAN_DETAIL_COLD marks what the loops rarely call (errors, growing a buffer), kept out of
-/// the code that calls it; FOREMAN_DETAIL_INLINE what they call for every value of a message
-/// (a copy of a few bytes), inlined even where the compiler's size estimates would not.
-#if defined(__GNUC__) || defined(__clang__)
-#define FOREMAN_DETAIL_COLD __attribute__((noinline, cold))
-#define FOREMAN_DETAIL_INLINE inline __attribute__((always_inline))
-#else
-#define FOREMAN_DETAIL_COLD
-#define FOREMAN_DETAIL_INLINE inline
-#endif
 
 namespace foreman {
 namespace detail {

@@ -1,0 +1,161 @@
+// The job's task store (task_store.hpp, job_store) without MPI: tickets kept in a ring indexed by
+// ticket, stragglers moved out of it, arbitrary erasures (cancellations), checked against a
+// std::map doing the same; and the ring's size bounded by the tickets kept, not by the window.
+#include "catch.hpp"
+
+#include <foreman/detail/task_store.hpp>
+#include <foreman/errors.hpp>
+
+#include <cstdint>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+using foreman::detail::job_store;
+using foreman::detail::ticket;
+
+namespace {
+
+// Every ticket issued so far is kept by `store` exactly when `model` has it, with its task.
+template <class Store>
+void check_same(Store& store, const std::map<ticket, std::string>& model) {
+  REQUIRE(store.kept() == model.size());
+  for (ticket t = 0; t < store.issued(); ++t) {
+    const auto found = model.find(t);
+    ticket named = 0;
+    const bool kept = store.lookup(t, 1, named);
+    REQUIRE(named == t);
+    REQUIRE(kept == (found != model.end()));
+    REQUIRE(store.has(t) == kept);
+    if (kept) {
+      REQUIRE(store.task(t) == found->second);
+      REQUIRE(store.at(t).task == found->second);
+      REQUIRE_FALSE(store.done(t));
+    } else {
+      REQUIRE(store.done(t)); // gone counts as done: a late reply naming it is dropped
+    }
+  }
+}
+
+} // namespace
+
+TEST_CASE("job_store: tickets in submission order from 0, each kept until erased", "[task_store]") {
+  job_store<std::string, int> store;
+  for (int k = 0; k < 10; ++k) CHECK(store.add("task " + std::to_string(k)) == static_cast<ticket>(k));
+  CHECK(store.issued() == 10);
+  CHECK(store.kept() == 10);
+  store.result(3) = 33;
+  store.record(3).worker = 2;
+  store.finish(3);
+  CHECK(store.done(3));
+  CHECK(store.finished() == 1);
+  CHECK(store.at(3).result == 33);
+  CHECK(store.at(3).record.worker == 2);
+  store.mark_resent(4);
+  CHECK(store.take_resent(4));
+  CHECK_FALSE(store.take_resent(4));
+  CHECK(store.failure(4) == nullptr);
+  store.fail(foreman::task_failure{5, 1, "std::runtime_error", "boom"});
+  REQUIRE(store.failure(5) != nullptr);
+  CHECK(store.failure(5)->message == "boom");
+  CHECK(store.failure(6) == nullptr);
+  store.fail(foreman::task_failure{6, 2, "std::runtime_error", "bang"});
+  const std::optional<foreman::task_failure> taken = store.take_failure(6);
+  REQUIRE(taken.has_value());
+  CHECK(taken->message == "bang");
+  CHECK(store.failure(6) == nullptr); // taken: gone
+  CHECK(store.failure(5) != nullptr);
+  store.erase(3);
+  store.erase(3); // twice: nothing more
+  CHECK(store.kept() == 9);
+  CHECK_FALSE(store.has(3));
+  CHECK_THROWS_AS(store.at(3), foreman::error);
+  ticket t = 0;
+  CHECK_FALSE(store.lookup(3, 1, t));                      // cancelled or handed out: a reply naming it is dropped
+  CHECK_THROWS_AS(store.lookup(10, 1, t), foreman::error); // never issued: a protocol error
+  // A ticket reused by no one: the next one is 10, and it starts afresh.
+  CHECK(store.add("task 10") == 10);
+  CHECK_FALSE(store.done(10));
+  CHECK(store.at(10).result == 0);
+  store.erase(5); // its failure goes with it
+  CHECK(store.failure(5) == nullptr);
+}
+
+TEST_CASE("job_store: random submissions, completions and cancellations agree with a map", "[task_store]") {
+  for (unsigned seed : {1u, 2u, 3u, 4u}) {
+    std::mt19937 random(seed);
+    job_store<std::string, int> store;
+    std::map<ticket, std::string> model;
+    for (int step = 0; step < 4000; ++step) {
+      const unsigned what = random() % 10;
+      if (what < 5 || model.empty()) { // submit
+        const std::string task = "t" + std::to_string(step);
+        model[store.add(task)] = task;
+      } else if (what < 8) { // complete the oldest, as a stream mostly does
+        store.erase(model.begin()->first);
+        model.erase(model.begin());
+      } else { // any ticket: a completion out of order, a cancellation
+        auto it = model.begin();
+        std::advance(it, random() % model.size());
+        store.erase(it->first);
+        model.erase(it);
+      }
+      if (step % 97 == 0) check_same(store, model);
+    }
+    check_same(store, model);
+    // Cancelling everything (job::cancel()) leaves nothing.
+    while (!model.empty()) {
+      store.erase(model.rbegin()->first);
+      model.erase(std::prev(model.end()));
+    }
+    check_same(store, model);
+  }
+}
+
+TEST_CASE("job_store: a ticket that stays while many later ones come and go does not grow the ring", "[task_store]") {
+  job_store<std::uint64_t, std::uint64_t> store;
+  const ticket oldest = store.add(7);
+  store.result(oldest) = 49;
+  // Work that creates work around one long task: a window of 100 tickets moves a million ahead.
+  std::vector<ticket> window;
+  for (std::uint64_t k = 0; k < 1000000; ++k) {
+    window.push_back(store.add(k));
+    if (window.size() == 100) {
+      for (ticket t : window) store.erase(t);
+      window.clear();
+    }
+  }
+  CHECK(store.kept() == 1 + window.size());
+  CHECK(store.capacity() <= 8 * 101);
+  CHECK(store.stragglers() == 1);
+  REQUIRE(store.has(oldest));
+  CHECK(store.task(oldest) == 7);
+  CHECK(store.at(oldest).result == 49);
+  store.finish(oldest);
+  CHECK(store.done(oldest));
+  store.erase(oldest);
+  CHECK_FALSE(store.has(oldest));
+  CHECK(store.kept() == window.size());
+}
+
+TEST_CASE("job_store: a stream's window (tickets completed in chunks, out of order) stays in the ring",
+          "[task_store]") {
+  job_store<std::uint64_t, std::uint64_t> store;
+  constexpr std::size_t bound = 4096, chunk = 512;
+  // Tickets submitted up to the bound, completed a chunk at a time, the second chunk of each pair
+  // before the first (two workers), the next ones submitted as they go.
+  ticket next_done = 0;
+  for (std::size_t k = 0; k < bound; ++k) store.add(k);
+  for (int round = 0; round < 200; ++round) {
+    for (ticket t = next_done + chunk; t < next_done + 2 * chunk; ++t) store.erase(t);
+    for (ticket t = next_done; t < next_done + chunk; ++t) store.erase(t);
+    next_done += 2 * chunk;
+    for (std::size_t k = 0; k < 2 * chunk; ++k) store.add(k);
+    REQUIRE(store.kept() == bound);
+  }
+  CHECK(store.stragglers() == 0);
+  CHECK(store.capacity() <= 2 * bound);
+}
