@@ -96,10 +96,11 @@ inline constexpr bool is_worker_function_v = is_worker_function<std::remove_cv_t
 /// alive by the pool while a send still reads it); pass `std::cref(value)` to share it without a
 /// copy: it must then stay unchanged until the run or job has ended on the master.
 ///
-/// @tparam S  the value's type: serializable (is_serializable_v) and default constructible
-/// @param fn  callable as `Result(const Task&, const S&)` or `void(const Task&, const S&,
-///            Result&)` (writes the result, as for run()); may be with_initializer(init, f),
-///            whose `init` may then take the value: `void(const S&)`
+/// @tparam S     the value's type: serializable (is_serializable_v) and default constructible
+/// @param value the value sent to the workers, or `std::cref` of it; ignored on a worker
+/// @param fn    callable as `Result(const Task&, const S&)` or `void(const Task&, const S&,
+///              Result&)` (writes the result, as for run()); may be with_initializer(init, f),
+///              whose `init` may then take the value: `void(const S&)`
 /// @return a worker_function<S, ...> to pass to run() or start() on every rank
 ///
 /// A worker that cannot receive the value (its load throws, its storage cannot be allocated)
