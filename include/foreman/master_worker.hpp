@@ -405,8 +405,10 @@ public:
         throw error("the pool was already destroyed or shut down on worker " + std::to_string(rank) +
                     ": every rank must call run() the same number of times");
       };
-      if constexpr (types_ok_)
-        detail::worker_loop<Task, Result, decltype(refuse)>(comm_, pool_.id, run_, refuse, worker_store_).close();
+      if constexpr (types_ok_) {
+        detail::task_runner_of<Task, Result, decltype(refuse)> runner(refuse, &worker_store_.shared);
+        detail::worker_loop<Task, Result>(comm_, pool_.id, run_, runner, worker_store_).close();
+      }
       return;
     }
     detail::broadcast_control(comm_, pool_, detail::tag::shutdown, run_);
@@ -474,7 +476,8 @@ private:
   void serve(Fn& fn, const options& opt) {
     const detail::idle_backoff idle(detail::effective_wait_policy(opt.wait), pool_.oversubscribed);
     try {
-      if (detail::worker_loop<Task, Result, Fn>(comm_, pool_.id, run_, fn, worker_store_, idle).run() ==
+      detail::task_runner_of<Task, Result, Fn> runner(fn, &worker_store_.shared);
+      if (detail::worker_loop<Task, Result>(comm_, pool_.id, run_, runner, worker_store_, idle).run() ==
           detail::worker_exit::pool_closed)
         closed_ = true;
     } catch (...) {
@@ -589,8 +592,9 @@ private:
       run_locally(tasks, fn, opt, results, on_done, names);
     else {
       detail::dense_store<Task, Result> store(tasks, results, info_.tasks, failures_, names);
-      detail::master_loop<Task, Result, detail::dense_store<Task, Result>, OnDone> loop(comm_, run_, opt, pool_, store,
-                                                                                        info_, on_done);
+      detail::done_callback done(on_done);
+      detail::master_loop<Task, Result, detail::dense_store<Task, Result>, detail::done_callback> loop(
+          comm_, run_, opt, pool_, store, info_, done);
       try {
         loop.share(detail::share(fn, pool_.id, run_)); // with_shared(): sent as the run starts
         loop.run();

@@ -43,9 +43,26 @@
 namespace foreman {
 namespace detail {
 
+/// What run() gives master_loop as its OnDone: the caller's callable behind a pointer, so that a
+/// program instantiates one master loop per Task, Result and store, not one per task function and
+/// callback (each of which, a lambda, is a type of its own; the loop costs seconds of compiling
+/// per instantiation). One indirect call per task. The callable must outlive this object.
+class done_callback {
+public:
+  template <class F>
+  explicit done_callback(F& f)
+      : object_(&f),
+        call_([](void* object, ticket t, clock::time_point when) { (*static_cast<F*>(object))(t, when); }) {}
+  void operator()(ticket t, clock::time_point when) const { call_(object_, t, when); }
+
+private:
+  void* object_;
+  void (*call_)(void*, ticket, clock::time_point);
+};
+
 /// @tparam Store  dense_store (run()) or job_store (a job); see task_store.hpp
 /// @tparam OnDone called as on_done(ticket, time) once a task's result or failure is filed;
-///                time: when its message arrived
+///                time: when its message arrived (done_callback for run())
 template <class Task, class Result, class Store, class OnDone>
 class master_loop {
 public:

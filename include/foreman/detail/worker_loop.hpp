@@ -9,6 +9,7 @@
 #include <foreman/detail/invoke.hpp>
 #include <foreman/detail/shared_value.hpp>
 #include <foreman/detail/task_clock.hpp>
+#include <foreman/detail/task_runner.hpp>
 #include <foreman/detail/transport.hpp>
 #include <foreman/detail/wire.hpp>
 #include <foreman/errors.hpp>
@@ -68,14 +69,17 @@ struct worker_storage {
 /// the worker then completes its previous reply's sends before running it (settle_previous_reply).
 inline constexpr double long_task_seconds = 1e-3;
 
-template <class Task, class Result, class Fn>
+/// A worker's side of one run or job. Compiled once per Task and Result: the user's function is
+/// reached through a task_runner (task_runner.hpp).
+template <class Task, class Result>
 class worker_loop {
 public:
+  /// @param fn    the user's function (task_runner_of, built with &store.shared)
   /// @param store what the worker keeps between runs (see worker_storage)
   /// @param idle  how to wait for the master's messages (options::wait)
-  worker_loop(MPI_Comm comm, std::uint64_t pool, std::uint32_t run, Fn& fn, worker_storage<Task, Result>& store,
-              idle_backoff idle = idle_backoff())
-      : comm_(comm), pool_(pool), run_(run), setup_(fn, &store.shared), store_(store), idle_(idle) {
+  worker_loop(MPI_Comm comm, std::uint64_t pool, std::uint32_t run, task_runner<Task, Result>& fn,
+              worker_storage<Task, Result>& store, idle_backoff idle = idle_backoff())
+      : comm_(comm), pool_(pool), run_(run), fn_(fn), store_(store), idle_(idle) {
     check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
   }
 
@@ -93,8 +97,7 @@ private:
   worker_exit loop(bool closing) {
     idle_backoff idle = idle_;
     // Without a shared value, set up at once: nothing to wait for.
-    if constexpr (setup_type::initializes && !setup_type::takes_value)
-      if (!closing) set_up(clock_.now());
+    if (fn_.initializes_at_once() && !closing) set_up(clock_.now());
     inbox_.post(0);
     for (;;) {
       if (inbox_.poll() < 0) {
@@ -140,7 +143,7 @@ private:
         ++messages_;
         if (refusing_) // it could not set up: the master hands these tasks to the others
           drain_bodies(in);
-        else if (!closing && !setup_.has_value())
+        else if (!closing && !fn_.has_value())
           throw error("protocol error: the master sent tasks but no shared value, which this worker's function "
                       "takes: every rank must pass with_shared(value, fn) to the same run() or start()");
         else
@@ -301,7 +304,7 @@ private:
       // (fn(task, result)) reuses the storage an earlier result of this slot had.
       if (slot.in_flight == slot.held.size()) slot.held.emplace_back();
       Result& result = slot.held[slot.in_flight];
-      clock = invoke_task(setup_.call(), std::as_const(store_.task), result, call_, clock_, clock);
+      clock = fn_.call(std::as_const(store_.task), result, call_, clock_, clock);
       if (k + 1 < count && clock_.seconds(store_.last_sent, clock) >= progress_interval) send_note(k + 1, clock);
       if (!call_.ok) {
         put_failed_result(out, index, call_.seconds, call_.error_type, call_.error_message);
@@ -379,8 +382,7 @@ private:
   // value that cannot be read makes this worker refuse the run (refuse()), its bodies taken first
   // (the next receive takes any tag).
   void take_shared(decoder& in) {
-    if constexpr (!setup_type::takes_value) {
-      (void)in;
+    if (!fn_.takes_value()) {
       throw error("protocol error: the master sent a shared value, which this worker's function does not take: "
                   "every rank must pass with_shared(value, fn) to the same run() or start()");
     } else {
@@ -392,7 +394,7 @@ private:
         in.get<std::uint32_t>(); // 1
         bodies = in.get<std::uint32_t>();
         std::size_t body_bytes = 0;
-        if (const body_span body = setup_.decode(in, body_bytes)) {
+        if (const body_span body = fn_.decode(in, body_bytes)) {
           receive_from_master(body, tag::task_body, 0);
           received = bodies;
         }
@@ -419,7 +421,7 @@ private:
   // the run started, then counts from here.
   void set_up(task_clock::stamp start) {
     invocation init;
-    if (!setup_.initialize(init)) {
+    if (!fn_.initialize(init)) {
       refuse(init);
       return;
     }
@@ -504,8 +506,7 @@ private:
   int rank_ = 0;
   std::uint64_t pool_;
   std::uint32_t run_;
-  using setup_type = function_setup<Fn>;
-  setup_type setup_;      // the user's function; with a worker_function, the run's value and initializer
+  task_runner<Task, Result>& fn_; // the user's function; with a worker_function, the run's value and initializer
   bool refusing_ = false; // could not set up: this run's tasks are dropped (refuse())
   worker_storage<Task, Result>& store_;
   idle_backoff idle_;
