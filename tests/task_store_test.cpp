@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -158,4 +159,33 @@ TEST_CASE("job_store: a stream's window (tickets completed in chunks, out of ord
   }
   CHECK(store.stragglers() == 0);
   CHECK(store.capacity() <= 2 * bound);
+}
+
+namespace {
+bool armed = false; // a default-constructed heavy_result throws while set
+int default_built = 0;
+struct heavy_result {
+  std::vector<double> data;
+  heavy_result() {
+    ++default_built;
+    if (armed) throw std::runtime_error("a Result could not be built");
+  }
+};
+} // namespace
+
+// A completion taken (erase()) must not build a Result: a Result whose default constructor
+// throws, or allocates, would make next() throw after the job had handed the value over (the
+// job then stayed open with the exception, and job_test's "after an exception broke a job" hung).
+// And a large result's storage is freed at once, not when its slot is reused.
+TEST_CASE("job_store: erasing a ticket never builds a Result, and frees a large one at once", "[task_store]") {
+  job_store<int, heavy_result> store;
+  for (int k = 0; k < 100; ++k) store.add(k);
+  store.result(7).data.assign(1 << 20, 1.0);
+  store.finish(7);
+  armed = true;
+  const int built = default_built;
+  for (ticket t = 0; t < 100; ++t) CHECK_NOTHROW(store.erase(t));
+  armed = false;
+  CHECK(default_built == built);
+  CHECK(store.kept() == 0);
 }

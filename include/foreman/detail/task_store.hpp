@@ -29,7 +29,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -131,9 +130,8 @@ public:
   /// Keeps `task` under the next ticket, which it returns.
   ticket add(Task task) {
     make_room();
-    slot& s = ring_[static_cast<std::size_t>(next_) & mask_];
-    s.e.task = std::move(task);
-    s.live = true;
+    ring_[static_cast<std::size_t>(next_) & mask_].emplace(
+        entry{std::move(task), Result{}, task_record{}, false, false});
     ++in_ring_;
     return next_++;
   }
@@ -150,9 +148,8 @@ public:
   void erase(ticket t) {
     if (t >= low_ && t < next_) {
       slot& s = ring_[static_cast<std::size_t>(t) & mask_];
-      if (!s.live) return;
-      s.live = false;
-      clear(s.e);
+      if (!s) return;
+      s.reset(); // never throws (a Result is not built here), and frees a large task or result now
       --in_ring_;
       if (t == low_) advance_low();
     } else if (!stragglers_.empty()) {
@@ -209,16 +206,13 @@ public:
   static constexpr std::size_t min_capacity = 64;
 
 private:
-  struct slot {
-    entry e;
-    bool live = false;
-  };
+  using slot = std::optional<entry>; // empty: no ticket kept there
 
   // On the master's path several times per task: the ring's case is kept small enough to inline.
   FOREMAN_DETAIL_INLINE entry* find(ticket t) {
     if (t - low_ < next_ - low_) { // low_ <= t < next_
       slot& s = ring_[static_cast<std::size_t>(t) & mask_];
-      return s.live ? &s.e : nullptr;
+      return s ? &*s : nullptr;
     }
     return t < low_ && !stragglers_.empty() ? find_straggler(t) : nullptr;
   }
@@ -230,16 +224,6 @@ private:
   const entry& checked(ticket t) const { return const_cast<job_store&>(*this).at(t); }
   [[noreturn]] FOREMAN_DETAIL_COLD static void not_kept(ticket t) {
     throw error("internal error: ticket " + std::to_string(t) + " is not kept by this job");
-  }
-
-  // A slot whose ticket is gone: as a new entry, and a large task or result is freed now, not
-  // when the slot is reused.
-  static void clear(entry& e) {
-    if constexpr (!std::is_trivially_copyable_v<Task>) e.task = Task{};
-    e.result = Result{};
-    e.record = task_record{};
-    e.done = false;
-    e.resent = false;
   }
 
   // Makes the slot of ticket next_ free: the window low_ .. next_ must be shorter than the ring.
@@ -257,7 +241,7 @@ private:
     const std::size_t mask = wider.size() - 1;
     for (ticket t = low_; t < next_; ++t) {
       slot& from = ring_[static_cast<std::size_t>(t) & mask_];
-      if (from.live) wider[static_cast<std::size_t>(t) & mask] = std::move(from);
+      if (from) wider[static_cast<std::size_t>(t) & mask] = std::move(from);
     }
     ring_.swap(wider);
     mask_ = mask;
@@ -266,16 +250,15 @@ private:
   // The oldest ticket of the ring (live: see advance_low()) moves to the stragglers.
   void evict_oldest() {
     slot& s = ring_[static_cast<std::size_t>(low_) & mask_];
-    stragglers_.emplace(low_, std::move(s.e));
-    s.live = false;
-    clear(s.e);
+    stragglers_.emplace(low_, std::move(*s));
+    s.reset();
     --in_ring_;
     advance_low();
   }
 
   // low_ moves past the slots no longer live: it is next_ or a live ticket's.
   void advance_low() {
-    while (low_ < next_ && !ring_[static_cast<std::size_t>(low_) & mask_].live) ++low_;
+    while (low_ < next_ && !ring_[static_cast<std::size_t>(low_) & mask_]) ++low_;
   }
 
   std::vector<slot> ring_; // a power of two slots: ticket t at t & mask_
