@@ -97,6 +97,7 @@ inline constexpr bool is_worker_function_v = is_worker_function<std::remove_cv_t
 /// copy: it must then stay unchanged until the run or job has ended on the master.
 ///
 /// @tparam S  the value's type: serializable (is_serializable_v) and default constructible
+/// @param value the value to share: the master's is sent; ignored on a worker (see above)
 /// @param fn  callable as `Result(const Task&, const S&)` or `void(const Task&, const S&,
 ///            Result&)` (writes the result, as for run()); may be with_initializer(init, f),
 ///            whose `init` may then take the value: `void(const S&)`
