@@ -391,6 +391,37 @@ TEST_CASE("a stream in completion order with a checkpoint: records in task order
   REQUIRE(right);
 }
 
+TEST_CASE("in completion order with a checkpoint, results not yet recorded count against buffersize",
+          "[stream][checkpoint]") {
+  stream_setup setup("bound", 8);
+  auto& pool = setup.pool;
+  auto& opt = setup.opt;
+  opt.unordered = true;
+  // Task 0 is slow: the others complete and reach the sink, but none can be recorded before it,
+  // so the source is not read past the bound until it completes.
+  std::uint64_t read = 0, read_when_first_done = 0;
+  bool first_seen = false;
+  pool.run_stream(
+      [&]() -> std::optional<std::uint64_t> {
+        if (read == 200) return std::nullopt;
+        return read++;
+      },
+      [](std::uint64_t x) {
+        if (x == 0) foreman_test::sleep_us(200000);
+        return first_run(x);
+      },
+      [&](std::uint64_t index, int, const std::uint64_t&) {
+        if (index == 0 && !first_seen) {
+          first_seen = true;
+          read_when_first_done = read;
+        }
+      },
+      opt);
+  if (!pool.is_master()) return;
+  REQUIRE(first_seen);
+  CHECK(read_when_first_done <= 8);
+}
+
 TEST_CASE("a run()'s journal is refused to a stream and a stream's to a run(), by name", "[stream][checkpoint]") {
   stream_setup setup("layouts", 0);
   auto& pool = setup.pool;
