@@ -167,29 +167,11 @@ TEST_CASE("a sound journal of another identity is told apart and yields nothing"
 
 // A path in the temporary directory, the master's: only the master touches the journal.
 std::string temp_path(const std::string& name) {
-  boost::mpi::communicator world;
-  long pid = static_cast<long>(::getpid());
-  boost::mpi::broadcast(world, pid, 0);
-  const char* dir = std::getenv("TMPDIR");
-  return std::string(dir && *dir ? dir : "/tmp") + "/foreman_checkpoint_" + std::to_string(pid) + "_" + name;
+  return foreman_test::temp_path("foreman_checkpoint_", name);
 }
-
-std::vector<char> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_file(const std::string& path, const std::vector<char>& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-struct cleanup {
-  std::string path;
-  ~cleanup() {
-    if (world_rank() == 0) std::remove(path.c_str());
-  }
-};
+using foreman_test::cleanup;
+using foreman_test::read_file;
+using foreman_test::write_file;
 
 long long square(int x) {
   return static_cast<long long>(x) * x + 1;

@@ -1,6 +1,7 @@
 #pragma once
 // Small helpers shared by foreman's tests.
 
+#include <boost/mpi/collectives.hpp>
 #include <boost/mpi/communicator.hpp>
 
 #include <unistd.h>
@@ -8,8 +9,12 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace foreman_test {
 
@@ -27,6 +32,34 @@ inline std::uint64_t mix(std::uint64_t x) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
   return x ^ (x >> 31);
+}
+
+/// A path in the temporary directory, the same on every rank (the master's pid in it): only the
+/// master touches a checkpoint journal. Collective.
+inline std::string temp_path(const std::string& prefix, const std::string& name) {
+  boost::mpi::communicator world;
+  long pid = static_cast<long>(::getpid());
+  boost::mpi::broadcast(world, pid, 0);
+  const char* dir = std::getenv("TMPDIR");
+  return std::string(dir && *dir ? dir : "/tmp") + "/" + prefix + std::to_string(pid) + "_" + name;
+}
+
+/// Removes a file on the master at the end of its scope.
+struct cleanup {
+  std::string path;
+  ~cleanup() {
+    if (world_rank() == 0) std::remove(path.c_str());
+  }
+};
+
+inline std::vector<char> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+inline void write_file(const std::string& path, const std::vector<char>& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 inline void sleep_us(std::int64_t microseconds) {

@@ -204,19 +204,9 @@ TEST_CASE("a class whose value bytes cannot be known is read as its bytes, and s
 // ---- resuming ------------------------------------------------------------------------------
 
 std::string temp_path(const std::string& name) {
-  boost::mpi::communicator world;
-  long pid = static_cast<long>(::getpid());
-  boost::mpi::broadcast(world, pid, 0);
-  const char* dir = std::getenv("TMPDIR");
-  return std::string(dir && *dir ? dir : "/tmp") + "/foreman_fingerprint_" + std::to_string(pid) + "_" + name;
+  return foreman_test::temp_path("foreman_fingerprint_", name);
 }
-
-struct cleanup {
-  std::string path;
-  ~cleanup() {
-    if (world_rank() == 0) std::remove(path.c_str());
-  }
-};
+using foreman_test::cleanup;
 
 double value_of(long double x) {
   return static_cast<double>(x);

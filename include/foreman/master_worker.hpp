@@ -317,10 +317,20 @@ public:
   ///         first failure stops the stream
   /// @throws whatever `source` or `sink` throws, on the master, after the stream was cancelled
   ///         and ended on the workers; error, mpi_error as run()
+  /// @throws error on the master when options::checkpoint names a file that cannot be used (as
+  ///         run(); also a run()'s journal), before any task, the workers' call returning normally;
+  ///         or when the source changed under the journal (a task at an index the journal holds
+  ///         has another value): the source is read no further, the tasks before it complete and
+  ///         reach the sink, then the error names the index
+  ///
+  /// With options::checkpoint the master records each successful result with its task's index
+  /// and value fingerprint, in task order (also with options::unordered: see docs/api.md); run
+  /// again over the same source, the tasks the journal holds are not sent, their recorded
+  /// results go to the sink (worker -1) and last_run().replayed counts them. The journal is read
+  /// back with one cursor per earlier run of the stream, so the memory bound holds on resume.
   ///
   /// options::progress and report() work as for a job (see job); per-task records and the
-  /// timeline files are kept only when a timeline is asked for. Not yet for streams:
-  /// options::checkpoint (ignored).
+  /// timeline files are kept only when a timeline is asked for.
   template <class Source, class Fn, class Sink,
             class = std::enable_if_t<std::is_invocable_r_v<std::optional<Task>, Source&>>>
   void run_stream(Source&& source, Fn&& fn, Sink&& sink, const options& opt = {}) {
@@ -331,7 +341,23 @@ public:
     job<Task, Result> stream = start(std::forward<Fn>(fn), opt);
     if (!stream.is_master()) return;
     sink_type deliver(sink, opt.fail_fast);
-    detail::drive_stream(stream, source, deliver, opt, worker_count());
+    if (opt.checkpoint.empty()) {
+      detail::drive_stream(stream, source, deliver, opt, worker_count());
+    } else {
+      detail::stream_journal<Task, Result> journal;
+      try {
+        journal.open(opt.checkpoint, journal_types(),
+                     detail::journal_sync{opt.checkpoint_sync_every, opt.checkpoint_sync_interval});
+      } catch (...) {
+        stream.close(); // nothing was submitted: the workers' start() returns
+        throw;
+      }
+      detail::drive_stream(stream, source, deliver, opt, worker_count(), &journal);
+      journal.close();
+      info_.replayed = static_cast<std::size_t>(journal.restored());
+      info_.checkpoint_dropped_bytes = journal.dropped_bytes();
+      journal.rethrow();
+    }
     if (!deliver.failures().empty()) throw task_error(std::move(deliver.failures()));
   }
 
@@ -665,6 +691,14 @@ private:
     merge();
   }
 
+  // What a journal's header names besides its tasks: the types and the archive formats, which
+  // must not change under a journal's records.
+  static std::string journal_types() {
+    return "Task=" + detail::type_name<Task>() + ";Result=" + detail::type_name<Result>() + ";archive=foreman-" +
+           std::to_string(detail::value_format) + "/boost-" +
+           std::to_string(static_cast<unsigned>(boost::archive::BOOST_ARCHIVE_VERSION()));
+  }
+
   // Opens the journal of options::checkpoint and reads back the results it holds.
   void replay(const std::vector<Task>& tasks, const options& opt, detail::journal_file& journal,
               std::vector<Result>& results) {
@@ -686,9 +720,7 @@ private:
       }
     }
     id.tasks_fingerprint = fingerprint.checksum();
-    id.types = "Task=" + detail::type_name<Task>() + ";Result=" + detail::type_name<Result>() +
-               ";archive=foreman-" + std::to_string(detail::value_format) + "/boost-" +
-               std::to_string(static_cast<unsigned>(boost::archive::BOOST_ARCHIVE_VERSION()));
+    id.types = journal_types();
     if (fingerprint.inexact())
       journal.explain_mismatch("the Task type " + detail::type_name<Task>() +
                                " (or a type inside it) is identified by its bytes, padding included: its "

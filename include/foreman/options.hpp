@@ -106,7 +106,9 @@ struct options {
   /// Task and Result types), the results already there are read back instead of computed, and
   /// only the missing tasks run. A journal of another task list or other types is refused
   /// with foreman::error; a torn or damaged tail is cut off and its tasks run again. Failed
-  /// tasks are not recorded. See docs/reliability.md.
+  /// tasks are not recorded. A stream (run_stream(), reduce()) records each result with its
+  /// task's index and fingerprint, and a rerun over the same source reads them back (a changed
+  /// source is refused by index); not yet for jobs (start()). See docs/reliability.md.
   std::string checkpoint;
 
   /// Durability of the journal: every result reaches the operating system at once (a killed

@@ -148,6 +148,7 @@ inline void run_report::from_totals(const run_info& info) {
     busy += t.busy_seconds;
     workers.push_back(row);
   }
+  tasks += replayed; // a stream's tasks read back from its journal ran on no rank
   if (wall_seconds > 0) {
     throughput = static_cast<double>(tasks - replayed) / wall_seconds;
     for (worker_report& row : workers) row.utilization = row.busy_seconds / wall_seconds;

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # The whole mpirun killed with SIGKILL mid-run, then run again with its checkpoint journal.
-#   checkpoint_kill.sh <program> <mpiexec> <mpiexec args before the program>...
+#   checkpoint_kill.sh [--stream] <program> <mpiexec> <mpiexec args before the program>...
 # Passes when the resumed run's results equal an uninterrupted run's, no result was wrong, and
 # the tasks computed both before the kill and after it are no more than were in flight at the
-# kill (workers x tasks in flight). Prints "checkpoint kill: PASSED" or the reason it failed.
+# kill (workers x tasks in flight; for a stream, the tasks read ahead of the sink). Prints
+# "checkpoint kill: PASSED" or the reason it failed. --stream: the tasks come from run_stream().
 set -uo pipefail
 
+mode=()
+record=24 # bytes of a record of an 8-byte result: index, length, result, checksum
+if [[ $1 == --stream ]]; then
+  mode=(stream)
+  record=32 # a stream's records also hold their task's fingerprint
+  shift
+fi
 program=$1
 shift
 launcher=("$@")
@@ -19,14 +27,14 @@ fail() {
 
 # 1. Start the job in a session of its own, wait until the journal holds about 100 results
 #    (400 tasks of 15 ms each: a quarter of the run), then SIGKILL every process of the session.
-setsid "${launcher[@]}" "$program" "$dir" first >"$dir/first.out" 2>&1 &
+setsid "${launcher[@]}" "$program" "$dir" first "${mode[@]}" >"$dir/first.out" 2>&1 &
 leader=$!
 for _ in $(seq 600); do
   size=$(stat -c %s "$dir/journal" 2>/dev/null || echo 0)
-  ((size > 100 + 100 * 24)) && break
+  ((size > 100 + 100 * record)) && break
   sleep 0.05
 done
-((size > 100 + 100 * 24)) || fail "the journal did not grow (size $size); first run's output: $(cat "$dir/first.out")"
+((size > 100 + 100 * record)) || fail "the journal did not grow (size $size); first run's output: $(cat "$dir/first.out")"
 pkill -KILL -s "$leader" || true
 wait "$leader" 2>/dev/null
 for _ in $(seq 100); do
@@ -38,8 +46,8 @@ grep -q "^phase first" "$dir/first.out" && fail "the first run finished before i
 echo "killed the job with a journal of $(stat -c %s "$dir/journal") bytes"
 
 # 2. Resume, then 3. an uninterrupted run for comparison.
-"${launcher[@]}" "$program" "$dir" resume >"$dir/resume.out" 2>&1 || fail "resume exited $?: $(cat "$dir/resume.out")"
-"${launcher[@]}" "$program" "$dir" plain >"$dir/plain.out" 2>&1 || fail "plain exited $?: $(cat "$dir/plain.out")"
+"${launcher[@]}" "$program" "$dir" resume "${mode[@]}" >"$dir/resume.out" 2>&1 || fail "resume exited $?: $(cat "$dir/resume.out")"
+"${launcher[@]}" "$program" "$dir" plain "${mode[@]}" >"$dir/plain.out" 2>&1 || fail "plain exited $?: $(cat "$dir/plain.out")"
 resume=$(grep "^phase resume" "$dir/resume.out") || fail "no summary from the resumed run: $(cat "$dir/resume.out")"
 plain=$(grep "^phase plain" "$dir/plain.out") || fail "no summary from the plain run: $(cat "$dir/plain.out")"
 echo "$resume"
@@ -59,6 +67,7 @@ again=$(comm -12 "$dir/done-first" "$dir/done-resume" | wc -l)
 workers=$(field workers "$resume")
 in_flight=$(field in_flight "$resume")
 bound=$((workers > 0 ? workers * in_flight : 1))
+((${#mode[@]} > 0)) && bound=$in_flight # a stream: the tasks read ahead of the sink, whoever runs them
 computed=$(wc -l <"$dir/done-resume")
 [[ $computed == $(field computed "$resume") ]] || fail "the resumed run computed $computed tasks but reports $(field computed "$resume")"
 echo "finished before the kill: $(wc -l <"$dir/done-first"); computed again after it: $again (bound: $bound in flight)"

@@ -4,6 +4,7 @@
 /// at most a bounded number ahead of the results handed to the sink, which gets them in task
 /// order (holding only those that arrived early) or in completion order.
 
+#include <foreman/detail/stream_journal.hpp>
 #include <foreman/errors.hpp>
 #include <foreman/job.hpp>
 #include <foreman/options.hpp>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -29,57 +31,156 @@ inline std::size_t stream_bound(const options& opt, int workers) {
   return std::max<std::size_t>(1024, 2 * static_cast<std::size_t>(std::max(1, workers)) * in_flight * chunk);
 }
 
-/// Runs a stream on the master's side of an open job: submits what next_task() returns (nullopt:
-/// the source is exhausted) while fewer than the bound are submitted and not yet handed on, and
-/// hands each completion to deliver(completion&&), which returns false to stop early (the job is
-/// then cancelled). In task order unless options::unordered. Closes the job at the end.
+/// Slots for the keys [low, low + span) of a window that moves forward: key k at k & (size - 1),
+/// the size a power of two that doubles when a key falls past it, so it never exceeds the widest
+/// span rounded up. A slot left behind by the window must be reset by its user.
+template <class T>
+class window_ring {
+public:
+  T& at(std::uint64_t key, std::uint64_t low) {
+    if (key - low >= slots_.size()) {
+      std::vector<T> wider(slots_.size());
+      while (key - low >= wider.size()) wider.resize(2 * wider.size());
+      for (std::uint64_t k = low; k < low + slots_.size(); ++k)
+        wider[place(k, wider)] = std::move(slots_[place(k, slots_)]);
+      slots_.swap(wider);
+    }
+    return slots_[place(key, slots_)];
+  }
+
+private:
+  static std::size_t place(std::uint64_t key, const std::vector<T>& in) {
+    return static_cast<std::size_t>(key) & (in.size() - 1);
+  }
+  std::vector<T> slots_ = std::vector<T>(64);
+};
+
+/// A task of a stream read from the source and not yet finished: handed on (in task order unless
+/// options::unordered) and, with a journal, recorded.
+template <class Result>
+struct stream_slot {
+  std::optional<completion<Result>> ready; ///< in task order: arrived (or restored), waiting for earlier ones
+  std::uint64_t fingerprint = 0;           ///< with a journal: its task's (when fingerprinted)
+  bool fingerprinted = false;
+  bool restored = false;  ///< read back from the journal: not recorded again
+  bool handed_on = false; ///< options::unordered: handed to the sink, its record (if any) in `record`
+  bool to_record = false;
+  std::vector<char> record; ///< options::unordered with a journal: its serialized result
+};
+
+/// Runs a stream on the master's side of an open job: reads tasks from next_task() (nullopt: the
+/// source is exhausted) while fewer than the bound are read and not finished, and hands each
+/// completion to deliver(completion&&), which returns false to stop early (the job is then
+/// cancelled). In task order unless options::unordered. Closes the job at the end.
+///
+/// With a journal (options::checkpoint), a task the journal holds is not submitted: its recorded
+/// result is handed on in its place (worker -1), and each result is recorded in task order as it
+/// is handed on; with options::unordered a result handed on early is kept serialized until those
+/// before it are recorded, and counts against the bound until then. A task the journal holds for
+/// another value (the source changed) ends the source there: the tasks before it complete, and
+/// the journal's rethrow() names it. The completions' indices are the stream's (the order of the
+/// source), not the job's tickets.
 template <class Task, class Result, class NextTask, class Deliver>
-void drive_stream(job<Task, Result>& job, NextTask& next_task, Deliver& deliver, const options& opt, int workers) {
+void drive_stream(job<Task, Result>& job, NextTask& next_task, Deliver& deliver, const options& opt, int workers,
+                  stream_journal<Task, Result>* journal = nullptr) {
   const std::size_t bound = stream_bound(opt, workers);
-  // In task order: completions that came before an earlier ticket's wait in a ring, ticket t at
-  // t & (size - 1), its size a power of two. The tickets out (submitted, not handed on) are
-  // next_in_order .. next_in_order + out - 1, fewer than `bound`: the ring grows (doubles) when a
-  // ticket falls past it, so it never exceeds `bound` rounded up to a power of two, and a stream
-  // whose tickets complete about in order keeps it small.
-  std::vector<std::optional<completion<Result>>> early(opt.unordered ? 0 : 64);
-  auto place = [&](std::uint64_t t) -> std::optional<completion<Result>>& {
-    return early[static_cast<std::size_t>(t) & (early.size() - 1)];
-  };
-  std::uint64_t next_in_order = 0;
-  std::size_t out = 0;
+  // Without a journal in completion order, a task is finished once handed on, and no window is
+  // kept; else the tasks read and not finished are low .. read - 1, fewer than `bound`.
+  const bool windowed = !opt.unordered || journal != nullptr;
+  window_ring<stream_slot<Result>> window;
+  std::deque<std::uint64_t> index_of; // with a journal: index_of[t - first_ticket] is ticket t's index
+  std::uint64_t first_ticket = 0;
+  std::uint64_t read = 0, low = 0;
+  std::size_t out = 0; // read, not finished
   bool exhausted = false, stopped = false;
+  auto hand_on = [&](completion<Result>&& c) { stopped = !deliver(std::move(c)) || stopped; };
+  // Finishes the tasks from `low` on that can be: in task order, hands each on (recording it
+  // first); in completion order, records those handed on.
+  auto settle = [&] {
+    while (windowed && low < read) {
+      stream_slot<Result>& s = window.at(low, low);
+      if (opt.unordered) {
+        if (!s.handed_on) break;
+        if (s.to_record) journal->record_encoded(low, s.fingerprint, s.record);
+      } else {
+        if (!s.ready || stopped) break;
+        if (journal && !s.restored && s.fingerprinted && s.ready->result.ok())
+          journal->record(low, s.fingerprint, s.ready->result.value());
+        hand_on(std::move(*s.ready));
+      }
+      s = stream_slot<Result>{};
+      ++low;
+      --out;
+    }
+    while (!index_of.empty() && index_of.front() < low) {
+      index_of.pop_front();
+      ++first_ticket;
+    }
+  };
   while (!stopped) {
-    while (!exhausted && out < bound) {
+    while (!exhausted && out < bound && !stopped) {
       std::optional<Task> task = next_task();
       if (!task) {
         exhausted = true;
         break;
       }
+      if (journal) {
+        stream_slot<Result>& s = window.at(read, low);
+        Result value{};
+        const auto verdict = journal->look_up(read, *task, s.fingerprint, s.fingerprinted, value);
+        if (verdict == stream_journal<Task, Result>::verdict::changed) {
+          s = stream_slot<Result>{};
+          exhausted = true; // the source ends here: what came before completes
+          break;
+        }
+        if (verdict == stream_journal<Task, Result>::verdict::restored) {
+          s.restored = true;
+          completion<Result> c{read, -1, 0.0, outcome<Result>(std::move(value))};
+          ++read;
+          ++out;
+          if (opt.unordered) {
+            s.handed_on = true;
+            hand_on(std::move(c));
+          } else {
+            s.ready = std::move(c);
+          }
+          continue;
+        }
+        index_of.push_back(read);
+      }
       job.submit(std::move(*task));
+      ++read;
       ++out;
     }
-    if (out == 0) break;
+    settle();
+    if (stopped || (out == 0 && exhausted)) break;
+    if (out == 0) continue; // restored tasks only, so far: read on
     completion<Result> c = job.next();
-    if (opt.unordered) {
+    if (journal) {
+      c.ticket = index_of[static_cast<std::size_t>(c.ticket - first_ticket)];
+      if (!c.result.ok()) {
+        task_failure f = c.result.failure();
+        f.index = static_cast<std::size_t>(c.ticket);
+        c.result = outcome<Result>(std::move(f));
+      }
+    }
+    if (!windowed) {
       --out;
-      stopped = !deliver(std::move(c));
+      hand_on(std::move(c));
       continue;
     }
-    if (c.ticket - next_in_order >= early.size()) {
-      std::vector<std::optional<completion<Result>>> wider(early.size());
-      while (c.ticket - next_in_order >= wider.size()) wider.resize(2 * wider.size());
-      for (std::uint64_t t = next_in_order; t < next_in_order + early.size(); ++t)
-        if (auto& from = place(t)) wider[static_cast<std::size_t>(t) & (wider.size() - 1)] = std::move(from);
-      early.swap(wider);
+    stream_slot<Result>& s = window.at(c.ticket, low);
+    if (opt.unordered) {
+      if (c.result.ok() && s.fingerprinted) {
+        stream_journal<Task, Result>::encode(c.result.value(), s.record);
+        s.to_record = true;
+      }
+      s.handed_on = true;
+      hand_on(std::move(c));
+    } else {
+      s.ready = std::move(c);
     }
-    place(c.ticket) = std::move(c);
-    for (auto* slot = &place(next_in_order); *slot && !stopped; slot = &place(next_in_order)) {
-      completion<Result> ready = std::move(**slot);
-      slot->reset();
-      ++next_in_order;
-      --out;
-      stopped = !deliver(std::move(ready));
-    }
+    settle();
   }
   if (stopped) job.cancel();
   job.close();
