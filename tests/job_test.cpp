@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -478,4 +479,172 @@ TEST_CASE("a completion's value taken from a temporary is a value, never a dangl
   const std::vector<int>& v = job.next().result.value(); // lifetime extended: a value
   CHECK(v.size() == 1000);
   CHECK(v.back() == 9);
+}
+
+// ---- a job's checkpoint journal (options::checkpoint; detail/job_journal.hpp) -----------------
+
+namespace {
+using journal_pool = foreman::master_worker<std::uint64_t, std::uint64_t>;
+
+// A run's function leaves its mark in the low bit, so that a rerun tells a result read back (the
+// first run's mark) from one computed again. Task 7 fails in the first run.
+std::uint64_t first_job(std::uint64_t x) {
+  if (x == 7 * 5) throw std::runtime_error("task 7 fails the first time");
+  return foreman_test::mix(x) << 1;
+}
+std::uint64_t second_job(std::uint64_t x) {
+  return foreman_test::mix(x) << 1 | 1;
+}
+
+struct taken {
+  int worker = -2;
+  std::uint64_t value = 0;
+  bool ok = false;
+};
+
+// Submits the tasks 0, 5, 10, ... (`count` of them; the one of ticket `changed_at` shifted by one)
+// and takes every completion; returns them by ticket, and in `ready_at_submit` how many were
+// ready before any next() (restored ones are ready at once).
+std::map<std::uint64_t, taken> run_job(journal_pool& pool, std::uint64_t (*fn)(std::uint64_t),
+                                       const foreman::options& opt, std::uint64_t count,
+                                       std::size_t* ready_at_submit = nullptr) {
+  std::map<std::uint64_t, taken> got;
+  auto job = pool.start(fn, opt);
+  if (!job.is_master()) return got;
+  for (std::uint64_t k = 0; k < count; ++k) REQUIRE(job.submit(k * 5) == k);
+  if (ready_at_submit) *ready_at_submit = job.ready();
+  while (job.pending() > 0) {
+    auto c = job.next();
+    got[c.ticket] = {c.worker, c.result.ok() ? c.result.value() : 0, c.result.ok()};
+  }
+  job.close();
+  return got;
+}
+} // namespace
+
+TEST_CASE("a job run again with its journal gets every recorded result at submit() without running it",
+          "[job][checkpoint]") {
+  journal_pool pool;
+  foreman_test::cleanup file{foreman_test::temp_path("foreman_job_checkpoint_", "again")};
+  foreman::options opt;
+  opt.checkpoint = file.path;
+  constexpr std::uint64_t n = 60;
+  const auto first = run_job(pool, first_job, opt, 40); // 40 of the 60: the job "stopped" there
+  if (pool.is_master()) {
+    REQUIRE(first.size() == 40);
+    REQUIRE_FALSE(first.at(7).ok);
+    REQUIRE(pool.last_run().replayed == 0);
+  }
+  std::size_t ready = 0;
+  const auto again = run_job(pool, second_job, opt, n, &ready);
+  if (pool.is_master()) {
+    REQUIRE(again.size() == n);
+    // The 39 results recorded are read back (worker -1, the first run's mark), ready at once;
+    // the failed task 7 and the 20 never submitted run now.
+    CHECK(ready >= 39);
+    CHECK(pool.last_run().replayed == 39);
+    for (std::uint64_t t = 0; t < n; ++t) {
+      CAPTURE(t);
+      REQUIRE(again.at(t).ok);
+      if (t < 40 && t != 7) {
+        CHECK(again.at(t).worker == -1);
+        CHECK(again.at(t).value == first.at(t).value);
+        CHECK(again.at(t).value == first_job(t * 5));
+      } else {
+        CHECK(again.at(t).worker != -1);
+        CHECK(again.at(t).value == second_job(t * 5));
+      }
+    }
+  }
+  // A third run reads all 60 back, from the journal's two segments.
+  const auto third = run_job(pool, second_job, opt, n);
+  if (pool.is_master()) {
+    REQUIRE(third.size() == n);
+    CHECK(pool.last_run().replayed == n);
+    for (std::uint64_t t = 0; t < n; ++t) CHECK(third.at(t).worker == -1);
+  }
+}
+
+TEST_CASE("a job's journal refuses a task submitted under a ticket it holds for another task", "[job][checkpoint]") {
+  journal_pool pool;
+  foreman_test::cleanup file{foreman_test::temp_path("foreman_job_checkpoint_", "changed")};
+  foreman::options opt;
+  opt.checkpoint = file.path;
+  run_job(pool, second_job, opt, 10);
+  auto job = pool.start(second_job, opt);
+  if (!job.is_master()) return;
+  REQUIRE(job.submit(0) == 0); // as before: read back
+  CHECK_THROWS_WITH(job.submit(6), Catch::Contains("not the task the journal recorded under that ticket"));
+  CHECK(job.is_open()); // nothing was submitted; the job goes on
+  CHECK(job.pending() == 1);
+  REQUIRE(job.submit(5) == 1); // the task the journal holds for ticket 1
+  CHECK(job.next().worker == -1);
+  CHECK(job.next().worker == -1);
+  job.close();
+}
+
+TEST_CASE("a job's journal with a torn tail runs again only the torn record's task", "[job][checkpoint]") {
+  journal_pool pool;
+  foreman_test::cleanup file{foreman_test::temp_path("foreman_job_checkpoint_", "torn")};
+  foreman::options opt;
+  opt.checkpoint = file.path;
+  constexpr std::uint64_t n = 30;
+  run_job(pool, second_job, opt, n);
+  if (pool.is_master()) {
+    std::vector<char> bytes = foreman_test::read_file(file.path);
+    REQUIRE(bytes.size() > 3);
+    bytes.resize(bytes.size() - 3); // the last record's checksum cut
+    foreman_test::write_file(file.path, bytes);
+  }
+  const auto again = run_job(pool, second_job, opt, n);
+  if (!pool.is_master()) return;
+  REQUIRE(again.size() == n);
+  std::size_t computed = 0;
+  for (const auto& [t, c] : again) {
+    CHECK(c.ok);
+    CHECK(c.value == second_job(t * 5));
+    computed += c.worker != -1 ? 1 : 0;
+  }
+  CHECK(computed == 1);
+  CHECK(pool.last_run().replayed == n - 1);
+  CHECK(pool.last_run().checkpoint_dropped_bytes > 0);
+}
+
+TEST_CASE("a job refuses a stream's journal and a run()'s, and the pool goes on", "[job][checkpoint]") {
+  journal_pool pool;
+  foreman_test::cleanup stream_file{foreman_test::temp_path("foreman_job_checkpoint_", "stream")};
+  foreman_test::cleanup run_file{foreman_test::temp_path("foreman_job_checkpoint_", "run")};
+  foreman::options opt;
+  opt.checkpoint = stream_file.path;
+  std::uint64_t next = 0;
+  pool.run_stream(
+      [&]() -> std::optional<std::uint64_t> { return next < 5 ? std::optional<std::uint64_t>(next++) : std::nullopt; },
+      second_job, [](std::uint64_t, int, const std::uint64_t&) {}, opt);
+  opt.checkpoint = run_file.path;
+  pool.run(std::vector<std::uint64_t>{1, 2, 3}, second_job, opt);
+  for (const std::string& path : {stream_file.path, run_file.path}) {
+    opt.checkpoint = path;
+    bool refused = !pool.is_master(); // start() throws on the master only
+    try {
+      auto job = pool.start(second_job, opt);
+    } catch (const foreman::error& e) {
+      refused = std::string(e.what()).find(path == stream_file.path ? "is the journal of a stream"
+                                                                    : "is the journal of a run()") != std::string::npos;
+      CAPTURE(e.what());
+    }
+    CHECK(refused);
+    // The job was ended on the workers: the pool serves the next run.
+    const auto r = pool.run(std::vector<std::uint64_t>{4}, [](std::uint64_t x) { return x + 1; });
+    if (pool.is_master()) CHECK(r == std::vector<std::uint64_t>{5});
+  }
+  // And a job's journal is refused by a stream and by run().
+  foreman_test::cleanup job_file{foreman_test::temp_path("foreman_job_checkpoint_", "job")};
+  opt.checkpoint = job_file.path;
+  run_job(pool, second_job, opt, 3);
+  if (pool.is_master()) {
+    CHECK_THROWS_WITH(pool.run(std::vector<std::uint64_t>{1}, second_job, opt),
+                      Catch::Contains("is the journal of a job"));
+  } else {
+    pool.run(std::vector<std::uint64_t>{1}, second_job, opt);
+  }
 }

@@ -5,6 +5,7 @@
 /// `as_completed`, without futures or threads: the master's own calls drive the pool.
 
 #include <foreman/detail/invoke.hpp>
+#include <foreman/detail/job_journal.hpp>
 #include <foreman/detail/master_loop.hpp>
 #include <foreman/detail/observer.hpp>
 #include <foreman/detail/task_store.hpp>
@@ -45,6 +46,7 @@ struct job_binding {
   std::string* broken = nullptr; ///< set when the job ends with an exception (the pool is unusable)
   int workers = 0;
   std::shared_ptr<const shared_payload> shared; ///< with_shared(): sent to the workers as the job starts
+  std::string journal_types;                    ///< the types a journal names (options::checkpoint; "": no journal)
 };
 
 /// The user's function, kept by a job of a pool without workers, which runs its tasks itself.
@@ -88,6 +90,19 @@ public:
         throw;
       }
     }
+    if (!opt_.checkpoint.empty() && !pool_.journal_types.empty()) {
+      try {
+        journal_ = std::make_unique<job_journal<Task, Result>>();
+        journal_->open(opt_.checkpoint, pool_.journal_types,
+                       journal_sync{opt_.checkpoint_sync_every, opt_.checkpoint_sync_interval});
+        pool_.info->checkpoint_dropped_bytes = journal_->dropped_bytes();
+      } catch (...) {
+        journal_.reset();
+        if (loop_) loop_->end(); // nothing was submitted: the workers' start() returns
+        end_of_job();
+        throw;
+      }
+    }
   }
 
   job_core(const job_core&) = delete;
@@ -109,6 +124,12 @@ public:
 
   ticket submit(Task task, int priority) {
     if (!open_) throw error("submit() on a job that was closed");
+    if (journal_) {
+      Result value{};
+      const auto verdict = journal_->look_up(store_.issued(), task, value);
+      if (verdict == job_journal<Task, Result>::verdict::changed) throw error(journal_->changed());
+      if (verdict == job_journal<Task, Result>::verdict::restored) return restore(std::move(task), std::move(value));
+    }
     const ticket t = store_.add(std::move(task));
     if (loop_) {
       loop_->tickets().add(t, priority);
@@ -175,6 +196,7 @@ public:
       while (unfinished() > 0) run_one_locally();
     }
     end_of_job();
+    if (journal_) journal_->rethrow(); // the first record that could not be written
   }
 
 private:
@@ -220,11 +242,30 @@ private:
     filed(t, std::chrono::steady_clock::now());
   }
 
+  // A task the journal holds: its completion is ready at once, from worker -1, and it is never
+  // sent (nor recorded again).
+  ticket restore(Task task, Result value) {
+    const ticket t = store_.add(std::move(task));
+    store_.result(t) = std::move(value);
+    task_record& record = store_.record(t);
+    record.replayed = true;
+    store_.finish(t);
+    completed_.push(t);
+    ++pool_.info->replayed;
+    if (records_) {
+      if (pool_.info->tasks.size() <= t) pool_.info->tasks.resize(static_cast<std::size_t>(t) + 1);
+      pool_.info->tasks[t] = record;
+    }
+    return t;
+  }
+
   // Task t's result or failure was filed (`when`: when its reply arrived): its completion is
-  // ready, and the run's counts, totals, progress and (for a timeline) records learn of it.
+  // ready, and the run's counts, totals, progress and (for a timeline) records learn of it; a
+  // successful result is recorded in the journal, if the job has one.
   void filed(ticket t, std::chrono::steady_clock::time_point when) {
     completed_.push(t);
     const auto& e = store_.at(t);
+    if (journal_ && store_.failure(t) == nullptr) journal_->record(t, e.task, e.result);
     run_info& info = *pool_.info;
     const task_failure* failure = store_.failure(t);
     info.failures += failure ? 1 : 0;
@@ -278,6 +319,7 @@ private:
 
   void end_of_job() noexcept {
     open_ = false;
+    if (journal_) journal_->close(); // keeps its error for close() to throw
     pool_.info->wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     *pool_.running = false;
     loop_.reset();
@@ -300,6 +342,7 @@ private:
   run_observer observer_;              // progress, timeline (with records: see run_info::tasks)
   std::vector<task_failure> failures_; // with records, for the timeline
   std::unique_ptr<loop_type> loop_;
+  std::unique_ptr<job_journal<Task, Result>> journal_; // options::checkpoint
   scheduler local_queue_; // a pool without workers: the order in which the master runs the tasks
   task_clock clock_;
   idle_backoff idle_;
@@ -341,7 +384,11 @@ private:
 /// done and the rate (the total is not known). master_worker::last_run() and report() describe the
 /// job once it is closed: its counters, losses and per-rank sums (run_info::totals); per-task
 /// records (run_info::tasks, by ticket) and the timeline files only when a timeline is asked for.
-/// Not yet supported for jobs: options::checkpoint (ignored).
+/// With options::checkpoint, each successful result is recorded in a journal under its ticket with
+/// its task's fingerprint (detail/job_journal.hpp): a rerun that submits the same tasks in the same
+/// order gets each recorded result at submit(), as a completion ready at once (worker -1, its
+/// record `replayed`), without running the task; a task submitted under a ticket the journal holds
+/// for another task is refused (submit() throws error, nothing is submitted).
 template <class Task, class Result>
 class job {
 public:
@@ -362,7 +409,9 @@ public:
   /// Hands `task` to the pool; returns its ticket: 0 for the first submitted, then 1, 2, ...
   /// Among unsent tasks, a higher `priority` goes first; equal priorities go in ticket order
   /// (tasks taken back from a lost worker go before all). Never waits for a worker.
-  /// @throws error when the job is closed; mpi_error, error when the pool broke (see run())
+  /// @throws error when the job is closed; when its journal (options::checkpoint) holds another
+  ///         task under this ticket (nothing is submitted); mpi_error, error when the pool broke
+  ///         (see run())
   std::uint64_t submit(Task task, int priority = 0) { return master().submit(std::move(task), priority); }
 
   /// The next completion, waiting for one if none has arrived. Completions come in the order the
@@ -389,7 +438,8 @@ public:
 
   /// Waits for every pending task to complete, then ends the job on the workers (their start()
   /// returns). Completions not yet taken can still be taken with next() and try_next().
-  /// Idempotent. @throws as next()
+  /// Idempotent. @throws as next(); error when the journal (options::checkpoint) could not record
+  /// a result (the first such error; the job ran to its end)
   void close() { master().close(); }
 
 private:

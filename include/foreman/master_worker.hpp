@@ -256,9 +256,12 @@ public:
   /// task itself when next() or try_next() asks for a completion.
   ///
   /// @param fn  callable as `Result(const Task&)` or `void(const Task&, Result&)`; may throw
-  /// @param opt as for run(); read on the master (and `wait` on each rank)
+  /// @param opt as for run(); read on the master (and `wait` on each rank). options::checkpoint
+  ///            names the job's journal (see job): results recorded by ticket, given back at
+  ///            submit() in a rerun that submits the same tasks in the same order
   /// @throws error as run() does when called inside an open run or job, after shutdown(), or on a
-  ///         pool an earlier run broke
+  ///         pool an earlier run broke; on the master when options::checkpoint names a file that
+  ///         cannot be used (the job is then ended on the workers too)
   template <class Fn>
   job<Task, Result> start(Fn&& fn, const options& opt = {}) {
     using function = std::decay_t<Fn>;
@@ -284,8 +287,8 @@ public:
           local = std::make_unique<detail::local_function_of<Task, Result, function>>(std::forward<Fn>(fn));
         // with_shared(): the value is encoded here, and sent to the workers as the job starts.
         auto shared = worker_count() > 0 ? detail::share(fn, pool_.id, run_) : nullptr;
-        const detail::job_binding binding{comm_,     run_,     &pool_,         &info_,
-                                          &running_, &broken_, worker_count(), std::move(shared)};
+        const detail::job_binding binding{
+            comm_, run_, &pool_, &info_, &running_, &broken_, worker_count(), std::move(shared), journal_types()};
         return job<Task, Result>(std::make_unique<detail::job_core<Task, Result>>(binding, opt, std::move(local)));
       } catch (...) {
         running_ = false;
@@ -338,7 +341,9 @@ public:
     static_assert(sink_type::takes_values || sink_type::takes_outcomes,
                   "foreman: the sink must be callable as (std::uint64_t index, int worker, const Result&) or "
                   "(std::uint64_t index, int worker, const foreman::outcome<Result>&)");
-    job<Task, Result> stream = start(std::forward<Fn>(fn), opt);
+    options job_options = opt;
+    job_options.checkpoint.clear(); // the stream keeps its own journal (stream_journal.hpp)
+    job<Task, Result> stream = start(std::forward<Fn>(fn), job_options);
     if (!stream.is_master()) return;
     sink_type deliver(sink, opt.fail_fast);
     if (opt.checkpoint.empty()) {

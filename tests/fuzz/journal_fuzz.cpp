@@ -1,6 +1,6 @@
 // libFuzzer target for the checkpoint journal reader (foreman/detail/journal.hpp).
 //
-// The first input byte picks the mode (its value modulo 4):
+// The first input byte picks the mode (its value modulo 5):
 //   0:    the rest of the input is a run()'s journal file. The reader must not crash, leak, or
 //         read out of bounds (the sanitizers watch), and everything it delivers must lie within
 //         the input.
@@ -12,6 +12,8 @@
 //   2, 3: the same for a stream's journal (its own layout: segments of records that carry their
 //         task's fingerprint); what it delivers must also keep the layout's order (indices rising
 //         within a segment, segments numbered in turn) and its segments must tile what it read.
+//   4:    mode 3 for a job's journal (the stream layout with format 3, its indices in any order:
+//         written here falling within each segment).
 //
 // Build: cmake -DFOREMAN_BUILD_FUZZERS=ON -DCMAKE_CXX_COMPILER=clang++; run: journal_fuzz -max_total_time=60
 
@@ -133,17 +135,18 @@ void raw_stream_mode(const std::uint8_t* data, std::size_t size) {
   check_segments(scan, size);
 }
 
-void damage_stream_mode(const std::uint8_t* data, std::size_t size) {
+void damage_stream_mode(const std::uint8_t* data, std::size_t size, std::uint32_t format = fd::stream_journal_format) {
   struct stream_written {
     std::uint64_t segment, index, fingerprint;
     std::vector<char> payload;
   };
   std::vector<stream_written> records;
-  std::vector<char> journal = fd::stream_journal_header(stream_types());
+  std::vector<char> journal = fd::stream_journal_header(stream_types(), format);
+  const bool job = format == fd::job_journal_format;
   for (std::uint64_t s = 0; s < 3; ++s) {
     fd::stream_journal_record(journal, fd::stream_segment_marker, s, {});
     for (std::uint64_t k = 0; k < 3; ++k) {
-      stream_written w{s, s + k * 5, 0x5eed0000 + s * 16 + k,
+      stream_written w{s, job ? 40 - s - k * 5 : s + k * 5, 0x5eed0000 + s * 16 + k,
                        std::vector<char>(static_cast<std::size_t>(k * 4 + s), static_cast<char>(k * 29 + s))};
       fd::stream_journal_record(journal, w.index, w.fingerprint, w.payload);
       records.push_back(std::move(w));
@@ -159,7 +162,8 @@ void damage_stream_mode(const std::uint8_t* data, std::size_t size) {
         const stream_written& w = records[k];
         check(s == w.segment && index == w.index && fingerprint == w.fingerprint && payload == w.payload);
         ++k;
-      });
+      },
+      format);
   check_segments(scan, journal.size());
 }
 
@@ -167,7 +171,7 @@ void damage_stream_mode(const std::uint8_t* data, std::size_t size) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  switch (data[0] % 4) {
+  switch (data[0] % 5) {
   case 0:
     raw_mode(data + 1, size - 1);
     break;
@@ -177,8 +181,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   case 2:
     raw_stream_mode(data + 1, size - 1);
     break;
-  default:
+  case 3:
     damage_stream_mode(data + 1, size - 1);
+    break;
+  default:
+    damage_stream_mode(data + 1, size - 1, fd::job_journal_format);
   }
   return 0;
 }

@@ -2,9 +2,10 @@
 /// @file journal.hpp
 /// The checkpoint journal: an append-only file of finished results, so that a run killed
 /// part-way can be started again and compute only what is missing (see docs/reliability.md).
-/// It has two layouts, told apart by the format field after the magic: a run()'s (format 1),
-/// identified by its whole task list, and a stream's (format 2), whose records each carry their
-/// task's fingerprint. Either reader refuses the other layout by name (state::other_layout).
+/// It has three layouts, told apart by the format field after the magic: a run()'s (format 1),
+/// identified by its whole task list, a stream's (format 2), whose records each carry their
+/// task's fingerprint, and a job's (format 3), as a stream's in any order. Each reader refuses
+/// the others by name (state::other_layout).
 ///
 /// A run()'s layout (integers in the machine's byte order; the magic tells a foreign file apart):
 ///
@@ -42,6 +43,11 @@
 /// and writes its records in strictly increasing task index. A record before any segment, an
 /// index not above the one before it in its segment, or a segment numbered out of turn is
 /// damage, read as a torn tail is.
+///
+/// A job's layout (start(); detail/job_journal.hpp reads it back) is a stream's with format 3 and
+/// its records in the order the tasks completed: the index is the task's ticket (its submission's
+/// number, from 0), and within a segment no order is asked for. A job's reader holds every
+/// record's result until the task is submitted again.
 
 #include <foreman/errors.hpp>
 
@@ -67,6 +73,7 @@ inline constexpr char journal_magic[16] = {'F', 'O', 'R', 'E', 'M', 'A', 'N', '-
                                            'J', 'O', 'U', 'R', 'N', 'A', 'L', '\n'};
 inline constexpr std::uint32_t journal_format = 1;
 inline constexpr std::uint32_t stream_journal_format = 2;
+inline constexpr std::uint32_t job_journal_format = 3;
 /// The index field of a stream journal's segment marker (no task has it).
 inline constexpr std::uint64_t stream_segment_marker = ~std::uint64_t{0};
 /// A record's payload may not exceed this: the writer refuses a longer one (its length would not
@@ -116,10 +123,10 @@ inline std::vector<char> journal_header(const journal_identity& id) {
   return out;
 }
 
-/// A stream journal's header: its identity is its types alone.
-inline std::vector<char> stream_journal_header(const std::string& types) {
+/// A stream journal's header (a job's: format job_journal_format): its identity is its types alone.
+inline std::vector<char> stream_journal_header(const std::string& types, std::uint32_t format = stream_journal_format) {
   std::vector<char> out(journal_magic, journal_magic + sizeof journal_magic);
-  append_raw(out, stream_journal_format);
+  append_raw(out, format);
   append_types_and_checksum(out, types);
   return out;
 }
@@ -176,9 +183,10 @@ struct journal_scan {
     not_journal,  ///< the file does not start with the magic
     damaged,      ///< the magic is there, but the header is cut, or its checksum or format is wrong
     mismatch,     ///< a sound header for another task list or other types
-    other_layout, ///< the other layout's header (a stream's journal read as a run's, or the reverse)
+    other_layout, ///< another layout's header (a stream's journal read as a run's, ...): see format
   };
   state status = state::empty;
+  std::uint32_t format = 0;    ///< the format the header names (status other_layout, valid, ...)
   journal_identity found;      ///< the header's identity (status valid or mismatch)
   std::uint64_t records = 0;   ///< sound records delivered to the callback
   std::uint64_t valid_end = 0; ///< bytes up to the end of the last sound record
@@ -300,7 +308,8 @@ bool read_journal_start(Source& source, const std::vector<char>& wanted, std::ui
   std::uint32_t found = 0;
   if (!source.read(reinterpret_cast<char*>(&found), sizeof found)) return false;
   append_raw(head, found);
-  if (found == (format == journal_format ? stream_journal_format : journal_format))
+  scan.format = found;
+  if (found != format && (found == journal_format || found == stream_journal_format || found == job_journal_format))
     scan.status = journal_scan::state::other_layout;
   return found == format;
 }
@@ -394,13 +403,17 @@ journal_scan scan_journal(Source& source, const journal_identity& expected, OnRe
 /// fingerprint, payload)` (`segment`: the number of the segment holding it), and scan.segments
 /// tells where each segment lies; reading stops at the first record that is not sound (see the
 /// file comment for what else is damage). Records are delivered only when the header names
-/// `types`. Never throws for any content of the source (only what on_record throws).
+/// `types`. With `format` job_journal_format, reads a job's journal: the same, but the indices
+/// of a segment may come in any order. Never throws for any content of the source (only what
+/// on_record throws).
 template <class Source, class OnRecord>
-journal_scan scan_stream_journal(Source& source, const std::string& types, OnRecord&& on_record) {
+journal_scan scan_stream_journal(Source& source, const std::string& types, OnRecord&& on_record,
+                                 std::uint32_t format = stream_journal_format) {
   journal_scan scan;
   const std::uint64_t total = source.remaining();
   std::vector<char> head;
-  if (!read_journal_start(source, stream_journal_header(types), stream_journal_format, scan, head) ||
+  const bool ordered = format != job_journal_format;
+  if (!read_journal_start(source, stream_journal_header(types, format), format, scan, head) ||
       !read_journal_types(source, head, scan.found.types))
     return scan;
   if (!header_names(scan, head.size(), total, scan.found.types == types)) return scan;
@@ -416,7 +429,7 @@ journal_scan scan_stream_journal(Source& source, const std::string& types, OnRec
     } else {
       if (scan.segments.empty()) break;
       journal_segment& segment = scan.segments.back();
-      if (segment.records > 0 && fields[0] <= segment.last) break;
+      if (ordered && segment.records > 0 && fields[0] <= segment.last) break;
       on_record(static_cast<std::uint64_t>(scan.segments.size() - 1), fields[0], fields[1], payload);
       segment.end = end;
       segment.last = fields[0];
@@ -458,20 +471,22 @@ public:
   ///         error. The file is then left as it was.
   template <class OnRecord>
   journal_scan open(const std::string& path, const journal_identity& id, journal_sync sync, OnRecord&& on_record) {
-    return open_layout(path, journal_header(id), false, sync, id,
+    return open_layout(path, journal_header(id), journal_format, sync, id,
                        [&](fd_source& source) { return scan_journal(source, id, on_record); });
   }
 
   /// Opens or creates `path` as a stream's journal for `types` and locks it. Each sound record
   /// already there goes to on_record(segment, index, fingerprint, payload); the scan's segments
   /// say where each lies (read them back with segment_reader()). Records appended later with
-  /// append_to_segment() go to a new segment.
-  /// @throws error as open(), a run()'s journal refused in place of a stream's journal
+  /// append_to_segment() go to a new segment. With `format` job_journal_format, a job's journal
+  /// (its records in any order).
+  /// @throws error as open(), another layout's journal refused in place of this one
   template <class OnRecord>
-  journal_scan open_stream(const std::string& path, const std::string& types, journal_sync sync, OnRecord&& on_record) {
+  journal_scan open_stream(const std::string& path, const std::string& types, journal_sync sync, OnRecord&& on_record,
+                           std::uint32_t format = stream_journal_format) {
     const journal_scan scan =
-        open_layout(path, stream_journal_header(types), true, sync, journal_identity{0, 0, types},
-                    [&](fd_source& source) { return scan_stream_journal(source, types, on_record); });
+        open_layout(path, stream_journal_header(types, format), format, sync, journal_identity{0, 0, types},
+                    [&](fd_source& source) { return scan_stream_journal(source, types, on_record, format); });
     segment_ = scan.segments.size();
     segment_open_ = false;
     return scan;
@@ -528,11 +543,17 @@ public:
   }
 
 private:
-  // open() and open_stream() (`stream`): opens, locks and scans (`scan_file(fd_source&)`); writes
+  static std::string layout_name(std::uint32_t format) {
+    return format == journal_format          ? "a run() over a task list"
+           : format == stream_journal_format ? "a stream (run_stream(), reduce())"
+                                             : "a job (start())";
+  }
+
+  // open() and open_stream() (`format`): opens, locks and scans (`scan_file(fd_source&)`); writes
   // `header` to an empty file, cuts a torn tail off a sound one, refuses any other.
   template <class Scan>
-  journal_scan open_layout(const std::string& path, const std::vector<char>& header, bool stream, journal_sync sync,
-                           const journal_identity& id, Scan&& scan_file) {
+  journal_scan open_layout(const std::string& path, const std::vector<char>& header, std::uint32_t format,
+                           journal_sync sync, const journal_identity& id, Scan&& scan_file) {
     path_ = path;
     sync_ = sync;
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -561,10 +582,11 @@ private:
     case state::mismatch:
       refuse(describe_mismatch(scan.found, id, mismatch_note_));
     case state::other_layout:
-      refuse(stream ? "is the journal of a run() over a task list, not of a stream (run_stream(), reduce()); a "
-                      "stream cannot resume from it: delete it or choose another checkpoint file"
-                    : "is the journal of a stream (run_stream(), reduce()), not of a run() over a task list; a "
-                      "run() cannot resume from it: delete it or choose another checkpoint file");
+      refuse("is the journal of " + layout_name(scan.format) + ", not of " + layout_name(format) + "; " +
+             (format == journal_format          ? "a run()"
+              : format == stream_journal_format ? "a stream"
+                                                : "a job") +
+             " cannot resume from it: delete it or choose another checkpoint file");
     case state::empty: {
       if (::ftruncate(fd_, 0) != 0) fail("cannot truncate");
       write_at_end(header, 0);
