@@ -31,12 +31,7 @@ namespace detail {
 template <class Task, class Result>
 class job_journal {
 public:
-  /// What the journal holds for a submitted task.
-  enum class verdict {
-    run,      ///< nothing usable: the task runs (and is recorded when it succeeds)
-    restored, ///< its result, read back
-    changed,  ///< a record at its ticket for another task: the submissions changed (see changed())
-  };
+  using verdict = journal_verdict; ///< changed: the submissions changed (see changed())
 
   /// Opens (or creates) the journal at `path` for `types`; reads every sound record.
   /// @throws error as journal_file::open_stream()
@@ -59,7 +54,7 @@ public:
     const auto found = held_.find(t);
     if (found == held_.end()) return verdict::run;
     std::uint64_t fingerprint = 0;
-    if (!fingerprint_of(task, fingerprint)) return verdict::run; // fails when it is sent, as without a journal
+    if (!task_fingerprint(task, fingerprint)) return verdict::run; // fails when it is sent, as without a journal
     if (found->second.fingerprint != fingerprint) {
       changed_ = "checkpoint " + path_ + ": task " + std::to_string(t) +
                  " submitted to the job is not the task the journal recorded under that ticket (their "
@@ -88,7 +83,7 @@ public:
   void record(ticket t, const Task& task, const Result& result) {
     if (!file_.is_open()) return;
     std::uint64_t fingerprint = 0;
-    if (!fingerprint_of(task, fingerprint)) return;
+    if (!task_fingerprint(task, fingerprint)) return;
     try {
       payload_.clear();
       encoder(payload_).put(result);
@@ -121,17 +116,6 @@ private:
     std::uint64_t fingerprint;
     std::vector<char> payload;
   };
-
-  static bool fingerprint_of(const Task& task, std::uint64_t& fingerprint) {
-    try {
-      value_fingerprint f;
-      f.add(task);
-      fingerprint = f.checksum();
-      return true;
-    } catch (...) {
-      return false;
-    }
-  }
 
   journal_file file_;
   std::string path_;

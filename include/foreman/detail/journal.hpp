@@ -74,6 +74,14 @@ inline constexpr char journal_magic[16] = {'F', 'O', 'R', 'E', 'M', 'A', 'N', '-
 inline constexpr std::uint32_t journal_format = 1;
 inline constexpr std::uint32_t stream_journal_format = 2;
 inline constexpr std::uint32_t job_journal_format = 3;
+
+/// What a stream's or a job's journal holds for a task looked up in it (stream_journal.hpp,
+/// job_journal.hpp).
+enum class journal_verdict {
+  run,      ///< nothing usable: the task runs (and is recorded when it succeeds)
+  restored, ///< its result, read back
+  changed,  ///< a record at its index for another task: the tasks changed since it was written
+};
 /// The index field of a stream journal's segment marker (no task has it).
 inline constexpr std::uint64_t stream_segment_marker = ~std::uint64_t{0};
 /// A record's payload may not exceed this: the writer refuses a longer one (its length would not

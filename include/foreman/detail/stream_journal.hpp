@@ -28,12 +28,7 @@ namespace detail {
 template <class Task, class Result>
 class stream_journal {
 public:
-  /// What the journal holds for a task the source gave.
-  enum class verdict {
-    run,      ///< nothing usable: the task runs (and is recorded when it succeeds)
-    restored, ///< its result, read back
-    changed,  ///< a record at its index for another task: the source changed (see error())
-  };
+  using verdict = journal_verdict; ///< changed: the source changed (see rethrow())
 
   /// Read buffer of each segment's cursor.
   static constexpr std::size_t cursor_buffer = 16 * 1024;
@@ -56,15 +51,8 @@ public:
   /// when restored, its result in `into`. Indices must rise from one call to the next.
   verdict look_up(std::uint64_t index, const Task& task, std::uint64_t& fingerprint, bool& fingerprinted,
                   Result& into) {
-    fingerprinted = false;
-    try {
-      value_fingerprint f;
-      f.add(task);
-      fingerprint = f.checksum();
-      fingerprinted = true;
-    } catch (...) {
-      return verdict::run; // fails when it is sent, as without a checkpoint
-    }
+    fingerprinted = task_fingerprint(task, fingerprint);
+    if (!fingerprinted) return verdict::run; // fails when it is sent, as without a checkpoint
     verdict found = verdict::run;
     for (cursor& c : cursors_) {
       while (c.live && c.fields[0] < index) step(c);

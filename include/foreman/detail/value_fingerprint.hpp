@@ -273,6 +273,20 @@ void value_fingerprint::add(const T& value) {
   fingerprint_value(*this, value);
 }
 
+/// The fingerprint of one task's value, as a stream's or a job's journal records it; false when
+/// the value cannot be read (its serialize() threw): such a task is neither looked up nor recorded.
+template <class T>
+bool task_fingerprint(const T& task, std::uint64_t& fingerprint) noexcept {
+  try {
+    value_fingerprint f;
+    f.add(task);
+    fingerprint = f.checksum();
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 } // namespace detail
 } // namespace foreman
 
