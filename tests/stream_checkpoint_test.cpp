@@ -290,6 +290,32 @@ TEST_CASE("a stream stopped early and run again: only the rest runs", "[stream][
   }
 }
 
+// With a timeline, a job keeps a record per ticket; a stream's tasks read back from its journal
+// are never submitted, so they have none. The report counted only the records: fewer tasks than
+// replayed, and a throughput of (tasks - replayed) that wrapped around.
+TEST_CASE("a resumed stream with a timeline reports every task, the replayed ones included", "[stream][checkpoint]") {
+  stream_setup setup("timeline", 8);
+  auto& pool = setup.pool;
+  auto& opt = setup.opt;
+  cleanup timeline{temp_path("timeline.json")};
+  constexpr std::uint64_t n = 300, k = 200; // more read back than computed
+  const std::vector<delivery> first = run(pool, {n}, first_run, opt, k);
+  if (pool.is_master()) REQUIRE(first.size() == k);
+  opt.timeline_json = timeline.path;
+  const std::vector<delivery> rest = run(pool, {n}, second_run, opt);
+  if (!pool.is_master()) return;
+  REQUIRE(rest.size() == n);
+  REQUIRE(pool.last_run().replayed == k);
+  const foreman::run_report report = pool.report();
+  CHECK(report.tasks == n);
+  CHECK(report.replayed == k);
+  std::size_t on_ranks = 0;
+  for (const foreman::worker_report& row : report.workers) on_ranks += row.tasks;
+  CHECK(on_ranks == n - k); // the replayed ones ran on no rank
+  CHECK(report.throughput >= 0.0);
+  if (report.wall_seconds > 0) CHECK(report.throughput <= double(n - k) / report.wall_seconds * 1.000001);
+}
+
 TEST_CASE("a stream whose source changed is refused at the first changed index, after those before it",
           "[stream][checkpoint]") {
   stream_setup setup("changed", 4);

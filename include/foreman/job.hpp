@@ -34,7 +34,21 @@ struct completion {
   outcome<Result> result;   ///< its result, or the failure it raised
 };
 
+template <class Task, class Result>
+class job;
+
 namespace detail {
+
+template <class Task, class Result>
+class job_core;
+
+/// The master's core of a job, for what drives it from inside foreman (detail/stream.hpp).
+struct job_access {
+  template <class Task, class Result>
+  static job_core<Task, Result>& core(job<Task, Result>& j) {
+    return j.master();
+  }
+};
 
 /// What a job takes from its pool on the master (master_worker::start()).
 struct job_binding {
@@ -120,7 +134,46 @@ public:
 
   bool open() const { return open_; }
   std::size_t pending() const { return store_.kept(); }
-  std::size_t ready() const { return completed_.size(); }
+  std::size_t ready() const { return ready_; }
+
+  /// For a stream in task order (detail/stream.hpp), before the first submission: completions
+  /// are no longer queued for next(); take_in_order() takes them from the store by ticket.
+  void hand_out_in_order() { in_order_ = true; }
+
+  /// Hands the completions of tickets low, low + 1, ... that are filed to
+  /// f(ticket, int worker, double seconds, Result& value, task_failure* failure) (failure: null
+  /// for a success), erasing each after, and advances `low` past them; stops at the first ticket
+  /// not filed (or not kept), or once f returned false. Returns how many it handed out. Requires
+  /// hand_out_in_order(). No completion object is built: the value is handed from the store.
+  template <class F>
+  std::size_t take_in_order(ticket& low, F&& f) {
+    std::size_t taken = 0;
+    for (bool go_on = true; go_on && low < store_.issued(); ++low, ++taken) {
+      auto* e = store_.get(low);
+      if (e == nullptr || !e->done) break;
+      go_on = hand_out(low, *e, f);
+    }
+    return taken;
+  }
+
+  /// As take_in_order(), in the order filed (what next() would return, without the completion
+  /// objects); without hand_out_in_order().
+  template <class F>
+  std::size_t take_ready(F&& f) {
+    std::size_t taken = 0;
+    for (bool go_on = true; go_on && !completed_.empty(); ++taken) {
+      const ticket t = completed_.pop();
+      go_on = hand_out(t, store_.at(t), f);
+    }
+    return taken;
+  }
+
+  /// Moves the pool on once, pausing when nothing happened (what next() does while it waits).
+  /// @throws error when the job was broken by an exception and tasks are left unfinished
+  void wait_for_more() {
+    refuse_if_broken();
+    advance(true);
+  }
 
   ticket submit(Task task, int priority) {
     if (!open_) throw error("submit() on a job that was closed");
@@ -130,18 +183,58 @@ public:
       if (verdict == job_journal<Task, Result>::verdict::changed) throw error(journal_->changed());
       if (verdict == job_journal<Task, Result>::verdict::restored) return restore(std::move(task), std::move(value));
     }
-    const ticket t = store_.add(std::move(task));
-    if (loop_) {
-      loop_->tickets().add(t, priority);
-      guarded([&] { loop_->work_added(); });
-      // A long run of submissions (the master submitting a whole generation before it takes any
-      // completion) moves the pool on now and then, so that the workers' answers are taken and
-      // they get their next chunks meanwhile, instead of idling until the first next().
-      if (++submitted_since_pass_ == submissions_per_pass) advance(false);
-    } else {
+    if (!loop_) {
+      const ticket t = store_.add(std::move(task));
       local_queue_.add(t, priority);
+      return t;
     }
+    if (priority != 0) release(); // the tickets before it keep their place
+    const ticket t = store_.add(std::move(task));
+    if (priority != 0) {
+      loop_->tickets().add(t, priority);
+      released_ = t + 1;
+      guarded([&] { loop_->work_added(); });
+    } else if (loop_->has_idle_worker()) {
+      release(); // it leaves now: a worker waits for it
+    }
+    // A long run of submissions (the master submitting a whole generation before it takes any
+    // completion) moves the pool on now and then, so that the workers' answers are taken and
+    // they get their next chunks meanwhile, instead of idling until the first next().
+    if (++submitted_since_pass_ == submissions_per_pass) advance(false);
     return t;
+  }
+
+  /// Submits tasks read from next_task() (callable as std::optional<Task>(); nullopt: the source
+  /// is exhausted, and `exhausted` is set) until `most` are submitted, each as submit(task, 0);
+  /// the scheduler learns of them in runs, not one by one. Returns how many it submitted (when
+  /// next_task() throws, those read before stay submitted).
+  template <class NextTask>
+  std::size_t submit_from(NextTask& next_task, std::size_t most, bool& exhausted) {
+    std::size_t count = 0;
+    if (journal_ || !loop_) { // the job's journal looks each task up; without workers, no batches
+      for (; count < most; ++count) {
+        std::optional<Task> task = next_task();
+        if (!task) {
+          exhausted = true;
+          break;
+        }
+        submit(std::move(*task), 0);
+      }
+      return count;
+    }
+    if (!open_) throw error("submit() on a job that was closed");
+    while (count < most) {
+      std::optional<Task> task = next_task(); // may throw: what was read stays submitted
+      if (!task) {
+        exhausted = true;
+        break;
+      }
+      store_.add(std::move(*task));
+      ++count;
+      if (++submitted_since_pass_ == submissions_per_pass) advance(false); // see submit()
+    }
+    release();
+    return count;
   }
 
   std::optional<completion<Result>> try_next() {
@@ -172,9 +265,10 @@ public:
         ++dropped;
       }
     };
-    if (loop_)
+    if (loop_) {
+      release(); // unsent: dropped with the others
       guarded([&] { loop_->cancel(drop); });
-    else
+    } else
       local_queue_.drop_unsent(drop);
     return dropped;
   }
@@ -182,6 +276,7 @@ public:
   void close() {
     if (!open_) return;
     if (loop_) {
+      release();
       guarded([&] {
         idle_backoff idle(effective_wait_policy(opt_.wait), pool_.pool->oversubscribed);
         while (unfinished() > 0 || loop_->answers_pending()) {
@@ -208,8 +303,32 @@ private:
                   " of its tasks completed; they never will");
   }
 
+  // Hands the scheduler the tickets submitted since it was last told (submit() tells it at once
+  // only when a worker waits for work): before the loop moves on, a cancellation, the end.
+  void release() {
+    const ticket end = store_.issued();
+    if (released_ == end || !loop_) return;
+    loop_->tickets().add_range(released_, static_cast<std::size_t>(end - released_));
+    released_ = end;
+    guarded([&] { loop_->work_added(); });
+  }
+
   // Tasks submitted, neither finished nor cancelled.
-  std::size_t unfinished() const { return store_.kept() - completed_.size(); }
+  std::size_t unfinished() const { return store_.kept() - ready_; }
+
+  // Hands filed ticket t's value (or failure) to f (take_in_order()), then forgets it.
+  template <class F>
+  bool hand_out(ticket t, typename store_type::entry& e, F& f) {
+    --ready_;
+    std::optional<task_failure> failure = store_.take_failure(t);
+    // Erased even when f throws: its completion was handed out.
+    struct erase_after {
+      store_type& store;
+      ticket t;
+      ~erase_after() { store.erase(t); }
+    } erase{store_, t};
+    return f(t, e.record.worker, e.record.seconds, e.result, failure ? &*failure : nullptr);
+  }
 
   // Moves the pool on: one pass of the loop (and, when `wait` and nothing happened, a pause), or
   // in a pool without workers the next task run here.
@@ -220,6 +339,7 @@ private:
       return;
     }
     submitted_since_pass_ = 0;
+    release();
     guarded([&] {
       if (loop_->step() == loop_type::pass::idle && wait)
         idle_.pause();
@@ -233,7 +353,10 @@ private:
     auto& e = store_.at(t);
     invocation call;
     local_->call(e.task, e.result, call, clock_);
-    e.record = task_record{0, call.seconds, !call.ok, 1};
+    e.record.worker = 0;
+    e.record.seconds = call.seconds;
+    e.record.failed = !call.ok;
+    e.record.attempts = 1;
     if (!call.ok) {
       e.result = Result{};
       store_.fail(task_failure{static_cast<std::size_t>(t), 0, call.error_type, call.error_message});
@@ -245,16 +368,19 @@ private:
   // A task the journal holds: its completion is ready at once, from worker -1, and it is never
   // sent (nor recorded again).
   ticket restore(Task task, Result value) {
+    if (loop_) release(); // the tickets before it are sent, not this one
     const ticket t = store_.add(std::move(task));
+    released_ = t + 1;
     store_.result(t) = std::move(value);
-    task_record& record = store_.record(t);
+    job_record& record = store_.record(t);
     record.replayed = true;
     store_.finish(t);
-    completed_.push(t);
+    if (!in_order_) completed_.push(t);
+    ++ready_;
     ++pool_.info->replayed;
     if (records_) {
       if (pool_.info->tasks.size() <= t) pool_.info->tasks.resize(static_cast<std::size_t>(t) + 1);
-      pool_.info->tasks[t] = record;
+      pool_.info->tasks[t] = record.to_task_record();
     }
     return t;
   }
@@ -262,12 +388,13 @@ private:
   // Task t's result or failure was filed (`when`: when its reply arrived): its completion is
   // ready, and the run's counts, totals, progress and (for a timeline) records learn of it; a
   // successful result is recorded in the journal, if the job has one.
-  void filed(ticket t, std::chrono::steady_clock::time_point when) {
-    completed_.push(t);
+  FOREMAN_DETAIL_INLINE void filed(ticket t, std::chrono::steady_clock::time_point when) {
+    if (!in_order_) completed_.push(t);
+    ++ready_;
     const auto& e = store_.at(t);
-    if (journal_ && store_.failure(t) == nullptr) journal_->record(t, e.task, e.result);
-    run_info& info = *pool_.info;
     const task_failure* failure = store_.failure(t);
+    if (journal_ && failure == nullptr) journal_->record(t, e.task, e.result);
+    run_info& info = *pool_.info;
     info.failures += failure ? 1 : 0;
     const auto rank = static_cast<std::size_t>(std::max(0, e.record.worker));
     if (rank >= info.totals.size()) info.totals.resize(rank + 1);
@@ -277,16 +404,17 @@ private:
     sums.busy_seconds += e.record.seconds;
     if (records_) {
       if (info.tasks.size() <= t) info.tasks.resize(static_cast<std::size_t>(t) + 1);
-      info.tasks[t] = e.record;
+      info.tasks[t] = e.record.to_task_record();
       if (failure) failures_.push_back(*failure);
       observer_.task_done(info, static_cast<std::size_t>(t), when);
-    } else {
+    } else if (progress_) {
       observer_.task_done(failure != nullptr, info.lost_workers.size(), when);
     }
   }
 
   completion<Result> take() {
     const ticket t = completed_.pop();
+    --ready_;
     auto& e = store_.at(t);
     std::optional<task_failure> failure = store_.take_failure(t);
     completion<Result> c{t, e.record.worker, e.record.seconds,
@@ -338,6 +466,9 @@ private:
   std::chrono::steady_clock::time_point started_;
   store_type store_;
   ticket_queue completed_; // filed, not yet taken, in the order filed (a chunk's: one run)
+  std::size_t ready_ = 0;  // filed, not yet taken
+  ticket released_ = 0;    // tickets from here on are in the store but not yet in the scheduler
+  bool in_order_ = false;  // hand_out_in_order(): completed_ is not kept
   on_done_fn on_done_{this};
   run_observer observer_;              // progress, timeline (with records: see run_info::tasks)
   std::vector<task_failure> failures_; // with records, for the timeline
@@ -347,6 +478,7 @@ private:
   task_clock clock_;
   idle_backoff idle_;
   bool records_ = observer_.keeps_records(); // per-task records (a timeline was asked for)
+  bool progress_ = observer_.shows_progress();
   static constexpr unsigned submissions_per_pass = 4096;
   unsigned submitted_since_pass_ = 0; // submit() calls since the loop's last pass
   bool open_ = true;
@@ -443,6 +575,8 @@ public:
   void close() { master().close(); }
 
 private:
+  friend struct detail::job_access;
+
   detail::job_core<Task, Result>& master() const {
     if (!core_) throw error("this call is for the master's job: on a worker, start() returns once the job has ended");
     return *core_;

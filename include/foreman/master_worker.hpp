@@ -357,7 +357,7 @@ public:
         stream.close(); // nothing was submitted: the workers' start() returns
         throw;
       }
-      detail::drive_stream(stream, source, deliver, opt, worker_count(), &journal);
+      detail::drive_stream(stream, source, deliver, opt, worker_count(), journal);
       journal.close();
       info_.replayed = static_cast<std::size_t>(journal.restored());
       info_.checkpoint_dropped_bytes = journal.dropped_bytes();

@@ -107,6 +107,11 @@ inline run_report::run_report(const run_info& info)
     from_totals(info);
     return;
   }
+  // A stream's tasks read back from its journal were never submitted to its job, so they have no
+  // record (a run()'s and a job's replayed tasks do): they count here.
+  const auto recorded_replays = static_cast<std::size_t>(
+      std::count_if(info.tasks.begin(), info.tasks.end(), [](const task_record& t) { return t.replayed; }));
+  if (replayed > recorded_replays) tasks += replayed - recorded_replays;
   if (wall_seconds > 0) throughput = static_cast<double>(tasks - replayed) / wall_seconds;
   const std::vector<int> ranks = detail::ranks_of(info);
   for (int r : ranks) {

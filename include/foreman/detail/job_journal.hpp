@@ -84,29 +84,21 @@ public:
     if (!file_.is_open()) return;
     std::uint64_t fingerprint = 0;
     if (!task_fingerprint(task, fingerprint)) return;
-    try {
+    failed_.keep_from([&] {
       payload_.clear();
       encoder(payload_).put(result);
       file_.append_to_segment(t, fingerprint, payload_);
-    } catch (...) {
-      if (!failed_) failed_ = std::current_exception();
-    }
+    });
   }
 
   /// Syncs and closes the journal; an error is kept for rethrow().
   void close() {
     held_.clear();
-    try {
-      file_.close();
-    } catch (...) {
-      if (!failed_) failed_ = std::current_exception();
-    }
+    failed_.keep_from([&] { file_.close(); });
   }
 
   /// Throws the first error the journal met, if any.
-  void rethrow() const {
-    if (failed_) std::rethrow_exception(failed_);
-  }
+  void rethrow() const { failed_.rethrow(); }
 
   std::uint64_t restored() const noexcept { return restored_; }
   std::uint64_t dropped_bytes() const noexcept { return dropped_; }
@@ -124,7 +116,7 @@ private:
   std::uint64_t restored_ = 0;
   std::uint64_t dropped_ = 0;
   std::string changed_;
-  std::exception_ptr failed_;
+  journal_error failed_;
 };
 
 } // namespace detail

@@ -63,6 +63,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,29 @@ enum class journal_verdict {
   restored, ///< its result, read back
   changed,  ///< a record at its index for another task: the tasks changed since it was written
 };
+/// The first error a stream's or a job's journal met while its run went on (a record that could
+/// not be written, a close that failed): kept, so that the results still reach the caller, and
+/// thrown by rethrow() once the run ended.
+class journal_error {
+public:
+  /// Runs f(); an exception it throws is kept (the first only) instead of propagating.
+  template <class F>
+  void keep_from(F&& f) noexcept {
+    try {
+      f();
+    } catch (...) {
+      if (!first_) first_ = std::current_exception();
+    }
+  }
+  /// Throws the error kept, if any.
+  void rethrow() const {
+    if (first_) std::rethrow_exception(first_);
+  }
+
+private:
+  std::exception_ptr first_;
+};
+
 /// The index field of a stream journal's segment marker (no task has it).
 inline constexpr std::uint64_t stream_segment_marker = ~std::uint64_t{0};
 /// A record's payload may not exceed this: the writer refuses a longer one (its length would not

@@ -164,6 +164,9 @@ public:
     return !starved_.empty() || prepare() ? pass::busy : pass::idle;
   }
 
+  /// Whether a live worker holds nothing and waits for work (work_added() would send it some).
+  bool has_idle_worker() const { return !idle_.empty(); }
+
   /// Tickets were added to the scheduler: the workers that hold nothing get them now (the others
   /// get more when they next answer). O(1) when no worker is idle.
   void work_added() {
@@ -399,15 +402,20 @@ private:
     return count;
   }
 
-  // The tasks of a chunk just sent to worker w: counts their attempts, and announces in one line
+  // Task t goes into a chunk for a worker: counts its attempt, and notes it for
+  // announce_resent() if a lost worker had held it.
+  FOREMAN_DETAIL_INLINE void count_attempt(ticket t) {
+    if (store_.count_attempt(t)) resending_.push_back(t);
+  }
+
+  // The chunk just sent to worker w, its tasks counted (count_attempt()): announces in one line
   // those a lost worker had held (every one of them, with the attempt of those it had started).
-  void count_attempts(const std::vector<ticket>& sent, int w) {
+  void announce_resent(int w) {
+    if (resending_.empty()) return;
+    if (opt_.announce_faults) announce_resent_line(w);
     resending_.clear();
-    for (ticket t : sent) {
-      ++store_.record(t).attempts;
-      if (store_.take_resent(t)) resending_.push_back(t);
-    }
-    if (resending_.empty() || !opt_.announce_faults) return;
+  }
+  FOREMAN_DETAIL_COLD void announce_resent_line(int w) {
     std::string line = std::to_string(resending_.size()) + " task(s) sent again, to worker " + std::to_string(w) +
                        ": " + index_ranges(names_of(resending_));
     // Grouped by attempt: a task queued behind the one a lost worker was running is not charged.
@@ -470,22 +478,28 @@ private:
       }
       chunk& sent = table_.sent(w, now); // size() < limit <= in_flight_limit
       const std::size_t size = scheduler_.chunk_size(w, pool_.live_workers());
+      resending_.clear();       // not a chunk's whose sending failed
       if (prepared_is_next()) { // implies size == fixed_chunk: only fixed-size chunks are prepared
         // Encoded ahead (prepare()): sent first, its tickets taken after.
         slot->bytes.swap(prepared_.bytes);
         post_message(*slot, w, tag::tasks, comm_);
-        for (std::size_t k = 0; k < prepared_.count; ++k) sent.tickets.push_back(scheduler_.take(w));
+        for (std::size_t k = 0; k < prepared_.count; ++k) {
+          sent.tickets.push_back(scheduler_.take(w));
+          count_attempt(sent.tickets.back());
+        }
         prepared_.valid = false;
       } else {
+        // Each task's attempt is counted as it goes in (the store finds it once for both).
         encode_chunk(slot->bytes, size, [&](ticket& t) {
           if (!scheduler_.take_next(w, t)) return false;
           sent.tickets.push_back(t);
+          count_attempt(t);
           return true;
         });
         post_message(*slot, w, tag::tasks, comm_);
         for (const body_span& body : bodies_) post_body(body, w, tag::task_body, comm_, *slot); // from the task itself
       }
-      count_attempts(sent.tickets, w);
+      announce_resent(w);
       ++info_.messages;
     }
     // Holds nothing: gets work as soon as some comes (work_added()).
@@ -711,7 +725,7 @@ private:
                                                     " could not be decoded on worker " + std::to_string(worker) +
                                                     ": the tasks message holding it was damaged: " + why)
                                     .what()});
-      task_record& record = store_.record(t);
+      auto& record = store_.record(t);
       record.worker = worker;
       record.seconds = 0.0;
       record.failed = true;
@@ -796,7 +810,7 @@ private:
 
   // Files task t's outcome (its result or failure is in the store already) from `worker`.
   void file(ticket t, int worker, double seconds, bool failed, clock::time_point when) {
-    task_record& record = store_.record(t);
+    auto& record = store_.record(t);
     record.worker = worker;
     record.seconds = seconds;
     scheduler_.observe(seconds);
@@ -1015,7 +1029,7 @@ private:
 
   void fail(ticket t, int worker, std::string message, const char* type = "foreman::worker_lost") {
     file_failure(task_failure{static_cast<std::size_t>(t), worker, type, std::move(message)});
-    task_record& record = store_.record(t);
+    auto& record = store_.record(t);
     record.worker = worker;
     record.failed = true;
     finish(t, clock::now());
@@ -1084,7 +1098,7 @@ private:
 
   std::deque<int> idle_;           // workers that hold no chunk and wait for work (work_added())
   std::vector<char> idle_flag_;    // per worker: in idle_
-  std::vector<ticket> resending_;  // count_attempts(): the tickets of a chunk being sent again
+  std::vector<ticket> resending_;  // count_attempt(): the tickets of a chunk being sent again
   std::vector<int> silent_;        // check_timeouts(): workers found silent
   clock::time_point start_{};      // when the run began: losses are reported relative to it
   clock::time_point last_check_{}; // check_liveness(): when timeouts were last checked

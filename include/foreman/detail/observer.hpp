@@ -111,6 +111,9 @@ public:
       write(meter_->update({done_, failed_, lost_workers}, std::chrono::duration<double>(when - start_).count()));
   }
 
+  /// Whether a progress display is shown (else task_done(bool, ...) has nothing to do).
+  bool shows_progress() const { return meter_.has_value(); }
+
   /// Whether per-task records must be kept for this run: a timeline was asked for.
   bool keeps_records() const { return !json_path_.empty() || !html_path_.empty(); }
 

@@ -68,10 +68,41 @@ struct stream_slot {
   std::vector<char> record; ///< options::unordered with a journal: its serialized result
 };
 
-/// Runs a stream on the master's side of an open job: reads tasks from next_task() (nullopt: the
-/// source is exhausted) while fewer than the bound are read and not finished, and hands each
-/// completion to deliver(completion&&), which returns false to stop early (the job is then
+/// Runs a stream without a journal on the master's side of an open job: reads tasks from
+/// next_task() (nullopt: the source is exhausted) while fewer than the bound are read and not
+/// handed on, and hands each result to deliver(index, worker, Result& value, task_failure*
+/// failure) (failure null for a success), which returns false to stop early (the job is then
 /// cancelled). In task order unless options::unordered. Closes the job at the end.
+///
+/// A stream's job is its own from its first ticket, so a ticket is the task's index in the
+/// stream. The values are handed on from the job's store, where they were received, without a
+/// completion object (job_core::take_in_order(), take_ready()): in task order, the store is the
+/// window that holds what arrived early.
+template <class Task, class Result, class NextTask, class Deliver>
+void drive_stream(job<Task, Result>& stream, NextTask& next_task, Deliver& deliver, const options& opt, int workers) {
+  job_core<Task, Result>& core = job_access::core(stream);
+  const std::size_t bound = stream_bound(opt, workers);
+  if (!opt.unordered) core.hand_out_in_order();
+  std::uint64_t low = 0; // in task order: the next index to hand on
+  std::size_t out = 0;   // read, not handed on
+  bool exhausted = false, stopped = false;
+  auto hand_on = [&](ticket t, int worker, double, Result& value, task_failure* failure) {
+    --out;
+    stopped = !deliver(t, worker, value, failure) || stopped;
+    return !stopped;
+  };
+  for (;;) {
+    if (!exhausted && out < bound) out += core.submit_from(next_task, bound - out, exhausted);
+    if (out == 0) break;
+    const std::size_t taken = opt.unordered ? core.take_ready(hand_on) : core.take_in_order(low, hand_on);
+    if (stopped) break;
+    if (taken == 0) core.wait_for_more();
+  }
+  if (stopped) core.cancel();
+  core.close();
+}
+
+/// As drive_stream() above, with a journal, handing each completion to deliver(completion&&).
 ///
 /// With a journal (options::checkpoint), a task the journal holds is not submitted: its recorded
 /// result is handed on in its place (worker -1), and each result is recorded in task order as it
@@ -82,13 +113,11 @@ struct stream_slot {
 /// source), not the job's tickets.
 template <class Task, class Result, class NextTask, class Deliver>
 void drive_stream(job<Task, Result>& job, NextTask& next_task, Deliver& deliver, const options& opt, int workers,
-                  stream_journal<Task, Result>* journal = nullptr) {
+                  stream_journal<Task, Result>& journal) {
   const std::size_t bound = stream_bound(opt, workers);
-  // Without a journal in completion order, a task is finished once handed on, and no window is
-  // kept; else the tasks read and not finished are low .. read - 1, fewer than `bound`.
-  const bool windowed = !opt.unordered || journal != nullptr;
+  // The tasks read and not finished are low .. read - 1, fewer than `bound`.
   window_ring<stream_slot<Result>> window;
-  std::deque<std::uint64_t> index_of; // with a journal: index_of[t - first_ticket] is ticket t's index
+  std::deque<std::uint64_t> index_of; // index_of[t - first_ticket] is ticket t's index
   std::uint64_t first_ticket = 0;
   std::uint64_t read = 0, low = 0;
   std::size_t out = 0; // read, not finished
@@ -97,15 +126,15 @@ void drive_stream(job<Task, Result>& job, NextTask& next_task, Deliver& deliver,
   // Finishes the tasks from `low` on that can be: in task order, hands each on (recording it
   // first); in completion order, records those handed on.
   auto settle = [&] {
-    while (windowed && low < read) {
+    while (low < read) {
       stream_slot<Result>& s = window.at(low, low);
       if (opt.unordered) {
         if (!s.handed_on) break;
-        if (s.to_record) journal->record_encoded(low, s.fingerprint, s.record);
+        if (s.to_record) journal.record_encoded(low, s.fingerprint, s.record);
       } else {
         if (!s.ready || stopped) break;
-        if (journal && !s.restored && s.fingerprinted && s.ready->result.ok())
-          journal->record(low, s.fingerprint, s.ready->result.value());
+        if (!s.restored && s.fingerprinted && s.ready->result.ok())
+          journal.record(low, s.fingerprint, s.ready->result.value());
         hand_on(std::move(*s.ready));
       }
       s = stream_slot<Result>{};
@@ -124,30 +153,28 @@ void drive_stream(job<Task, Result>& job, NextTask& next_task, Deliver& deliver,
         exhausted = true;
         break;
       }
-      if (journal) {
-        stream_slot<Result>& s = window.at(read, low);
-        Result value{};
-        const auto verdict = journal->look_up(read, *task, s.fingerprint, s.fingerprinted, value);
-        if (verdict == stream_journal<Task, Result>::verdict::changed) {
-          s = stream_slot<Result>{};
-          exhausted = true; // the source ends here: what came before completes
-          break;
-        }
-        if (verdict == stream_journal<Task, Result>::verdict::restored) {
-          s.restored = true;
-          completion<Result> c{read, -1, 0.0, outcome<Result>(std::move(value))};
-          ++read;
-          ++out;
-          if (opt.unordered) {
-            s.handed_on = true;
-            hand_on(std::move(c));
-          } else {
-            s.ready = std::move(c);
-          }
-          continue;
-        }
-        index_of.push_back(read);
+      stream_slot<Result>& s = window.at(read, low);
+      Result value{};
+      const auto verdict = journal.look_up(read, *task, s.fingerprint, s.fingerprinted, value);
+      if (verdict == stream_journal<Task, Result>::verdict::changed) {
+        s = stream_slot<Result>{};
+        exhausted = true; // the source ends here: what came before completes
+        break;
       }
+      if (verdict == stream_journal<Task, Result>::verdict::restored) {
+        s.restored = true;
+        completion<Result> c{read, -1, 0.0, outcome<Result>(std::move(value))};
+        ++read;
+        ++out;
+        if (opt.unordered) {
+          s.handed_on = true;
+          hand_on(std::move(c));
+        } else {
+          s.ready = std::move(c);
+        }
+        continue;
+      }
+      index_of.push_back(read);
       job.submit(std::move(*task));
       ++read;
       ++out;
@@ -156,18 +183,11 @@ void drive_stream(job<Task, Result>& job, NextTask& next_task, Deliver& deliver,
     if (stopped || (out == 0 && exhausted)) break;
     if (out == 0) continue; // restored tasks only, so far: read on
     completion<Result> c = job.next();
-    if (journal) {
-      c.ticket = index_of[static_cast<std::size_t>(c.ticket - first_ticket)];
-      if (!c.result.ok()) {
-        task_failure f = c.result.failure();
-        f.index = static_cast<std::size_t>(c.ticket);
-        c.result = outcome<Result>(std::move(f));
-      }
-    }
-    if (!windowed) {
-      --out;
-      hand_on(std::move(c));
-      continue;
+    c.ticket = index_of[static_cast<std::size_t>(c.ticket - first_ticket)];
+    if (!c.result.ok()) {
+      task_failure f = c.result.failure();
+      f.index = static_cast<std::size_t>(c.ticket);
+      c.result = outcome<Result>(std::move(f));
     }
     stream_slot<Result>& s = window.at(c.ticket, low);
     if (opt.unordered) {
@@ -196,6 +216,23 @@ public:
   static constexpr bool takes_outcomes = std::is_invocable_v<Sink&, std::uint64_t, int, const outcome<Result>&>;
 
   stream_sink(Sink& sink, bool fail_fast) : sink_(sink), fail_fast_(fail_fast) {}
+
+  /// A result handed on from the job's store (drive_stream() without a journal): `value` when
+  /// `failure` is null.
+  bool operator()(std::uint64_t index, int worker, Result& value, task_failure* failure) {
+    bool go_on = true;
+    if constexpr (takes_outcomes) {
+      const outcome<Result> o = failure ? outcome<Result>(std::move(*failure)) : outcome<Result>(std::move(value));
+      go_on = call(index, worker, o);
+    } else {
+      if (failure == nullptr) go_on = call(index, worker, std::as_const(value));
+    }
+    if (failure != nullptr) {
+      if constexpr (!takes_outcomes) failures_.push_back(std::move(*failure));
+      if (fail_fast_) go_on = false;
+    }
+    return go_on;
+  }
 
   bool operator()(completion<Result>&& c) {
     const bool ok = c.result.ok();

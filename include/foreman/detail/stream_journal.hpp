@@ -88,39 +88,29 @@ public:
   /// an I/O error that closes the journal) is kept for error(); the stream goes on.
   void record(std::uint64_t index, std::uint64_t fingerprint, const Result& result) {
     if (!file_.is_open()) return;
-    try {
+    failed_.keep_from([&] {
       encode(result, payload_);
       file_.append_to_segment(index, fingerprint, payload_);
-    } catch (...) {
-      keep_error();
-    }
+    });
   }
 
   /// As record(), the result already serialized.
   void record_encoded(std::uint64_t index, std::uint64_t fingerprint, const std::vector<char>& payload) {
     if (!file_.is_open()) return;
-    try {
-      file_.append_to_segment(index, fingerprint, payload);
-    } catch (...) {
-      keep_error();
-    }
+    failed_.keep_from([&] { file_.append_to_segment(index, fingerprint, payload); });
   }
 
   /// Syncs and closes the journal (an error is kept for error()).
   void close() {
     cursors_.clear();
-    try {
-      file_.close();
-    } catch (...) {
-      keep_error();
-    }
+    failed_.keep_from([&] { file_.close(); });
   }
 
   /// Throws what went wrong during the stream, if anything: a changed source first, else the
   /// first error of the journal.
   void rethrow() const {
     if (!changed_.empty()) throw error(changed_);
-    if (failed_) std::rethrow_exception(failed_);
+    failed_.rethrow();
   }
 
   std::uint64_t restored() const noexcept { return restored_; }
@@ -140,10 +130,6 @@ private:
   // I/O error, ends the cursor: its tasks run again).
   static void step(cursor& c) { c.live = c.live && read_journal_record(c.in, c.fields, c.payload, c.scratch); }
 
-  void keep_error() {
-    if (!failed_) failed_ = std::current_exception();
-  }
-
   journal_file file_;
   std::string path_;
   std::vector<cursor> cursors_;
@@ -151,7 +137,7 @@ private:
   std::uint64_t restored_ = 0;
   std::uint64_t dropped_ = 0;
   std::string changed_;
-  std::exception_ptr failed_;
+  journal_error failed_;
 };
 
 } // namespace detail

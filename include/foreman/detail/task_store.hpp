@@ -11,8 +11,11 @@
 ///                                           it names no task at all (a protocol error)
 ///   bool done(ticket) const                 its result or failure is filed (or it is gone)
 ///   Result& result(ticket)                  where its result is decoded
-///   task_record& record(ticket)
-///   void mark_resent(ticket); bool take_resent(ticket): taken from a lost worker, to be announced
+///   auto& record(ticket)                    its record: a task_record, or a job_record (the same
+///                                           fields, without the timeline's times)
+///   void mark_resent(ticket)                taken from a lost worker, to be announced when sent again
+///   bool count_attempt(ticket)              counts an attempt (record's attempts) and takes the
+///                                           mark: whether it is sent again after a loss
 ///   void fail(task_failure)                 files a failure (failure.index: the ticket)
 ///   void finish(ticket)                     marks it done
 ///   static bool results_stay_put            result(t) stays where it is until the run ends, so
@@ -27,6 +30,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -70,7 +74,10 @@ public:
   Result& result(ticket t) { return results_[t]; }
   task_record& record(ticket t) { return records_[t]; }
   void mark_resent(ticket t) { resent_[t] = 1; }
-  bool take_resent(ticket t) { return std::exchange(resent_[t], 0) != 0; }
+  bool count_attempt(ticket t) {
+    ++records_[t].attempts;
+    return std::exchange(resent_[t], 0) != 0;
+  }
   void fail(task_failure f) { failures_.push_back(std::move(f)); }
   void finish(ticket t) {
     done_[t] = 1;
@@ -101,61 +108,90 @@ private:
   std::size_t finished_ = 0;
 };
 
+/// What a job's store keeps of a task's record: task_record's fields but the timeline's times
+/// (filled in from the master's clock only when a timeline is asked for). 24 bytes, not 48: a
+/// job's entries are touched for every task.
+struct job_record {
+  int worker = -1;
+  unsigned attempts = 0;
+  double seconds = 0.0;
+  bool failed = false;
+  bool replayed = false;
+
+  task_record to_task_record() const { return task_record{worker, seconds, failed, attempts, replayed}; }
+};
+
 /// The store of a job: only the tasks submitted and not yet handed back (by their completion, or
 /// dropped by a cancellation). Tickets are given in submission order from 0; a ticket is its
 /// task's name on the wire.
 ///
 /// The tickets a job keeps mostly lie in a window behind the newest (a stream's never span more
-/// than its bound), so they are kept in a ring indexed by ticket: slot t & mask, found without
-/// hashing, reused without allocating. A ticket that stays while many later ones come and go (a
-/// long task among many short ones, a completion never taken) would stretch the window without
-/// bound, so when the ring is full and less than a quarter of it is in use, its oldest entries
-/// move to a hash table (stragglers) instead of the ring growing: the ring never has more than
-/// max(min_capacity, 8 x the most tickets it held at once) slots. Failures are kept apart, in a
-/// hash table by ticket.
+/// than its bound), so they are kept in fixed segments of segment_slots slots, ticket t in
+/// segment t / segment_slots at t % segment_slots, found without hashing through a ring of
+/// segment pointers. A segment is never moved nor copied: a job that keeps every task it was
+/// given (all submitted before any is taken) adds segments, and one whose window moves on hands
+/// the segment behind it to the front (as many are kept spare as are in use, at least two), so
+/// a stream allocates nothing once its window is full.
+///
+/// A ticket that stays while many later ones come and go (a long task among many short ones, a
+/// completion never taken) would stretch the window without bound, so when it spans more than
+/// max(2 segments, 4 x the tickets it holds), its oldest entries move to a hash table
+/// (stragglers): the segments never hold more than max(2 segments, 4 x the most tickets held at
+/// once) slots, plus a partly used segment at the front, and as many spares. Failures are kept
+/// apart, in a hash table by ticket.
 template <class Task, class Result>
 class job_store {
 public:
   struct entry {
-    Task task{};
+    explicit entry(Task&& t) : task(std::move(t)) {}
+    Task task;
     Result result{};
-    task_record record{};
+    job_record record{};
     bool done = false;
     bool resent = false;
   };
 
+  job_store() = default;
+  job_store(const job_store&) = delete; // dir_data_ points into dir_
+  job_store& operator=(const job_store&) = delete;
+
   /// An entry is erased when its task is cancelled (job::cancel()), also while its body arrives.
   static constexpr bool results_stay_put = false;
+  /// Slots per segment: 512, some 28 KB for small tasks and results (56-byte slots).
+  static constexpr std::size_t segment_slots = 512;
 
   /// Keeps `task` under the next ticket, which it returns.
   ticket add(Task task) {
     make_room();
-    ring_[static_cast<std::size_t>(next_) & mask_].emplace(
-        entry{std::move(task), Result{}, task_record{}, false, false});
-    ++in_ring_;
+    if ((next_ & slot_mask) == 0 && next_ >> segment_bits == seg_end_) add_segment();
+    slot_at(next_).emplace(std::move(task));
+    ++in_window_;
     return next_++;
   }
   /// Tickets given so far.
   ticket issued() const { return next_; }
-  std::size_t kept() const { return in_ring_ + stragglers_.size(); }
+  std::size_t kept() const { return in_window_ + stragglers_.size(); }
   bool has(ticket t) const { return find(t) != nullptr; }
+  /// Ticket t's entry, or null when it is not kept.
+  FOREMAN_DETAIL_INLINE entry* get(ticket t) { return find(t); }
   FOREMAN_DETAIL_INLINE entry& at(ticket t) {
     entry* e = find(t);
     if (e == nullptr) not_kept(t);
     return *e;
   }
   /// Forgets ticket t (its completion was handed out, or it was cancelled).
-  void erase(ticket t) {
-    if (t >= low_ && t < next_) {
-      slot& s = ring_[static_cast<std::size_t>(t) & mask_];
+  FOREMAN_DETAIL_INLINE void erase(ticket t) {
+    if (t - low_ < next_ - low_ && failures_.empty()) { // the common case: low_ <= t < next_
+      slot& s = t == last_ticket_ ? *last_slot_ : slot_at(t);
       if (!s) return;
+      forget_found(t);
       s.reset(); // never throws (a Result is not built here), and frees a large task or result now
-      --in_ring_;
-      if (t == low_) advance_low();
-    } else if (!stragglers_.empty()) {
-      stragglers_.erase(t);
+      --in_window_;
+      // The common case of advance_low(): the next ticket is live, in the same segment.
+      if (t == low_ && (++low_ == next_ || (low_ & slot_mask) == 0 || !slot_at(low_))) advance_low();
+      return;
     }
-    if (!failures_.empty()) failures_.erase(t);
+    erase_other(t);
   }
   /// Task t's failure, if one was filed (fail()); else null.
   FOREMAN_DETAIL_INLINE const task_failure* failure(ticket t) const {
@@ -164,18 +200,16 @@ public:
     return found == failures_.end() ? nullptr : &found->second;
   }
   /// Task t's failure, moved out (see failure()).
-  std::optional<task_failure> take_failure(ticket t) {
-    if (failures_.empty()) return std::nullopt;
-    const auto found = failures_.find(t);
-    if (found == failures_.end()) return std::nullopt;
-    std::optional<task_failure> f(std::move(found->second));
-    failures_.erase(found);
-    return f;
+  FOREMAN_DETAIL_INLINE std::optional<task_failure> take_failure(ticket t) {
+    if (failures_.empty()) return std::nullopt; // the common case: no task failed
+    return take_failure_other(t);
   }
   std::size_t finished() const { return finished_; }
-  /// Slots of the ring (what it holds in memory besides the stragglers).
-  std::size_t capacity() const { return ring_.size(); }
-  /// Tickets kept outside the ring.
+  /// Slots the segments hold in memory (the spares included), besides the stragglers.
+  std::size_t capacity() const {
+    return (static_cast<std::size_t>(seg_end_ - seg_low_) + spare_.size()) * segment_slots;
+  }
+  /// Tickets kept outside the segments.
   std::size_t stragglers() const { return stragglers_.size(); }
 
   const Task& task(ticket t) const { return checked(t).task; }
@@ -185,90 +219,163 @@ public:
     t = name;
     return find(t) != nullptr;
   }
-  bool done(ticket t) const {
+  FOREMAN_DETAIL_INLINE bool done(ticket t) const {
     const entry* e = find(t);
     return e == nullptr || e->done;
   }
-  Result& result(ticket t) { return at(t).result; }
-  task_record& record(ticket t) { return at(t).record; }
+  FOREMAN_DETAIL_INLINE Result& result(ticket t) { return at(t).result; }
+  FOREMAN_DETAIL_INLINE job_record& record(ticket t) { return at(t).record; }
   void mark_resent(ticket t) { at(t).resent = true; }
-  bool take_resent(ticket t) { return std::exchange(at(t).resent, false); }
+  FOREMAN_DETAIL_INLINE bool count_attempt(ticket t) {
+    entry& e = at(t);
+    ++e.record.attempts;
+    return std::exchange(e.resent, false);
+  }
   void fail(task_failure f) {
     const ticket t = f.index;
     if (find(t) == nullptr) not_kept(t);
     failures_.insert_or_assign(t, std::move(f));
   }
-  void finish(ticket t) {
+  FOREMAN_DETAIL_INLINE void finish(ticket t) {
     at(t).done = true;
     ++finished_;
   }
 
-  static constexpr std::size_t min_capacity = 64;
-
 private:
   using slot = std::optional<entry>; // empty: no ticket kept there
+  struct segment {
+    slot slots[segment_slots];
+  };
+  static constexpr unsigned segment_bits = 9;
+  static constexpr ticket slot_mask = segment_slots - 1;
+  static_assert(std::size_t{1} << segment_bits == segment_slots, "segment_slots is 2^segment_bits");
 
-  // On the master's path several times per task: the ring's case is kept small enough to inline.
+  // The slot of a ticket whose segment is present: seg_low_ <= t >> segment_bits < seg_end_.
+  FOREMAN_DETAIL_INLINE slot& slot_at(ticket t) const {
+    return dir_data_[static_cast<std::size_t>(t >> segment_bits) & dir_mask_]->slots[t & slot_mask];
+  }
+
+  // On the master's path several times per task, mostly for the same ticket in a row (a reply's
+  // item is looked up, decoded into, recorded, finished, filed): the last entry found is kept
+  // (a slot never moves: segments stay put; a straggler is not kept), and the window's case is
+  // kept small enough to inline.
   FOREMAN_DETAIL_INLINE entry* find(ticket t) {
+    if (t == last_ticket_) return &**last_slot_;
     if (t - low_ < next_ - low_) { // low_ <= t < next_
-      slot& s = ring_[static_cast<std::size_t>(t) & mask_];
-      return s ? &*s : nullptr;
+      slot& s = slot_at(t);
+      if (!s) return nullptr;
+      last_ticket_ = t;
+      last_slot_ = &s;
+      return &*s;
     }
     return t < low_ && !stragglers_.empty() ? find_straggler(t) : nullptr;
+  }
+  // Entry t is destroyed or moved: find() must not return it.
+  FOREMAN_DETAIL_INLINE void forget_found(ticket t) {
+    if (t == last_ticket_) last_ticket_ = no_ticket;
   }
   FOREMAN_DETAIL_INLINE const entry* find(ticket t) const { return const_cast<job_store&>(*this).find(t); }
   FOREMAN_DETAIL_COLD entry* find_straggler(ticket t) {
     const auto found = stragglers_.find(t);
     return found == stragglers_.end() ? nullptr : &found->second;
   }
+  FOREMAN_DETAIL_COLD std::optional<task_failure> take_failure_other(ticket t) {
+    const auto found = failures_.find(t);
+    if (found == failures_.end()) return std::nullopt;
+    std::optional<task_failure> f(std::move(found->second));
+    failures_.erase(found);
+    return f;
+  }
+  // erase() of a straggler, of a ticket not kept, or while failures are kept.
+  FOREMAN_DETAIL_COLD void erase_other(ticket t) {
+    forget_found(t);
+    if (t >= low_ && t < next_) {
+      slot& s = slot_at(t);
+      if (s) {
+        s.reset();
+        --in_window_;
+        if (t == low_) advance_low();
+      }
+    } else if (!stragglers_.empty()) {
+      stragglers_.erase(t);
+    }
+    if (!failures_.empty()) failures_.erase(t);
+  }
   const entry& checked(ticket t) const { return const_cast<job_store&>(*this).at(t); }
   [[noreturn]] FOREMAN_DETAIL_COLD static void not_kept(ticket t) {
     throw error("internal error: ticket " + std::to_string(t) + " is not kept by this job");
   }
 
-  // Makes the slot of ticket next_ free: the window low_ .. next_ must be shorter than the ring.
+  // Moves the oldest tickets to the stragglers while the window spans more than
+  // max(2 segments, 4 x the tickets it holds).
   void make_room() {
-    while (next_ - low_ >= ring_.size()) {
-      if (ring_.size() < min_capacity || 4 * in_ring_ >= ring_.size())
-        grow();
-      else
-        evict_oldest();
-    }
+    while (next_ - low_ >= std::max<ticket>(2 * segment_slots, 4 * static_cast<ticket>(in_window_))) evict_oldest();
   }
 
-  void grow() {
-    std::vector<slot> wider(std::max(min_capacity, 2 * ring_.size()));
-    const std::size_t mask = wider.size() - 1;
-    for (ticket t = low_; t < next_; ++t) {
-      slot& from = ring_[static_cast<std::size_t>(t) & mask_];
-      if (from) wider[static_cast<std::size_t>(t) & mask] = std::move(from);
+  // The segment of ticket next_ (a new one: next_ is its first slot) joins the window's.
+  FOREMAN_DETAIL_COLD void add_segment() {
+    if (seg_end_ - seg_low_ == dir_.size()) { // the ring of pointers is full: twice as many
+      std::vector<std::unique_ptr<segment>> wider(std::max<std::size_t>(4, 2 * dir_.size()));
+      const std::size_t mask = wider.size() - 1;
+      for (ticket k = seg_low_; k < seg_end_; ++k)
+        wider[static_cast<std::size_t>(k) & mask] = std::move(dir_[static_cast<std::size_t>(k) & dir_mask_]);
+      dir_.swap(wider);
+      dir_mask_ = mask;
+      dir_data_ = dir_.data();
     }
-    ring_.swap(wider);
-    mask_ = mask;
+    std::unique_ptr<segment> fresh;
+    if (spare_.empty()) {
+      fresh = std::make_unique<segment>();
+    } else {
+      fresh = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    dir_[static_cast<std::size_t>(seg_end_) & dir_mask_] = std::move(fresh);
+    ++seg_end_;
   }
 
-  // The oldest ticket of the ring (live: see advance_low()) moves to the stragglers.
+  // The oldest ticket of the window (live: see advance_low()) moves to the stragglers.
   void evict_oldest() {
-    slot& s = ring_[static_cast<std::size_t>(low_) & mask_];
+    forget_found(low_);
+    slot& s = slot_at(low_);
     stragglers_.emplace(low_, std::move(*s));
     s.reset();
-    --in_ring_;
+    --in_window_;
     advance_low();
   }
 
-  // low_ moves past the slots no longer live: it is next_ or a live ticket's.
-  void advance_low() {
-    while (low_ < next_ && !ring_[static_cast<std::size_t>(low_) & mask_]) ++low_;
+  // low_ moves past the slots no longer live: it is next_ or a live ticket's. The segments it
+  // leaves behind (all their slots empty) become spares, or are freed.
+  FOREMAN_DETAIL_COLD void advance_low() {
+    while (low_ < next_ && !slot_at(low_)) ++low_;
+    while (seg_low_ < low_ >> segment_bits) {
+      std::unique_ptr<segment>& behind = dir_[static_cast<std::size_t>(seg_low_) & dir_mask_];
+      // As many spares as segments in use: a stream's window hands a whole chunk's segments
+      // back at once and takes as many again when it reads on.
+      if (spare_.size() < std::max<std::size_t>(2, static_cast<std::size_t>(seg_end_ - seg_low_)))
+        spare_.push_back(std::move(behind));
+      else
+        behind.reset();
+      ++seg_low_;
+    }
   }
 
-  std::vector<slot> ring_; // a power of two slots: ticket t at t & mask_
-  std::size_t mask_ = 0;
-  std::size_t in_ring_ = 0;                      // live slots
+  // Segments seg_low_ .. seg_end_ - 1 (of tickets seg_low_ * segment_slots on) are present, at
+  // dir_[k & dir_mask_]: a power of two pointers.
+  std::vector<std::unique_ptr<segment>> dir_;
+  std::unique_ptr<segment>* dir_data_ = nullptr; // dir_.data(), read for every slot
+  std::size_t dir_mask_ = 0;
+  ticket seg_low_ = 0, seg_end_ = 0;
+  std::vector<std::unique_ptr<segment>> spare_;  // emptied segments, reused before allocating
+  std::size_t in_window_ = 0;                    // live slots in the segments
   std::unordered_map<ticket, entry> stragglers_; // kept tickets below low_
-  // Failures apart from the entries, which they would make twice as large (the ring's slots
-  // are touched for every task; failures are rare).
+  // Failures apart from the entries, which they would make twice as large (the slots are
+  // touched for every task; failures are rare).
   std::unordered_map<ticket, task_failure> failures_;
-  ticket low_ = 0; // every kept ticket from here on is in the ring
+  static constexpr ticket no_ticket = ~ticket{0}; // never issued
+  ticket last_ticket_ = no_ticket;                // find()'s last answer: ticket last_ticket_ is in *last_slot_
+  slot* last_slot_ = nullptr;
+  ticket low_ = 0; // every kept ticket from here on is in the segments
   ticket next_ = 0;
   std::size_t finished_ = 0;
 };
