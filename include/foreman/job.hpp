@@ -117,6 +117,7 @@ public:
         throw;
       }
     }
+    plain_submit_ = loop_ != nullptr && journal_ == nullptr;
   }
 
   job_core(const job_core&) = delete;
@@ -175,7 +176,16 @@ public:
     advance(true);
   }
 
-  ticket submit(Task task, int priority) {
+  // The common case inline (an open job with workers, no journal, no priority, every worker busy);
+  // the rest in submit_other().
+  FOREMAN_DETAIL_INLINE ticket submit(Task task, int priority) {
+    if (priority != 0 || !plain_submit_ || loop_->has_idle_worker()) return submit_other(std::move(task), priority);
+    const ticket t = store_.add(std::move(task));
+    if (++submitted_since_pass_ == submissions_per_pass) advance(false); // see submit_other()
+    return t;
+  }
+
+  FOREMAN_DETAIL_COLD ticket submit_other(Task task, int priority) {
     if (!open_) throw error("submit() on a job that was closed");
     if (journal_) {
       Result value{};
@@ -246,13 +256,9 @@ public:
     return take();
   }
 
-  completion<Result> next() {
-    if (completed_.empty() && store_.kept() == 0)
-      throw error("next() on a job with no task pending: every submitted task was taken or cancelled");
-    while (completed_.empty()) {
-      refuse_if_broken();
-      advance(true);
-    }
+  // A completion that is ready is taken inline; wait_for_completion() waits for one.
+  FOREMAN_DETAIL_INLINE completion<Result> next() {
+    if (completed_.empty()) wait_for_completion();
     return take();
   }
 
@@ -295,6 +301,16 @@ public:
   }
 
 private:
+  // next() found no completion ready: moves the pool on until one is.
+  FOREMAN_DETAIL_COLD void wait_for_completion() {
+    if (store_.kept() == 0)
+      throw error("next() on a job with no task pending: every submitted task was taken or cancelled");
+    while (completed_.empty()) {
+      refuse_if_broken();
+      advance(true);
+    }
+  }
+
   // A job that ended with tasks unfinished (an exception broke it, see guarded()) has nothing
   // more to give: waiting for them would never end.
   void refuse_if_broken() const {
@@ -412,7 +428,7 @@ private:
     }
   }
 
-  completion<Result> take() {
+  FOREMAN_DETAIL_INLINE completion<Result> take() {
     const ticket t = completed_.pop();
     --ready_;
     auto& e = store_.at(t);
@@ -447,6 +463,7 @@ private:
 
   void end_of_job() noexcept {
     open_ = false;
+    plain_submit_ = false;
     if (journal_) journal_->close(); // keeps its error for close() to throw
     pool_.info->wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     *pool_.running = false;
@@ -482,6 +499,8 @@ private:
   static constexpr unsigned submissions_per_pass = 4096;
   unsigned submitted_since_pass_ = 0; // submit() calls since the loop's last pass
   bool open_ = true;
+  // submit()'s inline case applies: open, with workers, without a journal (cleared by end_of_job()).
+  bool plain_submit_ = false;
 };
 
 } // namespace detail

@@ -161,7 +161,7 @@ public:
   static constexpr std::size_t segment_slots = 512;
 
   /// Keeps `task` under the next ticket, which it returns.
-  ticket add(Task task) {
+  FOREMAN_DETAIL_INLINE ticket add(Task task) {
     make_room();
     if ((next_ & slot_mask) == 0 && next_ >> segment_bits == seg_end_) add_segment();
     slot_at(next_).emplace(std::move(task));
@@ -308,7 +308,10 @@ private:
 
   // Moves the oldest tickets to the stragglers while the window spans more than
   // max(2 segments, 4 x the tickets it holds).
-  void make_room() {
+  FOREMAN_DETAIL_INLINE void make_room() {
+    if (next_ - low_ >= 2 * segment_slots && next_ - low_ >= 4 * static_cast<ticket>(in_window_)) evict_stragglers();
+  }
+  FOREMAN_DETAIL_COLD void evict_stragglers() {
     while (next_ - low_ >= std::max<ticket>(2 * segment_slots, 4 * static_cast<ticket>(in_window_))) evict_oldest();
   }
 
