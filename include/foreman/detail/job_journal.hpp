@@ -11,14 +11,13 @@
 /// submitted again (as run() holds a whole run's results); a stream's journal, read in task
 /// order, holds nothing of the kind (stream_journal.hpp).
 
-#include <foreman/detail/journal.hpp>
+#include <foreman/detail/keyed_journal.hpp>
 #include <foreman/detail/scheduler.hpp>
 #include <foreman/detail/value_fingerprint.hpp>
 #include <foreman/detail/wire.hpp>
 #include <foreman/errors.hpp>
 
 #include <cstdint>
-#include <exception>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -29,26 +28,21 @@ namespace detail {
 
 /// A job's journal, open on the master while the job is.
 template <class Task, class Result>
-class job_journal {
+class job_journal : public keyed_journal {
 public:
-  using verdict = journal_verdict; ///< changed: the submissions changed (see changed())
-
   /// Opens (or creates) the journal at `path` for `types`; reads every sound record.
   /// @throws error as journal_file::open_stream()
   void open(const std::string& path, const std::string& types, journal_sync sync) {
-    path_ = path;
-    const journal_scan scan = file_.open_stream(
+    open_file(
         path, types, sync,
         [&](std::uint64_t, std::uint64_t t, std::uint64_t fingerprint, const std::vector<char>& payload) {
           held_.try_emplace(t, record_held{fingerprint, payload}); // a ticket's first record
         },
         job_journal_format);
-    dropped_ = scan.dropped;
   }
 
-  bool is_open() const noexcept { return file_.is_open(); }
-
-  /// Looks up ticket `t`, whose task is `task`: when restored, its result is in `into`. A record
+  /// Looks up ticket `t`, whose task is `task` (verdict::changed: the submissions changed, see
+  /// changed()): when restored, its result is in `into`. A record
   /// read back is forgotten (its ticket is not recorded again).
   verdict look_up(ticket t, const Task& task, Result& into) {
     const auto found = held_.find(t);
@@ -62,13 +56,7 @@ public:
                  "was written; it was not submitted. Delete the journal or choose another checkpoint file";
       return verdict::changed;
     }
-    try {
-      decoder in(found->second.payload.data(), found->second.payload.size());
-      in.get(into);
-      if (!in.exhausted()) return verdict::run;
-    } catch (const std::exception&) {
-      return verdict::run; // unreadable: the task runs again
-    }
+    if (!read_payload(found->second.payload, into)) return verdict::run; // unreadable: the task runs again
     held_.erase(found);
     ++restored_;
     return verdict::restored;
@@ -84,24 +72,17 @@ public:
     if (!file_.is_open()) return;
     std::uint64_t fingerprint = 0;
     if (!task_fingerprint(task, fingerprint)) return;
-    failed_.keep_from([&] {
-      payload_.clear();
-      encoder(payload_).put(result);
-      file_.append_to_segment(t, fingerprint, payload_);
-    });
+    record_result(t, fingerprint, result);
   }
 
   /// Syncs and closes the journal; an error is kept for rethrow().
   void close() {
     held_.clear();
-    failed_.keep_from([&] { file_.close(); });
+    close_file();
   }
 
   /// Throws the first error the journal met, if any.
-  void rethrow() const { failed_.rethrow(); }
-
-  std::uint64_t restored() const noexcept { return restored_; }
-  std::uint64_t dropped_bytes() const noexcept { return dropped_; }
+  void rethrow() const { rethrow_failure(); }
 
 private:
   struct record_held {
@@ -109,14 +90,7 @@ private:
     std::vector<char> payload;
   };
 
-  journal_file file_;
-  std::string path_;
   std::unordered_map<ticket, record_held> held_;
-  std::vector<char> payload_;
-  std::uint64_t restored_ = 0;
-  std::uint64_t dropped_ = 0;
-  std::string changed_;
-  journal_error failed_;
 };
 
 } // namespace detail

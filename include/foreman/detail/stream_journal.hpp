@@ -10,13 +10,12 @@
 /// at j or above, and a record at j whose fingerprint is the task's gives the task's result back.
 /// Memory: one cursor (a read buffer and one record) per segment, whatever the number of tasks.
 
-#include <foreman/detail/journal.hpp>
+#include <foreman/detail/keyed_journal.hpp>
 #include <foreman/detail/value_fingerprint.hpp>
 #include <foreman/detail/wire.hpp>
 #include <foreman/errors.hpp>
 
 #include <cstdint>
-#include <exception>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,29 +25,25 @@ namespace detail {
 
 /// A stream's journal, open on the master for one run of the stream.
 template <class Task, class Result>
-class stream_journal {
+class stream_journal : public keyed_journal {
 public:
-  using verdict = journal_verdict; ///< changed: the source changed (see rethrow())
-
   /// Read buffer of each segment's cursor.
   static constexpr std::size_t cursor_buffer = 16 * 1024;
 
   /// Opens (or creates) the journal at `path` for `types`. @throws error as journal_file::open_stream()
   void open(const std::string& path, const std::string& types, journal_sync sync) {
-    path_ = path;
-    const journal_scan scan = file_.open_stream(
-        path, types, sync, [](std::uint64_t, std::uint64_t, std::uint64_t, const std::vector<char>&) {});
-    dropped_ = scan.dropped;
+    const journal_scan scan = open_file(
+        path, types, sync, [](std::uint64_t, std::uint64_t, std::uint64_t, const std::vector<char>&) {},
+        stream_journal_format);
     for (const journal_segment& segment : scan.segments)
       if (segment.records > 0) cursors_.emplace_back(file_.reader(segment.begin, segment.end, cursor_buffer));
     for (cursor& c : cursors_) step(c);
   }
 
-  bool is_open() const noexcept { return file_.is_open(); }
-
   /// Looks task `index` up, whose value is `task`; stores its fingerprint in `fingerprint`
   /// (`fingerprinted` false when the task cannot be read: it then runs and is not recorded) and,
-  /// when restored, its result in `into`. Indices must rise from one call to the next.
+  /// when restored, its result in `into`; verdict::changed: the source changed (see rethrow()).
+  /// Indices must rise from one call to the next.
   verdict look_up(std::uint64_t index, const Task& task, std::uint64_t& fingerprint, bool& fingerprinted,
                   Result& into) {
     fingerprinted = task_fingerprint(task, fingerprint);
@@ -65,56 +60,36 @@ public:
                      "Delete the journal or choose another checkpoint file to run the new source";
         return verdict::changed;
       }
-      try {
-        decoder in(c.payload.data(), c.payload.size());
-        in.get(into);
-        if (!in.exhausted()) continue;
-      } catch (const std::exception&) {
-        continue; // unreadable: another segment may hold it, else the task runs again
-      }
+      if (!read_payload(c.payload, into)) continue; // unreadable: another segment may hold it, else it runs again
       found = verdict::restored;
     }
     if (found == verdict::restored) ++restored_;
     return found;
   }
 
-  /// Serializes `result` into `out`, the payload of its record.
-  static void encode(const Result& result, std::vector<char>& out) {
-    out.clear();
-    encoder(out).put(result);
-  }
-
   /// Records `result` of task `index` (fingerprint `fingerprint`). An error (a record too long,
-  /// an I/O error that closes the journal) is kept for error(); the stream goes on.
+  /// an I/O error that closes the journal) is kept for rethrow(); the stream goes on.
   void record(std::uint64_t index, std::uint64_t fingerprint, const Result& result) {
-    if (!file_.is_open()) return;
-    failed_.keep_from([&] {
-      encode(result, payload_);
-      file_.append_to_segment(index, fingerprint, payload_);
-    });
+    record_result(index, fingerprint, result);
   }
 
-  /// As record(), the result already serialized.
+  /// As record(), the result already serialized (keyed_journal::encode()).
   void record_encoded(std::uint64_t index, std::uint64_t fingerprint, const std::vector<char>& payload) {
-    if (!file_.is_open()) return;
-    failed_.keep_from([&] { file_.append_to_segment(index, fingerprint, payload); });
+    record_payload(index, fingerprint, payload);
   }
 
-  /// Syncs and closes the journal (an error is kept for error()).
+  /// Syncs and closes the journal (an error is kept for rethrow()).
   void close() {
     cursors_.clear();
-    failed_.keep_from([&] { file_.close(); });
+    close_file();
   }
 
   /// Throws what went wrong during the stream, if anything: a changed source first, else the
   /// first error of the journal.
   void rethrow() const {
     if (!changed_.empty()) throw error(changed_);
-    failed_.rethrow();
+    rethrow_failure();
   }
-
-  std::uint64_t restored() const noexcept { return restored_; }
-  std::uint64_t dropped_bytes() const noexcept { return dropped_; }
 
 private:
   struct cursor {
@@ -130,14 +105,7 @@ private:
   // I/O error, ends the cursor: its tasks run again).
   static void step(cursor& c) { c.live = c.live && read_journal_record(c.in, c.fields, c.payload, c.scratch); }
 
-  journal_file file_;
-  std::string path_;
   std::vector<cursor> cursors_;
-  std::vector<char> payload_;
-  std::uint64_t restored_ = 0;
-  std::uint64_t dropped_ = 0;
-  std::string changed_;
-  journal_error failed_;
 };
 
 } // namespace detail
