@@ -5,6 +5,7 @@
 #include <foreman/detail/handshake.hpp>
 #include <foreman/detail/invoke.hpp>
 #include <foreman/detail/journal.hpp>
+#include <foreman/detail/launch_check.hpp>
 #include <foreman/detail/master_loop.hpp>
 #include <foreman/detail/observer.hpp>
 #include <foreman/detail/shared_value.hpp>
@@ -114,7 +115,9 @@ public:
   using result_type = Result;
 
   /// Builds the pool; collective over `comm`. Checks that every rank uses the same Task and
-  /// Result types and protocol version.
+  /// Result types and protocol version. A process alone in MPI_COMM_WORLD whose launcher says it
+  /// started several (each then runs every task itself: an MPI library that did not join the
+  /// launcher's job) prints a warning on standard error naming the likely causes.
   /// @param comm the ranks of the pool; its rank 0 becomes the master
   /// @throws handshake_error on every rank when the ranks disagree
   explicit master_worker(const boost::mpi::communicator& comm = boost::mpi::communicator())
@@ -139,6 +142,11 @@ public:
       }
     }
     detail::watch_for_supervisor(is_master());
+    if (comm_.size() == 1) { // alone: did the launcher mean it to be (detail/launch_check.hpp)?
+      int world_size = 0;
+      detail::check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &world_size), "MPI_Comm_size");
+      detail::warn_if_alone(world_size);
+    }
   }
 
   /// Closes the pool (see shutdown()). Never blocks on a worker that is not listening.
