@@ -264,3 +264,34 @@ TEST_CASE("oversubscription is judged from the ranks of the pool on this host", 
   CHECK(foreman::detail::host_oversubscribed(hosts, 1));
   CHECK_FALSE(foreman::detail::host_oversubscribed(hosts, static_cast<int>(processors)));
 }
+
+TEST_CASE("ranks of one machine count together whatever their host names; other machines apart", "[options]") {
+  using foreman::detail::hello;
+  hello a{}, b{}, c{};
+  a.host = 1; // three host names: namespaces or containers of one machine, and another machine
+  b.host = 2;
+  c.host = 3;
+  a.identity.boot_id[0] = b.identity.boot_id[0] = 0x1234; // one kernel for a and b
+  a.identity.boot_id[1] = b.identity.boot_id[1] = 0x5678;
+  c.identity.boot_id[0] = 0x1234; // another kernel: another boot id
+  c.identity.boot_id[1] = 0x5679;
+  CHECK(foreman::detail::machine_of(a) == foreman::detail::machine_of(b));
+  CHECK(foreman::detail::machine_of(a) != foreman::detail::machine_of(c));
+  // Unknown boot ids (no /proc): the host names decide.
+  hello d{}, e{};
+  d.host = e.host = 4;
+  CHECK(foreman::detail::machine_of(d) == foreman::detail::machine_of(e));
+  e.host = 5;
+  CHECK(foreman::detail::machine_of(d) != foreman::detail::machine_of(e));
+
+  const unsigned processors = std::thread::hardware_concurrency();
+  if (processors == 0) return;
+  // As many ranks as processors under one host name, and one more under another on the same
+  // machine: oversubscribed (judged by host names alone, it was not).
+  std::vector<hello> ranks(processors + 1, a);
+  ranks.back() = b;
+  std::vector<std::uint64_t> machines;
+  for (const hello& r : ranks) machines.push_back(foreman::detail::machine_of(r));
+  CHECK(foreman::detail::host_oversubscribed(machines, 0));
+  CHECK(foreman::detail::host_oversubscribed(machines, static_cast<int>(processors)));
+}

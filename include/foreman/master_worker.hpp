@@ -125,9 +125,9 @@ public:
         peers_(detail::handshake<Task, Result>(comm_)) {
     pool_.id = peers_.front().pool;
     pool_.lost.assign(static_cast<std::size_t>(comm_.size()), 0);
-    std::vector<std::uint64_t> hosts;
-    for (const auto& peer : peers_) hosts.push_back(peer.host);
-    pool_.oversubscribed = detail::host_oversubscribed(hosts, comm_.rank());
+    std::vector<std::uint64_t> machines; // not host names: namespaces of one machine share its cores
+    for (const auto& peer : peers_) machines.push_back(detail::machine_of(peer));
+    pool_.oversubscribed = detail::host_oversubscribed(machines, comm_.rank());
     if (is_master()) {
       // Each worker's process, watched where the master can prove it is that process (liveness.hpp).
       // FOREMAN_WATCH_PROCESSES=0 turns the watching off (then only task_timeout notices a

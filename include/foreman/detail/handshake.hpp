@@ -91,6 +91,17 @@ inline std::uint64_t host_fingerprint() {
   return fingerprint(std::string(name, static_cast<std::size_t>(length)));
 }
 
+/// Which ranks share a machine's processors, for idle waiting (idle.hpp: host_oversubscribed()):
+/// the kernel's boot id when the rank could read it, else its host name's fingerprint. Ranks of
+/// one machine in other UTS or network namespaces (containers, the test hosts of
+/// scripts/netns-hosts.sh) have host names of their own but share its cores; two machines never
+/// share a boot id.
+inline std::uint64_t machine_of(const hello& peer) {
+  const std::uint64_t* boot = peer.identity.boot_id;
+  if ((boot[0] | boot[1]) == 0) return peer.host;
+  return boot[0] ^ (boot[1] * 0x9e3779b97f4a7c15ull + 0x7f4a7c159e3779b9ull);
+}
+
 inline std::uint64_t abi_word() {
   const std::uint16_t probe = 1;
   const auto little = static_cast<std::uint64_t>(*reinterpret_cast<const unsigned char*>(&probe));

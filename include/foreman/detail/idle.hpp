@@ -28,8 +28,9 @@ inline wait_policy effective_wait_policy(wait_policy option) {
   return option;
 }
 
-/// Whether more ranks of a pool run on this rank's host than it has processors: from the
-/// host fingerprints the handshake gathered (`hosts`, one per rank).
+/// Whether more ranks of a pool run on this rank's machine than it has processors: from the
+/// machine of each rank the handshake gathered (`hosts`, one per rank: handshake.hpp's
+/// machine_of()).
 inline bool host_oversubscribed(const std::vector<std::uint64_t>& hosts, int rank) {
   const std::uint64_t mine = hosts[static_cast<std::size_t>(rank)];
   const auto here = static_cast<unsigned>(std::count(hosts.begin(), hosts.end(), mine));
