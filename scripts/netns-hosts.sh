@@ -67,10 +67,20 @@ host_ns() { echo "$prefix-$1-$2"; } # <owner pid> <k>
 bridge_ns() { echo "$prefix-$1-bridge"; }
 run_dir() { echo "$base_dir/$prefix-$1"; }
 
+# running <pid>: whether the process runs. A zombie does not: an orphan is reaped by pid 1, which
+# may take seconds (here it does).
+running() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]]
+}
+
 # owner_alive <pid>: whether the script that made run <pid> still runs.
 owner_alive() {
   local pid=$1 cmdline
   [[ $pid != "$$" ]] || return 1 # a leftover of an earlier process with this pid
+  running "$pid" || return 1
   cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
   [[ $cmdline == *netns-hosts* ]]
 }
@@ -290,7 +300,7 @@ agent | mpirun | lose)
 watch)
   # Started by a run: waits for that run's script to end, however it ends, then removes the run.
   owner=${1:?}
-  while kill -0 "$owner" 2>/dev/null; do sleep 0.2; done
+  while running "$owner"; do sleep 0.2; done
   remove_run "$owner"
   exit 0
   ;;
