@@ -171,6 +171,7 @@ start_init() {
     bash -c 'hostname "$1" && trap "" TERM INT HUP && while :; do sleep 1; done' init "$ns" \
     </dev/null >/dev/null 2>&1 &
   unshare_pid=$!
+  disown "$unshare_pid" # when the host is lost, bash is not to announce its end ("Killed")
   for _ in $(seq 100); do
     init=$(cat "/proc/$unshare_pid/task/$unshare_pid/children" 2>/dev/null || true)
     init=${init%% *}
