@@ -3,7 +3,10 @@
 #
 # 1. installs the Debian/Ubuntu packages that are missing (scripts/install-deps.sh);
 # 2. builds everything in build/ (Release at -O2, -Wall -Wextra -Wpedantic -Werror) and runs every
-#    test;
+#    test; then, as their own step, the multi-host tests (label multihost: Open MPI over TCP between
+#    test hosts made of network namespaces by scripts/netns-hosts.sh, docs/testing.md), which need
+#    root: as root the configure fails if they cannot run, otherwise they are left out with the
+#    reason;
 # 3. builds again in build-sanitize/ with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #    the test suite again (without the packaging tests, which only rebuild the same code, and the
 #    compile-time checks, which no sanitizer changes, the `large` ones, 2.5 GiB values that the
@@ -28,7 +31,8 @@
 # run at once, default 4), FOREMAN_PASSES (default "release sanitize fuzz mpich"), FOREMAN_CACHE
 # (where the MPICH build of Boost.MPI is kept, default ~/.cache/foreman), FOREMAN_SKIP_DEPS=1 (skip step 1),
 # FOREMAN_FUZZ_SECONDS (how long the journal fuzzer runs, default 60),
-# FOREMAN_BROWSER_TESTS=0 (no Chromium: its test is left out; otherwise it must not skip).
+# FOREMAN_BROWSER_TESTS=0 (no Chromium: its test is left out; otherwise it must not skip),
+# FOREMAN_MULTIHOST_TESTS=ON|AUTO|OFF (default ON as root, else AUTO: tests/multihost/CMakeLists.txt).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,6 +51,9 @@ warnings="-Wall -Wextra -Wpedantic -Werror"
 browser_tests=ON
 if [[ ${FOREMAN_BROWSER_TESTS:-1} == 0 ]]; then browser_tests=OFF; fi
 export FOREMAN_REQUIRE_BROWSER=1
+# The multi-host tests make network namespaces: root can (CI runs as root), and there they must run.
+multihost=${FOREMAN_MULTIHOST_TESTS:-AUTO}
+if [[ -z ${FOREMAN_MULTIHOST_TESTS-} && $(id -u) -eq 0 ]]; then multihost=ON; fi
 
 summary=()
 counts=""
@@ -115,9 +122,18 @@ fi
 build=$root/build
 if [[ $passes == *" release "* ]] && step "configure build/ (Release -O2, $warnings)" \
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
-    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DFOREMAN_BROWSER_TESTS=$browser_tests &&
+    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DFOREMAN_BROWSER_TESTS=$browser_tests \
+    -DFOREMAN_MULTIHOST_TESTS="$multihost" &&
   step "build build/" cmake --build "$build" --parallel "$jobs"; then
-  step "test build/ (ctest -j$ctest_jobs)" run_ctest "$build" || true
+  step "test build/ (ctest -j$ctest_jobs, without label multihost)" run_ctest "$build" --label-exclude multihost || true
+  # Apart, so that their time shows (about a minute) and nothing else competes with their timing.
+  multihost_tests=$(ctest --test-dir "$build" -N -L multihost | sed -n 's/^Total Tests: //p')
+  if ((${multihost_tests:-0} > 0)); then
+    step "test build/ multihost (3 hosts of network namespaces, Open MPI over TCP)" \
+      run_ctest "$build" -L multihost || true
+  else
+    summary+=("$(printf '%-6s %-52s' skip "multihost tests (not added: see the configure's output)")")
+  fi
 fi
 
 # ---- API documentation: Doxygen must build it without a single warning ----------------------------
@@ -141,7 +157,7 @@ if [[ $passes == *" sanitize "* ]]; then
   # suites run at most twice as slowly.
   if step "configure build-sanitize/ (Debug, $sanitizer_flags)" \
     cmake -S "$root" -B "$sanitize" -DCMAKE_BUILD_TYPE=Debug -DFOREMAN_BROWSER_TESTS=$browser_tests \
-    -DFOREMAN_BUILD_BENCHMARKS=OFF -DFOREMAN_EXAMPLES=timeline -DFOREMAN_LARGE_TESTS=OFF \
+    -DFOREMAN_BUILD_BENCHMARKS=OFF -DFOREMAN_EXAMPLES=timeline -DFOREMAN_LARGE_TESTS=OFF -DFOREMAN_MULTIHOST_TESTS=OFF \
     "-DCMAKE_CXX_FLAGS=$warnings $sanitizer_flags" \
     "-DCMAKE_EXE_LINKER_FLAGS=$sanitizer_flags" &&
     step "build build-sanitize/" cmake --build "$sanitize" --parallel "$jobs"; then
