@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -411,6 +412,118 @@ TEST_CASE("the HTML timeline is one self-contained page with a bar per task", "[
   // Nothing to fetch: no links, scripts, images or fonts from anywhere.
   for (const char* outside : {"http:", "https:", "src=", "href=", "url(", "@import", "<script", "<link"})
     CHECK(count(html, outside) == 0);
+}
+
+namespace {
+
+// The bars of an aggregated HTML timeline, as the page gives them.
+struct bin_bar {
+  std::string state;
+  int worker = 0;
+  std::size_t first = 0, last = 0, tasks = 0, failed = 0, retried = 0;
+  std::string title;
+};
+
+std::vector<bin_bar> bin_bars(const std::string& html) {
+  static const std::regex bar(
+      R"re(<rect class="bin (ok|failed|retried)" data-worker="(\d+)" data-bins="(\d+)-(\d+)" )re"
+      R"re(data-tasks="(\d+)" data-failed="(\d+)" data-retried="(\d+)"[^>]*><title>([^<]*)</title>)re");
+  std::vector<bin_bar> bars;
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), bar); it != std::sregex_iterator(); ++it) {
+    const std::smatch& m = *it;
+    auto n = [&m](int k) { return static_cast<std::size_t>(std::stoul(m[k].str())); };
+    bars.push_back({m[1].str(), std::stoi(m[2].str()), n(3), n(4), n(5), n(6), n(7), m[8].str()});
+  }
+  return bars;
+}
+
+std::size_t bins_of(const std::string& html) {
+  const auto at = html.find("data-bin-count=\"");
+  return at == std::string::npos ? 0 : std::stoul(html.substr(at + 16));
+}
+
+} // namespace
+
+TEST_CASE("a run of more tasks than the bar limit is drawn in bins, counts and failures kept", "[timeline]") {
+  auto failures = sample_failures();
+  // The title shows 200 bytes of "task 1 failed: std::runtime_error: " (35) and the message: not the é.
+  failures[0].message = std::string(164, 'x') + "\xc3\xa9" + std::string(100, 'y');
+  std::ostringstream out;
+  foreman::write_timeline_html(out, sample_run(), failures, 4); // 5 tasks ran
+  const std::string html = out.str();
+  INFO(html);
+  CHECK(count(html, "<rect class=\"bar ") == 0);
+  CHECK(count(html, "<p class=\"aggregated\">Aggregated view: 5 tasks ran, more than the 4 drawn one bar each") == 1);
+  CHECK(count(html, ">worker 3 (lost)</text>") == 1);
+  CHECK(count(html, "<rect class=\"row lost\"") == 1);
+  const std::vector<bin_bar> bars = bin_bars(html);
+  CHECK(count(html, "<rect class=\"bin ") == bars.size());
+  // Every count of bin kept, whatever the number of bins chosen: 26 at most per row.
+  CHECK(bins_of(html) == 26);
+  CHECK(bars.size() <= 3 * 26);
+  std::size_t tasks = 0, failed = 0, retried = 0;
+  for (const bin_bar& bar : bars) {
+    tasks += bar.tasks;
+    failed += bar.failed;
+    retried += bar.retried;
+    CHECK(bar.state == (bar.failed > 0 ? "failed" : bar.retried > 0 ? "retried" : "ok"));
+  }
+  CHECK(tasks == 5);
+  CHECK(failed == 2);
+  CHECK(retried == 1);
+  // Task 1 failed on worker 2 at 0.1 s, task 3 (no time at all) on worker 3 at 1.5 s: red bars there.
+  const auto red_on = [&bars](int worker) {
+    return std::count_if(bars.begin(), bars.end(),
+                         [worker](const bin_bar& b) { return b.worker == worker && b.state == "failed"; });
+  };
+  CHECK(red_on(2) == 1);
+  CHECK(red_on(3) == 1);
+  CHECK(count(html, "; task 1 failed: std::runtime_error: " + std::string(164, 'x') + "...</title>") == 1);
+  CHECK(count(html, "; task 3 failed: foreman::worker_lost: worker 3 was lost</title>") == 1);
+  CHECK(count(html, " s</text>") >= 5); // the time axis
+  for (const char* outside : {"http:", "https:", "src=", "href=", "url(", "@import", "<script", "<link"})
+    CHECK(count(html, outside) == 0);
+}
+
+TEST_CASE("an aggregated timeline takes the most bins whose bars stay within the limit", "[timeline]") {
+  // One worker, 3000 tasks of 1 to 9 ms back to back: its busy share is the same everywhere
+  // (one bar) unless the tasks leave gaps, here a gap after every third task.
+  foreman::run_info info;
+  info.workers = 1;
+  double now = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const double seconds = 1e-3 * (1 + i * 7 % 9);
+    info.tasks.push_back(record(1, seconds, i == 1234, 1, now, now + seconds));
+    now += seconds + (i % 3 == 0 ? 4e-3 * (i % 5) : 0);
+  }
+  info.wall_seconds = now;
+  info.failures = 1;
+  const std::vector<std::size_t> choices = {430, 215, 107, 53, 26};
+  for (const std::size_t limit : {std::size_t{1000}, std::size_t{60}, std::size_t{2}}) {
+    std::ostringstream out;
+    foreman::write_timeline_html(out, info, {}, limit);
+    const std::string html = out.str();
+    std::vector<bin_bar> bars = bin_bars(html);
+    const std::size_t bins = bins_of(html);
+    INFO("limit " << limit << ": " << bars.size() << " bars in " << bins << " bins");
+    const auto choice = std::find(choices.begin(), choices.end(), bins);
+    REQUIRE(choice != choices.end());
+    CHECK(bars.size() <= std::max<std::size_t>(limit, 26));
+    // One step finer would have made too many bars.
+    if (choice != choices.begin())
+      CHECK(foreman::detail::bin_tasks(info, {1}, info.wall_seconds, *std::prev(choice)).bars.size() > limit);
+    std::sort(bars.begin(), bars.end(), [](const bin_bar& a, const bin_bar& b) { return a.first < b.first; });
+    std::size_t tasks = 0, failed = 0, next = 0;
+    for (const bin_bar& bar : bars) {
+      CHECK(bar.first >= next); // in time order, no bin twice
+      next = bar.last + 1;
+      tasks += bar.tasks;
+      failed += bar.failed;
+    }
+    CHECK(next <= bins);
+    CHECK(tasks == 3000);
+    CHECK(failed == 1);
+  }
 }
 
 TEST_CASE("a run writes its timeline files, tasks placed without overlap", "[timeline]") {

@@ -135,7 +135,8 @@ struct options {
   std::string timeline_json;
 
   /// After the run, write its timeline as a self-contained HTML page with a Gantt chart (one row
-  /// per worker, one bar per task) to this file; empty: none. See write_timeline_html().
+  /// per worker, one bar per task; above timeline_bar_limit tasks, one bar per time bin) to this
+  /// file; empty: none. See write_timeline_html().
   /// When both timeline paths are empty, the environment variable `FOREMAN_TIMELINE=<prefix>`
   /// writes `<prefix>.json` and `<prefix>.html` (each run overwrites them). A file that cannot
   /// be written is reported on standard error; the run's results are returned all the same.

@@ -82,10 +82,16 @@ namespace detail {
 inline std::vector<int> ranks_of(const run_info& info) {
   std::vector<int> ranks;
   for (int r = 1; r <= info.workers; ++r) ranks.push_back(r);
-  for (const task_record& t : info.tasks)
-    if (t.worker >= 0 && std::find(ranks.begin(), ranks.end(), t.worker) == ranks.end()) ranks.push_back(t.worker);
+  for (const task_record& t : info.tasks) // ranks 1..workers are in: no search for them (a run may hold millions)
+    if ((t.worker == 0 || t.worker > info.workers) && std::find(ranks.begin(), ranks.end(), t.worker) == ranks.end())
+      ranks.push_back(t.worker);
   std::sort(ranks.begin(), ranks.end());
   return ranks;
+}
+
+/// The row of `rank` among `ranks` (sorted, from ranks_of(), and holding it).
+inline std::size_t row_of(const std::vector<int>& ranks, int rank) {
+  return static_cast<std::size_t>(std::lower_bound(ranks.begin(), ranks.end(), rank) - ranks.begin());
 }
 
 /// printf into a std::string, for the few numbers the reports format.
@@ -123,8 +129,7 @@ inline run_report::run_report(const run_info& info)
   double busy = 0.0;
   for (const task_record& t : info.tasks) {
     if (t.worker < 0) continue;
-    worker_report& row =
-        workers[static_cast<std::size_t>(std::lower_bound(ranks.begin(), ranks.end(), t.worker) - ranks.begin())];
+    worker_report& row = workers[detail::row_of(ranks, t.worker)];
     ++row.tasks;
     row.failed += t.failed ? 1 : 0;
     row.busy_seconds += t.seconds;

@@ -15,6 +15,14 @@
       renders PREFIX.html in headless Chromium: the DOM must hold one bar per task, and the
       screenshot (kept in PREFIX.png) one chart row per worker with green and red bars in it.
       Exits 77 (CTest: skipped) when Chromium is missing, unless FOREMAN_REQUIRE_BROWSER=1.
+  check_timeline.py large --program PATH --tasks N --workers W --out PREFIX [--seconds S] [--max-bytes B]
+      runs PATH (tests/observe/large_timeline.cpp) to write the timeline of a made-up run of N
+      tasks on W workers, PREFIX.html, and what it must show, PREFIX.expect.json; checks that the
+      page is at most B bytes, that headless Chromium loads it and dumps its DOM, and loads it and
+      takes a screenshot (PREFIX.png), each within S seconds (killed at S); that the DOM is the
+      aggregated chart, its bars adding up to the run's tasks and failures per worker, every failed
+      task in a red bar; and that the screenshot has W chart rows, the lost workers' marked, and
+      red where those bars are. Exits 77 as `browser` does.
 """
 import argparse
 import json
@@ -26,6 +34,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import zlib
 
 TASKS = 60
@@ -33,6 +42,10 @@ FAILED = [i for i in range(TASKS) if i % 13 == 12]
 OK_RGB = (0x2E, 0x9D, 0x4A)  # .ok in timeline.hpp
 FAILED_RGB = (0xD6, 0x27, 0x28)  # .failed
 ROW_RGB = (0xF4, 0xF4, 0xF4)  # .row
+LOST_RGB = (0xFD, 0xE7, 0xE7)  # .row.lost
+BAR_LIMIT = 20000  # timeline_bar_limit in timeline.hpp
+# The chart's geometry (chart_style in timeline.hpp) and the page's margin, in CSS pixels.
+MARGIN, LABEL_WIDTH, AXIS_HEIGHT, ROW_HEIGHT = 16, 120, 28, 24
 
 problems = []
 
@@ -181,13 +194,69 @@ def command_trace(args):
 
 
 # ---- browser ------------------------------------------------------------------------------------
-def read_png(path):
-    """(width, height, rows of (r, g, b) tuples) of an 8-bit RGB or RGBA PNG."""
+_NONZERO = re.compile(rb"[^\x00]")
+
+
+def _unfilter(kind, raw, prev, channels):
+    """One PNG row with its filter undone (RFC 2083, 6.2-6.6), `prev` the row above, decoded.
+    Screenshots are mostly flat colour, so a filtered row is mostly runs of zeros: over such a run
+    a Sub row repeats the pixel before it, and a Paeth row the row above once the pixel before it
+    does, or the pixel before it where the row above is flat; only the other bytes are decoded one at
+    a time."""
+    n = len(raw)
+    if kind == 0:
+        return bytearray(raw)
+    if kind == 2:  # Up: bytewise addition of two big integers, no carry from byte to byte
+        a, b = int.from_bytes(raw, "big"), int.from_bytes(prev, "big")
+        low = int.from_bytes(b"\x7f" * n, "big")
+        return bytearray((((a & low) + (b & low)) ^ ((a ^ b) & ~low)).to_bytes(n + 1, "big")[1:])
+    line = bytearray(n)
+    x, end = 0, 0  # raw[x:end] are zeros
+    while x < n:
+        if raw[x] == 0 and x >= channels and kind != 3:
+            if end <= x:
+                zeros = _NONZERO.search(raw, x)
+                end = zeros.start() if zeros else n
+            if kind == 4 and line[x - channels:x] == prev[x - channels:x]:
+                line[x:end] = prev[x:end]
+                x = end
+                continue
+            # Sub, or Paeth where the row above is flat: as far as it stays flat (a binary search).
+            flat = end
+            if kind == 4:
+                lo, flat = x, end
+                while lo < flat:
+                    mid = (lo + flat + 1) // 2
+                    if prev[x:mid] == prev[x - channels:mid - channels]:
+                        lo = mid
+                    else:
+                        flat = mid - 1
+            if flat > x:
+                line[x:flat] = (line[x - channels:x] * ((flat - x) // channels + 1))[:flat - x]
+                x = flat
+                continue
+        a = line[x - channels] if x >= channels else 0
+        b = prev[x]
+        if kind == 1:
+            line[x] = (raw[x] + a) & 255
+        elif kind == 3:
+            line[x] = (raw[x] + (a + b) // 2) & 255
+        else:
+            c = prev[x - channels] if x >= channels else 0
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[x] = (raw[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        x += 1
+    return line
+
+
+def decode_png(path):
+    """(width, height, rows) of an 8-bit RGB or RGBA PNG, each row a bytearray of r, g, b bytes."""
     with open(path, "rb") as f:
         data = f.read()
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("not a PNG file")
-    at, idat = 8, b""
+    at, idat = 8, []
     while at < len(data):
         length, kind = struct.unpack(">I4s", data[at:at + 8])
         body = data[at + 8:at + 8 + length]
@@ -196,31 +265,27 @@ def read_png(path):
             if depth != 8 or color not in (2, 6) or interlace:
                 raise ValueError("PNG layout not handled: depth %d, colour type %d" % (depth, color))
         elif kind == b"IDAT":
-            idat += body
+            idat.append(body)
         at += 12 + length
     channels = 3 if color == 2 else 4
-    raw = zlib.decompress(idat)
+    raw = zlib.decompress(b"".join(idat))
     stride = width * channels
     rows, previous = [], bytearray(stride)
     for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for x in range(stride):
-            a = line[x - channels] if x >= channels else 0
-            b = previous[x]
-            c = previous[x - channels] if x >= channels else 0
-            if kind == 1:
-                line[x] = (line[x] + a) & 255
-            elif kind == 2:
-                line[x] = (line[x] + b) & 255
-            elif kind == 3:
-                line[x] = (line[x] + (a + b) // 2) & 255
-            elif kind == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append([tuple(line[x:x + 3]) for x in range(0, stride, channels)])
+        at = y * (stride + 1)
+        line = _unfilter(raw[at], raw[at + 1:at + 1 + stride], previous, channels)
         previous = line
+        if channels == 4:
+            line = bytearray(line)
+            del line[3::4]
+        rows.append(line)
     return width, height, rows
+
+
+def read_png(path):
+    """(width, height, rows of (r, g, b) tuples) of an 8-bit RGB or RGBA PNG."""
+    width, height, rows = decode_png(path)
+    return width, height, [[tuple(row[x:x + 3]) for x in range(0, 3 * width, 3)] for row in rows]
 
 
 def find_chromium():
@@ -230,7 +295,8 @@ def find_chromium():
     return None
 
 
-def command_browser(args):
+def require_chromium():
+    """The Chromium to run; exits 77 (CTest: skipped) without one, 1 if FOREMAN_REQUIRE_BROWSER=1."""
     browser = find_chromium()
     if browser is None:
         if os.environ.get("FOREMAN_REQUIRE_BROWSER") == "1":
@@ -239,8 +305,12 @@ def command_browser(args):
             sys.exit(1)
         print("SKIPPED: chromium is not installed (Debian: apt-get install chromium)")
         sys.exit(77)
-    page = "file://" + os.path.abspath(args.out + ".html")
-    png = args.out + ".png"
+    return browser
+
+
+def run_chromium(browser, arguments, limit):
+    """Runs headless Chromium on a page; (exit status, None if killed at `limit` seconds; standard
+    output; standard error; seconds it took)."""
     profile = tempfile.mkdtemp(prefix="foreman-chromium-")
     # Headless, no sandbox (root in a container), and none of the background traffic a browser
     # starts on its own: the page must render from the file alone.
@@ -251,17 +321,31 @@ def command_browser(args):
              "--disable-client-side-phishing-detection", "--disable-breakpad", "--metrics-recording-only",
              "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
              "--no-pings", "--hide-scrollbars", "--force-device-scale-factor=1"]
+    start = time.monotonic()
+    # A session of its own, so that a browser killed at the limit takes its helper processes along
+    # (they hold its output pipes open).
+    process = subprocess.Popen(flags + arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        dom = subprocess.run(flags + ["--dump-dom", page], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             timeout=90)
-        shot = subprocess.run(flags + ["--window-size=1100,420", "--screenshot=" + png, page],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=90)
+        out, err = process.communicate(timeout=limit)
+        status = process.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        out, err = process.communicate()
+        status = None
     finally:
         shutil.rmtree(profile, ignore_errors=True)
-    check(dom.returncode == 0, "chromium --dump-dom: exit status %d\n%s" % (dom.returncode, dom.stderr.decode()[-2000:]))
-    check(shot.returncode == 0, "chromium --screenshot: exit status %d\n%s" %
-          (shot.returncode, shot.stderr.decode()[-2000:]))
-    html = dom.stdout.decode()
+    return status, out, err, time.monotonic() - start
+
+
+def command_browser(args):
+    browser = require_chromium()
+    page = "file://" + os.path.abspath(args.out + ".html")
+    png = args.out + ".png"
+    dom_status, dom_out, dom_err, _ = run_chromium(browser, ["--dump-dom", page], 90)
+    shot_status, _, shot_err, _ = run_chromium(browser, ["--window-size=1100,420", "--screenshot=" + png, page], 90)
+    check(dom_status == 0, "chromium --dump-dom: exit status %s\n%s" % (dom_status, dom_err.decode()[-2000:]))
+    check(shot_status == 0, "chromium --screenshot: exit status %s\n%s" % (shot_status, shot_err.decode()[-2000:]))
+    html = dom_out.decode()
 
     # The DOM the browser built: one bar per task, the failed ones marked, each with its title.
     bars = re.findall(r'<rect class="bar (ok|failed|retried)" data-task="(\d+)"[^>]*><title>task (\d+) ', html)
@@ -292,19 +376,147 @@ def command_browser(args):
     finish()
 
 
+# ---- large --------------------------------------------------------------------------------------
+BIN_BAR = re.compile(r'<rect class="bin (ok|failed|retried)" data-worker="(\d+)" data-bins="(\d+)-(\d+)" '
+                     r'data-tasks="(\d+)" data-failed="(\d+)" data-retried="(\d+)" x="([0-9.]+)" y="([0-9.]+)" '
+                     r'width="([0-9.]+)" height="([0-9.]+)"><title>([^<]*)</title></rect>')
+
+
+def bands_at(rows, x):
+    """The chart rows crossed by pixel column x, top to bottom: (first y, last y, colour)."""
+    bands = []
+    for y, row in enumerate(rows):
+        pixel = tuple(row[3 * x:3 * x + 3])
+        if pixel not in (ROW_RGB, LOST_RGB):
+            continue
+        if bands and bands[-1][1] == y - 1 and bands[-1][2] == pixel:
+            bands[-1] = (bands[-1][0], y, pixel)
+        else:
+            bands.append((y, y, pixel))
+    return bands
+
+
+def command_large(args):
+    browser = require_chromium()
+    page, png = args.out + ".html", args.out + ".png"
+    start = time.monotonic()
+    made = subprocess.run([args.program, args.out, str(args.tasks), str(args.workers)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=300)
+    written = time.monotonic() - start
+    if not check(made.returncode == 0, "%s: exit status %d\n%s" % (args.program, made.returncode, made.stdout.decode())):
+        finish()
+    with open(args.out + ".expect.json") as f:
+        expect = json.load(f)
+    size = os.path.getsize(page)
+    check(size <= args.max_bytes, "the page is %d bytes, more than %d" % (size, args.max_bytes))
+    with open(page, "rb") as f:
+        svg = re.search(rb'<svg id="timeline" width="[0-9.]+" height="([0-9.]+)"[^>]*>', f.read(1 << 20))
+    if not check(svg is not None, "no <svg id=\"timeline\"> in the page's first MiB"):
+        finish()
+    svg_height = float(svg.group(1))
+
+    # Rendered in bounded time: loaded and its DOM dumped, loaded and drawn, each within the limit.
+    url = "file://" + os.path.abspath(page)
+    dom_status, dom_out, dom_err, dom_seconds = run_chromium(browser, ["--dump-dom", url], args.seconds)
+    shot_status, _, shot_err, shot_seconds = run_chromium(
+        browser, ["--window-size=1100,%d" % (svg_height + 400), "--screenshot=" + png, url], args.seconds)
+    print("%d tasks on %d workers: page written in %.1f s, %d bytes; chromium --dump-dom %.1f s, --screenshot %.1f s "
+          "(limit %g s each)" % (args.tasks, args.workers, written, size, dom_seconds, shot_seconds, args.seconds))
+    check(dom_status is not None, "chromium --dump-dom did not finish in %g s" % args.seconds)
+    check(shot_status is not None, "chromium --screenshot did not finish in %g s" % args.seconds)
+    check(dom_status in (0, None), "chromium --dump-dom: exit status %s\n%s" % (dom_status, dom_err.decode()[-2000:]))
+    check(shot_status in (0, None), "chromium --screenshot: exit status %s\n%s" % (shot_status, shot_err.decode()[-2000:]))
+    html = dom_out.decode()
+
+    # The DOM: a row per worker, the lost ones marked, and the aggregated chart.
+    workers = ranks(args.workers)
+    check(len(re.findall(r'<rect class="row', html)) == len(workers), "not one row per worker")
+    lost = sorted(int(r) for r in re.findall(r'>worker (\d+) \(lost\)</text>', html))
+    check(lost == sorted(expect["lost"]) and html.count('<rect class="row lost"') == len(lost),
+          "workers marked lost: %s, expected %s" % (lost, sorted(expect["lost"])))
+    check(html.count('<rect class="bar ') == 0, "bars of single tasks in an aggregated chart")
+    check('<p class="aggregated">Aggregated view: ' in html, "no line saying that the view is aggregated")
+    cut = re.search(r'data-bin-count="(\d+)" data-bin-seconds="([0-9.e+-]+)"', html)
+    if not check(cut is not None, "no bins on the chart (data-bin-count, data-bin-seconds)"):
+        finish()
+    bins, bin_seconds = int(cut.group(1)), float(cut.group(2))
+    bars = [(state, int(w), int(b0), int(b1), int(n), int(nf), int(nr), float(x), float(y), float(width),
+             float(height), title) for state, w, b0, b1, n, nf, nr, x, y, width, height, title in BIN_BAR.findall(html)]
+    check(html.count('<rect class="bin ') == len(bars), "a bin bar not in the expected form")
+    check(0 < len(bars) <= min(BAR_LIMIT, len(workers) * bins),
+          "%d bars, expected at most %d" % (len(bars), min(BAR_LIMIT, len(workers) * bins)))
+    check(sum(b[4] for b in bars) == expect["tasks"], "the bars hold %d tasks, expected %d" %
+          (sum(b[4] for b in bars), expect["tasks"]))
+    check(sum(b[5] for b in bars) == expect["failures"] == len(expect["failed"]), "the bars hold %d failures, "
+          "expected %d" % (sum(b[5] for b in bars), expect["failures"]))
+    check(sum(b[6] for b in bars) == expect["retried"], "the bars hold %d retried tasks, expected %d" %
+          (sum(b[6] for b in bars), expect["retried"]))
+    per_worker = {}
+    for state, w, b0, b1, n, nf, nr, x, y, width, height, title in sorted(bars, key=lambda b: b[1:3]):  # red last
+        tasks, failed, last = per_worker.get(w, (0, 0, -1))
+        check(last < b0 <= b1 < bins, "worker %d: bar of bins %d-%d after bin %d, of %d" % (w, b0, b1, last, bins))
+        check(state == ("failed" if nf else "retried" if nr else "ok"), "worker %d, bins %d-%d: a bar of %d failed "
+              "and %d retried tasks is %s" % (w, b0, b1, nf, nr, state))
+        named = len(re.findall(r"; task \d+ failed: std::runtime_error: task \d+ hit a bad input", title))
+        more = re.search(r"; (\d+) more failed$", title)
+        check(named + (int(more.group(1)) if more else 0) == nf and named == min(nf, 3),
+              "worker %d, bins %d-%d: the title does not name its failures: %s" % (w, b0, b1, title))
+        per_worker[w] = (tasks + n, failed + nf, b1)
+    expected_rows = {int(w): tuple(v) for w, v in expect["per_worker"].items()}
+    check({w: v[:2] for w, v in per_worker.items() if v[0]} == {w: v for w, v in expected_rows.items() if v[0]},
+          "the bars' tasks and failures per worker differ from the run's")
+    red = [b for b in bars if b[0] == "failed"]
+    for index, worker, started in expect["failed"]:
+        at = min(bins - 1, max(0, int(started // bin_seconds)))
+        check(any(b[1] == worker and b[2] <= at <= b[3] for b in red),
+              "failed task %d (worker %d, bin %d) is in no red bar" % (index, worker, at))
+
+    # The picture: a band per worker (the lost ones in their colour), and red where the red bars are.
+    if not check(shot_status == 0 and os.path.exists(png), "chromium wrote no screenshot"):
+        finish()
+    start = time.monotonic()
+    width, height, rows = decode_png(png)
+    bands = bands_at(rows, MARGIN + 4)  # left of the workers' names
+    print("screenshot %s: %dx%d, decoded in %.1f s, %d chart rows" % (png, width, height, time.monotonic() - start,
+                                                                        len(bands)))
+    if not check(len(bands) == len(workers), "%d chart rows in the screenshot, expected %d" % (len(bands), len(workers))):
+        finish()
+    check([workers[k] for k, band in enumerate(bands) if band[2] == LOST_RGB] == sorted(expect["lost"]),
+          "the rows drawn as lost are not workers %s" % sorted(expect["lost"]))
+    top = bands[0][0] - (AXIS_HEIGHT + 1)  # the chart's top edge on the screenshot
+    check(all(band[0] - top == AXIS_HEIGHT + 1 + ROW_HEIGHT * k for k, band in enumerate(bands)),
+          "the chart rows are not %d px apart" % ROW_HEIGHT)
+    green = bytes(OK_RGB)
+    check(all(rows[band[0] + ROW_HEIGHT // 2][3 * (MARGIN + LABEL_WIDTH):].count(green) >= 100 for band in bands),
+          "a chart row without green across it")
+    not_red = []
+    for state, w, b0, b1, n, nf, nr, x, y, bar_width, bar_height, title in red:
+        px, py = int(MARGIN + x + 1), int(top + y + bar_height / 2)
+        if tuple(rows[py][3 * px:3 * px + 3]) != FAILED_RGB:
+            not_red.append("worker %d, bins %d-%d at (%d, %d): %s" % (w, b0, b1, px, py, rows[py][3 * px:3 * px + 3].hex()))
+    check(not not_red, "red bars not red in the screenshot: %s" % "; ".join(not_red[:5]))
+    print("%d bars in %d bins of %.4f s per row, %d of them red" %
+          (len(bars), bins, bin_seconds, len(red)))
+    finish()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["run", "trace", "browser"])
+    parser.add_argument("mode", choices=["run", "trace", "browser", "large"])
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--out", required=True, help="prefix of the timeline files")
     parser.add_argument("--progress", default="1")
     parser.add_argument("--expect", choices=["log", "terminal"], default="log")
     parser.add_argument("--pty", action="store_true")
+    parser.add_argument("--program", help="large: the program that writes the page")
+    parser.add_argument("--tasks", type=int, default=1000000)
+    parser.add_argument("--seconds", type=float, default=20.0, help="large: time limit of each Chromium run")
+    parser.add_argument("--max-bytes", type=int, default=4000000, help="large: the largest page accepted")
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
     args = parser.parse_args(argv[:split])
     args.command = argv[split + 1:]
-    {"run": command_run, "trace": command_trace, "browser": command_browser}[args.mode](args)
+    {"run": command_run, "trace": command_trace, "browser": command_browser, "large": command_large}[args.mode](args)
 
 
 if __name__ == "__main__":
