@@ -250,7 +250,7 @@ inline void pingpong_loop(const mpi::communicator& comm, const std::vector<std::
   auto pieces = [](std::size_t bytes, auto&& each) {
     std::size_t at = 0;
     do {
-      const std::size_t piece = std::min(bytes - at, foreman::detail::piece_bytes);
+      const std::size_t piece = std::min(bytes - at, foreman::detail::piece_bytes());
       each(at, static_cast<int>(piece));
       at += piece;
     } while (at < bytes);

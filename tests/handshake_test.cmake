@@ -1,10 +1,12 @@
 # Runs two different programs under one mpiexec (MPMD) and checks that every rank reported
 # a foreman::handshake_error and exited 0. Called by CTest as
 #   cmake -DMPIEXEC=... -DNUMPROC_FLAG=... -DFLAGS=<;-list> -DFIRST=<exe> -DFIRST_RANKS=<n>
-#         -DSECOND=<exe> -DSECOND_RANKS=<n> -P handshake_test.cmake
+#         [-DFIRST_ARGS=<;-list>] -DSECOND=<exe> -DSECOND_RANKS=<n> [-DSECOND_ARGS=<;-list>]
+#         -P handshake_test.cmake
 math(EXPR ranks "${FIRST_RANKS} + ${SECOND_RANKS}")
 execute_process(
-  COMMAND ${MPIEXEC} ${FLAGS} ${NUMPROC_FLAG} ${FIRST_RANKS} ${FIRST} : ${NUMPROC_FLAG} ${SECOND_RANKS} ${SECOND}
+  COMMAND ${MPIEXEC} ${FLAGS} ${NUMPROC_FLAG} ${FIRST_RANKS} ${FIRST} ${FIRST_ARGS} : ${NUMPROC_FLAG} ${SECOND_RANKS}
+          ${SECOND} ${SECOND_ARGS}
   RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE output TIMEOUT 50)
 message("${output}")
 if(NOT status EQUAL 0)

@@ -1,13 +1,13 @@
 // Values and messages longer than a piece (wire.hpp): MPI counts a message's bytes in an int, so
-// a body or a message longer than piece_bytes travels as several messages of piece_bytes. The
+// a body or a message longer than piece_bytes() travels as several messages of piece_bytes(). The
 // piece size is lowered here to a few KiB, so that small values cross every boundary quickly: a
 // body of exactly one piece, one byte more or less, many pieces; several bodies in one message;
 // archived values whose messages go in pieces; tasks and results alike, at every rank count, and
 // the pool serving the next run. tests/large_messages_test.cpp moves 2.5 GiB for real.
-
-// Not a power of two: the last piece of most values is a short one. (At least posted_capacity,
-// 8 KiB: a message that fits a posted receive is sent whole.)
-#define FOREMAN_DETAIL_PIECE_BYTES 10000
+//
+// tests/CMakeLists.txt runs this program with --piece-bytes 10000 (tests/mpi_main.cpp): not a power
+// of two, so the last piece of most values is a short one (and at least posted_capacity, 8 KiB: a
+// message that fits a posted receive is sent whole, so a piece holds one).
 
 #include "catch.hpp"
 #include "test_support.hpp"
@@ -19,6 +19,7 @@
 #include <boost/serialization/vector.hpp>
 
 #include <chrono>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -30,18 +31,13 @@ using foreman::detail::piece_bytes;
 using foreman_test::mix;
 using foreman_test::world_size;
 
-static_assert(piece_bytes == 10000, "this test lowers the piece size");
-
 // A body's size in bytes for task i: around the piece boundaries, and far past them.
 std::size_t body_bytes_of(std::size_t i) {
   const std::size_t threshold = foreman::detail::body_threshold; // the least a body has
-  const std::size_t k = threshold / piece_bytes + 1;             // pieces of a body just past it
-  const std::size_t sizes[] = {threshold,
-                               k * piece_bytes,
-                               k * piece_bytes + 1,
-                               (k + 1) * piece_bytes - 1,
-                               std::size_t{1} << 20,
-                               threshold + 4 * i + 4};
+  const std::size_t piece = piece_bytes();
+  const std::size_t k = threshold / piece + 1; // pieces of a body just past it
+  const std::size_t sizes[] = {
+      threshold, k * piece, k * piece + 1, (k + 1) * piece - 1, std::size_t{1} << 20, threshold + 4 * i + 4};
   return sizes[i % (sizeof sizes / sizeof sizes[0])];
 }
 
@@ -103,14 +99,18 @@ std::vector<foreman::options> option_sets() {
 
 } // namespace
 
+TEST_CASE("pieces: the program runs with pieces of 10000 bytes (--piece-bytes 10000)", "[pieces]") {
+  REQUIRE(piece_bytes() == 10000);
+}
+
 TEST_CASE("pieces: how many messages a body or a message travels in", "[pieces]") {
   using foreman::detail::pieces_of;
   CHECK(pieces_of(0) == 1);
   CHECK(pieces_of(1) == 1);
-  CHECK(pieces_of(piece_bytes) == 1);
-  CHECK(pieces_of(piece_bytes + 1) == 2);
-  CHECK(pieces_of(2 * piece_bytes) == 2);
-  CHECK(pieces_of(2 * piece_bytes + 1) == 3);
+  CHECK(pieces_of(piece_bytes()) == 1);
+  CHECK(pieces_of(piece_bytes() + 1) == 2);
+  CHECK(pieces_of(2 * piece_bytes()) == 2);
+  CHECK(pieces_of(2 * piece_bytes() + 1) == 3);
   std::vector<foreman::detail::body_span> bodies;
   CHECK(foreman::detail::body_messages(bodies) == 0);
   char dummy = 0;
@@ -161,7 +161,7 @@ TEST_CASE("pieces: a receive that stops between pieces goes on where it stopped"
     return;
   }
   using namespace foreman::detail;
-  const std::size_t bytes = 10 * piece_bytes + 123;
+  const std::size_t bytes = 10 * piece_bytes() + 123;
   std::vector<char> data(bytes);
   for (std::size_t k = 0; k < bytes; ++k) data[k] = static_cast<char>(mix(k));
   if (world.rank() == 0) {
@@ -244,4 +244,15 @@ TEST_CASE("pieces: strings inline and as bodies in one message, the message itse
   }
   const auto out = pool.run(std::vector<std::string>{"ab", "c"}, reverse);
   if (pool.is_master()) CHECK(out == std::vector<std::string>{"ba", "c"});
+}
+
+TEST_CASE("pieces: the piece size is set within its bounds, before the first pool", "[pieces]") {
+  using foreman::detail::posted_capacity;
+  using foreman::detail::set_piece_bytes;
+  CHECK_THROWS_WITH(set_piece_bytes(posted_capacity - 1), Catch::Contains("so a piece must hold one"));
+  CHECK_THROWS_WITH(set_piece_bytes(std::size_t{INT_MAX} + 1), Catch::Contains("in an int"));
+  foreman::master_worker<int, int> pool; // the pools above were built with 10000 bytes, and so is this one
+  CHECK_THROWS_WITH(set_piece_bytes(20000), Catch::Contains("has built a pool with pieces of 10000 bytes"));
+  CHECK_NOTHROW(set_piece_bytes(10000)); // no change
+  CHECK(piece_bytes() == 10000);
 }

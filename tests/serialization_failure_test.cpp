@@ -6,9 +6,9 @@
 // results right, and leave the pool serving the next run. At 1 rank nothing is serialized: the
 // same runs must then simply succeed.
 //
-// tests/CMakeLists.txt builds this file twice: as it is, and with FOREMAN_DETAIL_PIECE_BYTES
-// lowered, so that the bodies and long messages of these cases travel in pieces (wire.hpp), and
-// the bodies of failed items are dropped piece by piece.
+// tests/CMakeLists.txt runs this program twice: as it is, and with --piece-bytes 9000
+// (tests/mpi_main.cpp), so that the bodies and long messages of these cases travel in pieces
+// (wire.hpp), and the bodies of failed items are dropped piece by piece.
 
 #include "catch.hpp"
 #include "test_support.hpp"

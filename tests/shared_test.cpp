@@ -3,8 +3,9 @@
 // worker out of the run only. Runs at 1-4 ranks (at 1 rank the master uses its own value and runs
 // the initializer itself).
 //
-// tests/CMakeLists.txt builds this file twice: as it is, and with FOREMAN_DETAIL_PIECE_BYTES
-// lowered, so that the large values travel in pieces (a body, and an envelope's message).
+// tests/CMakeLists.txt runs this program twice: as it is, and with --piece-bytes 9000
+// (tests/mpi_main.cpp), so that the large values travel in pieces (a body, and an envelope's
+// message).
 #include "catch.hpp"
 #include "test_support.hpp"
 

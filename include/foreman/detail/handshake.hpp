@@ -1,9 +1,9 @@
 #pragma once
 /// @file handshake.hpp
 /// The collective check made when a pool is built: every rank must run the same protocol
-/// version with the same Task and Result types, laid out and encoded alike, on the same kind of
-/// machine. Two different programs under one `mpirun` fail here, on every rank, instead of
-/// exchanging garbage.
+/// version and piece size (wire.hpp) with the same Task and Result types, laid out and encoded
+/// alike, on the same kind of machine. Two different programs under one `mpirun` fail here, on
+/// every rank, instead of exchanging garbage.
 
 #include <foreman/detail/liveness.hpp>
 #include <foreman/detail/mpi_check.hpp>
@@ -26,7 +26,7 @@ namespace detail {
 
 struct hello {
   std::uint64_t magic;
-  std::uint64_t protocol; // protocol_word: the version, and the piece size (wire.hpp)
+  std::uint64_t protocol; // protocol_word(): the version, and the piece size (wire.hpp)
   std::uint64_t task_type;
   std::uint64_t result_type;
   std::uint64_t abi;  // pointer and long size, endianness: raw bytes must mean the same on every rank
@@ -113,7 +113,7 @@ template <class Task, class Result>
 std::vector<hello> handshake(MPI_Comm comm) {
   constexpr std::uint64_t magic = 0x6e616d65726f66ull; // "foreman"
   const hello mine{magic,
-                   protocol_word,
+                   protocol_word(fix_piece_bytes()),
                    fingerprint(typeid(Task).name()),
                    fingerprint(typeid(Result).name()),
                    abi_word(),
@@ -135,12 +135,17 @@ std::vector<hello> handshake(MPI_Comm comm) {
   std::string disagree;
   std::string what;
   bool layouts = false; // a layout or encoding differs: the message shows them
+  bool pieces = false;  // the piece size differs: the message shows both
   for (int r = 1; r < size; ++r) {
     const hello& other = all[static_cast<std::size_t>(r)];
     std::string reason;
-    if (other.magic != master.magic || other.protocol != master.protocol)
+    if (other.magic != master.magic ||
+        static_cast<std::uint32_t>(other.protocol) != static_cast<std::uint32_t>(master.protocol))
       reason = "foreman protocol version";
-    else if (other.task_type != master.task_type || other.result_type != master.result_type)
+    else if (other.protocol != master.protocol) {
+      reason = "piece size (FOREMAN_DETAIL_PIECE_BYTES, detail::set_piece_bytes())";
+      pieces = true;
+    } else if (other.task_type != master.task_type || other.result_type != master.result_type)
       reason = "Task/Result types";
     else if (other.abi != master.abi)
       reason = "machine word layout";
@@ -160,6 +165,10 @@ std::vector<hello> handshake(MPI_Comm comm) {
   if (layouts) {
     shown = " (" + describe_layouts(all[static_cast<std::size_t>(rank)]) + ")";
     if (rank != 0) shown += "; the master's: " + describe_layouts(master);
+  }
+  if (pieces) {
+    shown += ", pieces of " + std::to_string(all[static_cast<std::size_t>(rank)].protocol >> 32) + " bytes";
+    if (rank != 0) shown += " (the master's: " + std::to_string(master.protocol >> 32) + ")";
   }
   throw handshake_error("handshake failed: rank(s) " + disagree + " disagree with the master (rank 0) on the " + what +
                         "; this rank (" + std::to_string(rank) + ") uses Task = " + type_name<Task>() +

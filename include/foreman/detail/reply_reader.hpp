@@ -2,7 +2,7 @@
 /// @file reply_reader.hpp
 /// The master's non-blocking receiving of what follows a worker's reply message: the message an
 /// envelope announced (tag::results_large), then the bodies of the reply's items
-/// (tag::result_body), each in pieces past piece_bytes (wire.hpp), and the pieces of a reply that
+/// (tag::result_body), each in pieces past piece_bytes() (wire.hpp), and the pieces of a reply that
 /// is dropped. Per worker a transfer: a queue of receives that the master's loop moves on a piece
 /// at a time, from its passes, while it goes on serving every other worker; nothing here waits.
 ///

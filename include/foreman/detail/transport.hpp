@@ -63,11 +63,11 @@ struct send_slot {
   }
 };
 
-/// A backstop: what is sent as one message (short messages, envelopes) is far below piece_bytes,
+/// A backstop: what is sent as one message (short messages, envelopes) is far below piece_bytes(),
 /// and longer bytes go as pieces (post_pieces); a message reaching this is foreman's own error.
 [[noreturn]] FOREMAN_DETAIL_COLD inline void too_long_for_one_message(std::size_t bytes) {
   throw error("a message of " + std::to_string(bytes) + " bytes was to be sent whole; messages over " +
-              std::to_string(piece_bytes) + " bytes travel in pieces");
+              std::to_string(piece_bytes()) + " bytes travel in pieces");
 }
 
 /// The length of a message received as MPI_BYTE, from its status. Open MPI keeps it in a field of
@@ -83,9 +83,9 @@ inline std::size_t received_bytes(const MPI_Status& status) {
 #endif
 }
 
-/// Sends a byte buffer of at most piece_bytes as one message without blocking.
+/// Sends a byte buffer of at most piece_bytes() as one message without blocking.
 inline MPI_Request post_send(const std::vector<char>& bytes, int dest, tag t, MPI_Comm comm) {
-  if (bytes.size() > piece_bytes) too_long_for_one_message(bytes.size());
+  if (bytes.size() > piece_bytes()) too_long_for_one_message(bytes.size());
   MPI_Request request = MPI_REQUEST_NULL;
   check_mpi(
       MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, dest, static_cast<int>(t), comm, &request),
@@ -107,14 +107,15 @@ inline void send_short(const std::vector<char>& bytes, int dest, tag t, MPI_Comm
             "MPI_Send", dest);
 }
 
-/// Sends `bytes` bytes from `data` on tag `t` without blocking: as one message up to piece_bytes,
+/// Sends `bytes` bytes from `data` on tag `t` without blocking: as one message up to piece_bytes(),
 /// else as its pieces (wire.hpp). The requests go to slot.bodies. @throws mpi_error naming `dest`
 inline void post_pieces(const void* data, std::size_t bytes, int dest, tag t, MPI_Comm comm, send_slot& slot,
                         const char* call) {
   slot.peer = dest;
   const char* from = static_cast<const char*>(data);
+  const std::size_t most = piece_bytes();
   do {
-    const std::size_t piece = std::min(bytes, piece_bytes);
+    const std::size_t piece = std::min(bytes, most);
     slot.bodies.push_back(MPI_REQUEST_NULL);
     check_mpi(MPI_Isend(from, static_cast<int>(piece), MPI_BYTE, dest, static_cast<int>(t), comm, &slot.bodies.back()),
               call, dest);
@@ -125,7 +126,7 @@ inline void post_pieces(const void* data, std::size_t bytes, int dest, tag t, MP
 
 /// Sends slot.bytes, a message on tag `t` whose receiver posts its receive ahead (see inbox):
 /// as it is when it fits posted_capacity, else as an envelope on `t` followed by the message on
-/// large_tag(t), in pieces past piece_bytes. The slot holds the requests.
+/// large_tag(t), in pieces past piece_bytes(). The slot holds the requests.
 inline void post_message(send_slot& slot, int dest, tag t, MPI_Comm comm) {
   slot.peer = dest;
   if (slot.bytes.size() <= posted_capacity) {
@@ -138,7 +139,7 @@ inline void post_message(send_slot& slot, int dest, tag t, MPI_Comm comm) {
   post_pieces(slot.bytes.data(), slot.bytes.size(), dest, large_tag(t), comm, slot, "MPI_Isend (a large message)");
 }
 
-/// Sends a body (a value's own bytes, see wire.hpp) without blocking, in pieces past piece_bytes;
+/// Sends a body (a value's own bytes, see wire.hpp) without blocking, in pieces past piece_bytes();
 /// its requests go to `slot`.
 inline void post_body(const body_span& body, int dest, tag t, MPI_Comm comm, send_slot& slot) {
   post_pieces(body.data, body.bytes, dest, t, comm, slot, "MPI_Isend (a body)");
@@ -277,11 +278,11 @@ public:
   std::size_t received() const { return received_; }
   /// Pieces still to arrive.
   std::size_t pieces_left() const { return pieces_left_; }
-  /// The size of the piece awaited: piece_bytes or what is left, 0 when not known (dropping
+  /// The size of the piece awaited: piece_bytes() or what is left, 0 when not known (dropping
   /// messages of unknown size) or when none is left.
   std::size_t next_piece_bytes() const {
     if (pieces_left_ == 0 || bytes_ <= received_) return 0;
-    return std::min(bytes_ - received_, piece_bytes);
+    return std::min(bytes_ - received_, piece_bytes());
   }
 
   /// Withdraws the receive posted, if any: MPI_Cancel, then MPI_Wait, which a cancelled request
@@ -307,7 +308,7 @@ private:
   // into the sink sized to fit it.
   bool post() {
     if (data_ != nullptr) {
-      posted_ = std::min(bytes_ - received_, piece_bytes);
+      posted_ = std::min(bytes_ - received_, piece_bytes());
       check_mpi(MPI_Irecv(data_ + received_, static_cast<int>(posted_), MPI_BYTE, source_, static_cast<int>(tag_),
                           comm_, &request_),
                 "MPI_Irecv", source_);
@@ -350,8 +351,9 @@ template <class Between>
 void receive_pieces(void* data, std::size_t bytes, int source, tag t, MPI_Comm comm, const char* call,
                     Between&& between) {
   char* into = static_cast<char*>(data);
+  const std::size_t most = piece_bytes();
   for (;;) {
-    const std::size_t piece = std::min(bytes, piece_bytes);
+    const std::size_t piece = std::min(bytes, most);
     check_mpi(MPI_Recv(into, static_cast<int>(piece), MPI_BYTE, source, static_cast<int>(t), comm, MPI_STATUS_IGNORE),
               call, source);
     into += piece;
@@ -488,11 +490,12 @@ public:
     return body_span{c.large.data(), c.large.size()};
   }
 
-  /// Frees the buffers of envelopes' messages longer than piece_bytes (kept otherwise, for the
+  /// Frees the buffers of envelopes' messages longer than piece_bytes() (kept otherwise, for the
   /// next one): gigabytes are not held from one run to the next for a message that was rare.
   void release_large() noexcept {
+    const std::size_t most = piece_bytes();
     for (channel& c : channels_)
-      if (c.large.capacity() > piece_bytes) std::vector<char>().swap(c.large);
+      if (c.large.capacity() > most) std::vector<char>().swap(c.large);
   }
 
   /// Withdraws the receive posted from `rank`; returns true if a message had arrived in it after

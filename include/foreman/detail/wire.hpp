@@ -49,10 +49,10 @@
 /// the receiver posts its receives for these tags before the messages arrive (transport.hpp).
 ///
 /// Pieces: MPI counts a message's bytes in an int, so a body or an envelope's message longer than
-/// piece_bytes travels as consecutive messages of piece_bytes on its tag, the last one shorter.
+/// piece_bytes() travels as consecutive messages of piece_bytes() on its tag, the last one shorter.
 /// MPI's non-overtaking rule delivers them in order; the receiver knows how many come from the
 /// size already announced (a body's element count, an envelope's size) and receives each straight
-/// into its place in the destination. No other message is added: up to piece_bytes, a body or a
+/// into its place in the destination. No other message is added: up to piece_bytes(), a body or a
 /// message is one message, as it always was.
 ///
 /// Task*, Result*: a value as the encoder writes it; for a contiguous container of bitwise
@@ -108,28 +108,6 @@ inline constexpr std::uint32_t protocol_version = 10;
 /// which hold encoded results, name it.
 inline constexpr std::uint32_t value_format = 4;
 
-/// The longest message foreman sends: a body or an envelope's message longer than this travels
-/// as pieces of this many bytes (see the file comment). MPI counts a message's bytes in an int;
-/// and one piece is what one MPI call moves (Open MPI's shared memory copies a whole message in
-/// one test of its receive), so piece_bytes also bounds how long a transfer keeps a loop from
-/// looking at anything else. Tests define FOREMAN_DETAIL_PIECE_BYTES lower, to make pieces of small
-/// values; the handshake checks that every rank's program has the same (protocol_word).
-#ifndef FOREMAN_DETAIL_PIECE_BYTES
-#define FOREMAN_DETAIL_PIECE_BYTES (std::size_t{256} << 20)
-#endif
-inline constexpr std::size_t piece_bytes = FOREMAN_DETAIL_PIECE_BYTES;
-static_assert(piece_bytes <= static_cast<std::size_t>(INT_MAX),
-              "FOREMAN_DETAIL_PIECE_BYTES: MPI counts a message's bytes in an int");
-
-/// How many messages `bytes` bytes travel in: one up to piece_bytes, else one per piece.
-constexpr std::size_t pieces_of(std::size_t bytes) {
-  return bytes <= piece_bytes ? 1 : (bytes - 1) / piece_bytes + 1;
-}
-
-/// What the handshake compares: the protocol version and the piece size, which two programs must
-/// share to read each other's messages.
-inline constexpr std::uint64_t protocol_word = protocol_version | static_cast<std::uint64_t>(piece_bytes) << 32;
-
 /// An archived value's length is framed as a u32 below long_length, else as u32 long_length
 /// followed by the length as u64 (put_item, get_item).
 inline constexpr std::uint32_t long_length = 0xFFFFFFFFu;
@@ -166,11 +144,85 @@ constexpr tag large_tag(tag t) {
 /// (transport.hpp); a longer message is sent as an envelope of envelope_bytes, its own header
 /// followed by u32 envelope_marker and the message's size as u64, and then on large_tag().
 inline constexpr std::size_t posted_capacity = std::size_t{8} << 10;
-static_assert(piece_bytes >= posted_capacity,
-              "FOREMAN_DETAIL_PIECE_BYTES: a message that fits a posted receive is sent whole, so a piece holds one");
 inline constexpr std::uint32_t envelope_marker = 0xFFFFFFFFu; ///< never a message's item count
 inline constexpr std::size_t header_bytes = 12;
 inline constexpr std::size_t envelope_bytes = header_bytes + 4 + 8;
+
+/// The piece size a program starts with, in bytes: FOREMAN_DETAIL_PIECE_BYTES, 256 MiB unless
+/// defined (then alike in every translation unit of the program). A body or an envelope's message
+/// longer than the piece size travels as pieces of that many bytes (see the file comment). MPI
+/// counts a message's bytes in an int; and one piece is what one MPI call moves (Open MPI's shared
+/// memory copies a whole message in one test of its receive), so the piece size also bounds how
+/// long a transfer keeps a loop from looking at anything else.
+#ifndef FOREMAN_DETAIL_PIECE_BYTES
+#define FOREMAN_DETAIL_PIECE_BYTES (std::size_t{256} << 20)
+#endif
+inline constexpr std::size_t default_piece_bytes = FOREMAN_DETAIL_PIECE_BYTES;
+static_assert(default_piece_bytes <= static_cast<std::size_t>(INT_MAX),
+              "FOREMAN_DETAIL_PIECE_BYTES: MPI counts a message's bytes in an int");
+static_assert(default_piece_bytes >= posted_capacity,
+              "FOREMAN_DETAIL_PIECE_BYTES: a message that fits a posted receive is sent whole, so a piece holds one");
+
+/// This process's piece size (piece_bytes()) and whether a pool has fixed it (fix_piece_bytes()).
+struct piece_setting {
+  std::size_t bytes = default_piece_bytes;
+  bool fixed = false;
+};
+/// The one piece_setting of this process. Initialized as a constant: reading it takes no guard.
+inline piece_setting& process_piece_setting() noexcept {
+  static piece_setting setting;
+  return setting;
+}
+
+/// The piece size in effect in this process, in bytes: default_piece_bytes, or what
+/// set_piece_bytes() chose before the first pool. One load; the loops read it per message or per
+/// body, never per task.
+inline std::size_t piece_bytes() noexcept {
+  return process_piece_setting().bytes;
+}
+
+/// Sets this process's piece size. For tests, which lower it so that small values travel in pieces
+/// (tests/mpi_main.cpp, option --piece-bytes): one build of a test program then runs its cases
+/// with either size. Call it on every rank with the same size (the handshake refuses ranks that
+/// differ), before this process builds its first pool.
+/// @param bytes from posted_capacity (a message that fits a posted receive is sent whole, so a
+///        piece holds one) to INT_MAX (MPI counts a message's bytes in an int)
+/// @throws foreman::error if `bytes` is out of that range, or if it differs from the size a pool
+///         of this process was built with (fix_piece_bytes())
+inline void set_piece_bytes(std::size_t bytes) {
+  piece_setting& setting = process_piece_setting();
+  const std::string call = "set_piece_bytes(" + std::to_string(bytes) + "): ";
+  if (bytes < posted_capacity)
+    throw error(call + "a message that fits a posted receive (" + std::to_string(posted_capacity) +
+                " bytes) is sent whole, so a piece must hold one");
+  if (bytes > static_cast<std::size_t>(INT_MAX))
+    throw error(call + "MPI counts a message's bytes in an int, so a piece holds " + std::to_string(INT_MAX) +
+                " bytes at most");
+  if (setting.fixed && bytes != setting.bytes)
+    throw error(call + "this process has built a pool with pieces of " + std::to_string(setting.bytes) +
+                " bytes; the piece size is set before the first pool");
+  setting.bytes = bytes;
+}
+
+/// The piece size for a pool being built (its handshake's), fixed from now on: the pool's ranks
+/// agreed on it, and every rank cuts and counts the pool's pieces by it for as long as it lives.
+inline std::size_t fix_piece_bytes() noexcept {
+  piece_setting& setting = process_piece_setting();
+  setting.fixed = true;
+  return setting.bytes;
+}
+
+/// How many messages `bytes` bytes travel in: one up to piece_bytes(), else one per piece.
+inline std::size_t pieces_of(std::size_t bytes) noexcept {
+  const std::size_t piece = piece_bytes();
+  return bytes <= piece ? 1 : (bytes - 1) / piece + 1;
+}
+
+/// What the handshake compares: the protocol version (bits 0-31) and the piece size (bits 32-63,
+/// under 2^31), which two programs must share to read each other's messages.
+constexpr std::uint64_t protocol_word(std::size_t piece) {
+  return protocol_version | static_cast<std::uint64_t>(piece) << 32;
+}
 
 /// A progress note (header, u32 progress_marker, u32 done) on tag::results tells the master that a
 /// worker busy with a long chunk is alive: it sends one between two tasks of a chunk when its last
@@ -469,7 +521,7 @@ FOREMAN_DETAIL_INLINE std::uint64_t get_length(decoder& in) {
 }
 
 /// Writes a value as an item of a message; returns its body when it travels as one (the
-/// caller sends it after the message, in pieces past piece_bytes), else an empty span. What the
+/// caller sends it after the message, in pieces past piece_bytes()), else an empty span. What the
 /// value's serialize() throws passes through, with the item partly written: the caller rolls the
 /// encoder back to the item's start.
 template <class T>

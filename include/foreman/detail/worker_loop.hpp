@@ -442,7 +442,7 @@ private:
   }
 
   // Receives what the master sends right after a message (a task's body, an envelope's message)
-  // straight into `into`, in pieces past piece_bytes; between two pieces, a progress note when
+  // straight into `into`, in pieces past piece_bytes(); between two pieces, a progress note when
   // the last message to the master is progress_interval old, as between two tasks: a transfer
   // longer than the task timeout does not make this worker look lost. `done`: tasks of the chunk
   // done so far.
@@ -493,12 +493,13 @@ private:
     store_.last_sent = now;
   }
 
-  // Completes the sends; frees a reply buffer that grew past piece_bytes (kept otherwise, for the
+  // Completes the sends; frees a reply buffer that grew past piece_bytes() (kept otherwise, for the
   // next reply): gigabytes are not held from one run to the next for a reply that was rare.
   void finish() {
+    const std::size_t most = piece_bytes();
     for (auto& slot : store_.slots) {
       slot.wait();
-      if (slot.bytes.capacity() > piece_bytes) std::vector<char>().swap(slot.bytes);
+      if (slot.bytes.capacity() > most) std::vector<char>().swap(slot.bytes);
     }
   }
 
