@@ -2,6 +2,7 @@
 // identical tasks, in one program so that the ratios come from the same run.
 //
 //   mpirun -n <N> bench <workload> <implementation>[,<implementation>...] [--reps R] [--tasks T] [--bytes B]
+//                       [--sleep-us U] [--seconds S]
 //
 // workloads        tiny     T uint64 -> uint64 tasks (x*x+1), default T = 200000
 //                  struct   T tasks holding a std::string (the archive path), default 200000
@@ -11,7 +12,7 @@
 //                  latency  one task at a time (needs -n 2): microseconds per task
 // implementations  foreman        default options
 //                  foreman_plain  chunk_size 1, tasks_in_flight 1: one task per message, as
-//                                 the hand-written loops
+//                                 the hand-written loops (also ceiling's one task per message)
 //                  raw            MPI C API: self-scheduling, one task per message, one in
 //                                 flight per worker, blocking MPI_Recv(MPI_ANY_SOURCE)
 //                  raw_poll       the raw loop polling posted receives (MPI_Irecv + MPI_Test) instead
@@ -41,6 +42,23 @@
 //                  and the master's peak resident memory (VmHWM of /proc/self/status at the end,
 //                  and before the stream: "peak_rss_bytes", "rss_before_bytes"). Run it alone in its
 //                  processes: VmHWM is the process's high-water mark.
+// ceiling          where one master saturates (scripts/ceiling.sh runs it at 16 to 256 ranks): tasks
+//                  that sleep U microseconds (--sleep-us, default 1000; 0: no sleep) and return
+//                  x*x+1, through foreman and/or foreman_plain. Each implementation is sized first
+//                  (runs of growing length until one takes 0.25 s), so that a timed run takes about S
+//                  seconds (--seconds, default 3; --tasks T fixes the count instead), then R rounds
+//                  (default 2), the order rotating. After each run every rank waits for the others
+//                  asleep (MPI_Ibarrier + 1 ms sleeps), so that no rank that finished spins in a
+//                  collective while the master still works. Adds per round: "master_cpu_seconds"
+//                  (getrusage RUSAGE_SELF user+sys on rank 0 across the run: its MPI library's
+//                  threads included), "master_involuntary_switches" (ru_nivcsw: the master
+//                  preempted), "messages" (run_info::messages: messages of tasks the master sent),
+//                  "busy_share" (run_report::utilization: the workers' time inside the function over
+//                  workers x wall), "workers_cpu_seconds" (all workers' getrusage, summed); and
+//                  "sleep_us", "workers", and "startup_seconds" (rank 0, from the launch time in
+//                  nanoseconds since the epoch that FOREMAN_BENCH_LAUNCH_NS holds, to MPI_Init done).
+//                  FOREMAN_BENCH_PERF_CTL=<fifo>: rank 0 writes "enable" to it as each timed run
+//                  starts and "disable" as it ends (perf record --control fifo:<fifo> -D -1).
 //
 // Several implementations (a comma-separated list) run in the same processes: each twice as a warm-up, then R rounds
 // (default 5) of one run each, the order rotating from round to round. The master checks every result, then prints one
@@ -61,6 +79,7 @@
 #include <boost/serialization/vector.hpp>
 
 #include <mpi.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -96,9 +115,11 @@ using clock_type = std::chrono::steady_clock;
 struct config {
   std::string workload;
   std::vector<std::string> impls; // run in alternation (measure())
-  int reps = 5;
+  int reps = -1;                  // -1: the workload's default (5; ceiling 2)
   std::size_t tasks = 0;
   std::size_t bytes = 0;
+  std::uint64_t sleep_us = 1000; // ceiling: each task's sleep
+  double seconds = 3.0;          // ceiling: the length of a timed run, when --tasks does not fix it
 };
 
 // ---- the workloads' types and functions --------------------------------------------------------
@@ -349,6 +370,9 @@ struct measurement {
   double allocs_per_task = -1.0;
   long long peak_rss_bytes = -1;   // stream_memory: the master's VmHWM at the end
   long long rss_before_bytes = -1; // and before the stream
+  // ceiling, per round (see the file's comment)
+  std::vector<double> master_cpu_seconds, workers_cpu_seconds, busy_share, master_involuntary_switches, messages;
+  double startup_seconds = -1.0;
 };
 
 // One implementation's runs in a measure() call.
@@ -508,6 +532,21 @@ void print(const config& cfg, const std::string& impl, int ranks, std::size_t ta
   std::printf("]");
   if (m.peak_rss_bytes >= 0)
     std::printf(",\"peak_rss_bytes\":%lld,\"rss_before_bytes\":%lld", m.peak_rss_bytes, m.rss_before_bytes);
+  if (cfg.workload == "ceiling") {
+    std::printf(",\"sleep_us\":%llu,\"workers\":%d,\"startup_seconds\":%.3f",
+                static_cast<unsigned long long>(cfg.sleep_us), ranks - 1, m.startup_seconds);
+    const std::pair<const char*, const std::vector<double>*> series[] = {
+        {"master_cpu_seconds", &m.master_cpu_seconds},
+        {"master_involuntary_switches", &m.master_involuntary_switches},
+        {"messages", &m.messages},
+        {"busy_share", &m.busy_share},
+        {"workers_cpu_seconds", &m.workers_cpu_seconds}};
+    for (const auto& [name, values] : series) {
+      std::printf(",\"%s\":[", name);
+      for (std::size_t i = 0; i < values->size(); ++i) std::printf("%s%.9g", i ? "," : "", (*values)[i]);
+      std::printf("]");
+    }
+  }
   std::printf("}\n");
   std::fflush(stdout);
 }
@@ -562,11 +601,132 @@ std::vector<measurement> stream_memory(const config& cfg, const mpi::communicato
   return out;
 }
 
+// A barrier whose waiting ranks sleep (1 ms at a time) instead of spinning in MPI: a rank that
+// arrives first leaves the processors to the ranks still at work.
+void quiet_barrier(const mpi::communicator& world) {
+  MPI_Request quiet;
+  MPI_Ibarrier(world, &quiet);
+  for (int done = 0; !done;) {
+    MPI_Test(&quiet, &done, MPI_STATUS_IGNORE);
+    if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+// ---- ceiling: where one master saturates -------------------------------------------------------
+std::uint64_t g_sleep_us = 0; // each ceiling task's sleep, the same on every rank
+
+// A ceiling task: the worker sleeps (busy without using a processor), then answers.
+std::uint64_t sleeping_fn(std::uint64_t x) {
+  if (g_sleep_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(g_sleep_us));
+  return tiny_fn(x);
+}
+
+// This process's processor time (user + system, all its threads) and involuntary context switches.
+std::pair<double, double> own_usage() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  return {seconds(u.ru_utime) + seconds(u.ru_stime), static_cast<double>(u.ru_nivcsw)};
+}
+
+// Writes `command` to perf record's control fifo, if FOREMAN_BENCH_PERF_CTL names one.
+void perf_control(const char* command) {
+  if (const char* fifo = std::getenv("FOREMAN_BENCH_PERF_CTL")) std::ofstream(fifo) << command << '\n' << std::flush;
+}
+
+// The ceiling workload (see the file's comment). `counts` gets each implementation's task count.
+std::vector<measurement> ceiling(const config& cfg, const mpi::communicator& world, std::vector<std::size_t>& counts) {
+  double startup = -1.0;
+  if (const char* launch = std::getenv("FOREMAN_BENCH_LAUNCH_NS"))
+    startup = 1e-9 * static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count() -
+                                         std::atoll(launch));
+  g_sleep_us = cfg.sleep_us;
+  foreman::master_worker<std::uint64_t, std::uint64_t> pool(world);
+  const bool master = world.rank() == 0;
+  const std::size_t workers = static_cast<std::size_t>(world.size() - 1);
+  std::vector<foreman::options> opts(cfg.impls.size());
+  for (std::size_t k = 0; k < opts.size(); ++k) {
+    if (cfg.impls[k] == "foreman_plain") {
+      opts[k].chunk_size = 1;
+      opts[k].tasks_in_flight = 1;
+    } else if (cfg.impls[k] != "foreman") {
+      if (master) std::fprintf(stderr, "ceiling runs foreman or foreman_plain, not %s\n", cfg.impls[k].c_str());
+      std::exit(2);
+    }
+  }
+  std::vector<std::uint64_t> tasks, results; // the tasks on the master; workers are given none
+  // One run of implementation k on n tasks; on the master: its seconds, and in `m` (if given) the
+  // round's figures. Every rank takes part, and ends in quiet_barrier().
+  auto once = [&](std::size_t k, std::size_t n, measurement* m) {
+    if (master) {
+      tasks.resize(n);
+      for (std::size_t i = 0; i < n; ++i) tasks[i] = i;
+    }
+    world.barrier();
+    const std::uint64_t allocs_before = g_allocations.load();
+    const auto usage_before = own_usage();
+    const auto start = clock_type::now();
+    if (master && m != nullptr) perf_control("enable");
+    pool.run_into(tasks, sleeping_fn, results, opts[k]);
+    if (master && m != nullptr) perf_control("disable");
+    const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    const auto usage_after = own_usage();
+    const std::uint64_t allocs = g_allocations.load() - allocs_before;
+    quiet_barrier(world);
+    double workers_cpu = 0.0;
+    mpi::reduce(world, master ? 0.0 : usage_after.first - usage_before.first, workers_cpu, std::plus<double>(), 0);
+    if (!master || m == nullptr) return seconds;
+    bool right = results.size() == n;
+    for (std::size_t i = 0; right && i < n; ++i) right = results[i] == tiny_fn(i);
+    m->verified = m->verified && right;
+    m->seconds.push_back(seconds);
+    m->master_cpu_seconds.push_back(usage_after.first - usage_before.first);
+    m->master_involuntary_switches.push_back(usage_after.second - usage_before.second);
+    m->messages.push_back(static_cast<double>(pool.last_run().messages));
+    m->busy_share.push_back(pool.report().utilization);
+    m->workers_cpu_seconds.push_back(workers_cpu);
+    const double per_task = static_cast<double>(allocs) / static_cast<double>(std::max<std::size_t>(1, n));
+    m->allocs_per_task = m->allocs_per_task < 0 ? per_task : std::min(m->allocs_per_task, per_task);
+    return seconds;
+  };
+  // Sizing, per implementation: runs of growing length until one takes 0.25 s (also the warm-up:
+  // connections, buffers, the automatic chunk estimate), then the count for cfg.seconds; one
+  // warm-up run only when --tasks fixes the count.
+  counts.assign(cfg.impls.size(), cfg.tasks);
+  for (std::size_t k = 0; k < cfg.impls.size(); ++k) {
+    std::size_t n = std::max<std::size_t>(64, 8 * workers);
+    for (;;) {
+      const double seconds = once(k, n, nullptr);
+      std::size_t next = 0; // 0: sized
+      if (master && cfg.tasks == 0 && seconds < 0.25 && n < (std::size_t{1} << 30))
+        next = static_cast<std::size_t>(static_cast<double>(n) * std::clamp(0.5 / std::max(seconds, 1e-6), 2.0, 16.0));
+      else if (master && cfg.tasks == 0)
+        counts[k] = std::max<std::size_t>(
+            4 * workers, static_cast<std::size_t>(cfg.seconds * static_cast<double>(n) / std::max(seconds, 1e-6)));
+      mpi::broadcast(world, next, 0);
+      if (next == 0) break;
+      n = next;
+    }
+  }
+  std::vector<measurement> all(cfg.impls.size());
+  for (auto& m : all) m.startup_seconds = startup;
+  for (int r = 0; r < cfg.reps; ++r)
+    for (std::size_t j = 0; j < all.size(); ++j) {
+      const std::size_t k = (static_cast<std::size_t>(r) + j) % all.size();
+      once(k, counts[k], &all[k]);
+    }
+  return all;
+}
+
 int usage() {
   std::fprintf(stderr, "usage: bench tiny|struct|compute|payload|latency "
                        "foreman|foreman_plain|foreman_returning|raw|raw_poll|boost|split|pingpong|pingpong_tasks|"
                        "job|job_window|stream|reduce[,...] [--reps R] [--tasks T] [--bytes B]\n"
-                       "       bench stream_memory stream|reduce[,...] [--tasks T]\n");
+                       "       bench stream_memory stream|reduce[,...] [--tasks T]\n"
+                       "       bench ceiling foreman|foreman_plain[,...] [--sleep-us U] [--seconds S] [--reps R] "
+                       "[--tasks T]\n");
   return 2;
 }
 
@@ -590,8 +750,13 @@ int main(int argc, char** argv) {
     if (flag == "--reps") cfg.reps = static_cast<int>(value);
     else if (flag == "--tasks") cfg.tasks = value;
     else if (flag == "--bytes") cfg.bytes = value;
+    else if (flag == "--sleep-us")
+      cfg.sleep_us = value;
+    else if (flag == "--seconds")
+      cfg.seconds = std::strtod(argv[i + 1], nullptr);
     else return usage();
   }
+  if (cfg.reps < 0) cfg.reps = cfg.workload == "ceiling" ? 2 : 5;
   const int ranks = world.size();
 
   if (cfg.workload == "tiny" || cfg.workload == "latency") {
@@ -644,12 +809,7 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < n; ++i) expected[i] = fn(tasks[i]);
         seconds = std::chrono::duration<double>(clock_type::now() - start).count();
       }
-      MPI_Request quiet;
-      MPI_Ibarrier(world, &quiet);
-      for (int done = 0; !done;) {
-        MPI_Test(&quiet, &done, MPI_STATUS_IGNORE);
-        if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
+      quiet_barrier(world);
       return seconds;
     };
     serial(); // also the results every run is checked against
@@ -665,6 +825,11 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < n; ++i) tasks.emplace_back(bytes, static_cast<char>(i));
     auto m = measure<std::vector<char>, std::vector<char>>(cfg, world, tasks, payload_function{}, payload_ok);
     if (world.rank() == 0) print_all(cfg, ranks, n, m);
+  } else if (cfg.workload == "ceiling") {
+    std::vector<std::size_t> counts;
+    const auto m = ceiling(cfg, world, counts);
+    if (world.rank() == 0)
+      for (std::size_t k = 0; k < m.size(); ++k) print(cfg, cfg.impls[k], ranks, counts[k], m[k]);
   } else if (cfg.workload == "stream_memory") {
     const std::size_t n = cfg.tasks ? cfg.tasks : 100'000'000;
     const auto m = stream_memory(cfg, world, n);
