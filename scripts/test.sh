@@ -20,7 +20,7 @@
 # 5. builds Boost.MPI for MPICH from Debian's source package (once, cached), then builds the suite
 #    in build-mpich/ against MPICH (Release at -O1) and runs it under MPICH's mpiexec (without the
 #    packaging, compile and large tests, which are not built, nor the benchmark, whose smoke runs
-#    the release pass makes).
+#    the release pass makes, nor the tests whose outcome does not depend on the MPI).
 # Optimization levels: compiling is most of CI's time, and the optimizer most of compiling (one
 # test suite, measured with GCC 12: 51 s at -O3, 41 s at -O2, 27 s at -O1, 15 s at -O0). The
 # release pass uses -O2, what Debian builds its packages with; the MPICH pass, which checks how
@@ -201,7 +201,11 @@ fi
 # built (Release) and run under MPICH's mpiexec (Hydra); tests whose rank dies on purpose are
 # reported as skipped with the reason (cmake/foremanTesting.cmake, RANK_DIES); the packaging tests,
 # the compile-time checks (label compile: programs that must not compile, whatever the MPI) and
-# the 2.5 GiB round trips (label large) run in pass 1 only.
+# the 2.5 GiB round trips (label large) run in pass 1 only. So do, neither built nor run here
+# (FOREMAN_MPI_INDEPENDENT_TESTS=OFF), the tests whose outcome no MPI implementation changes: those
+# without MPI (scheduler, task_store, wire: the values of every type through the encoder and
+# decoder; observe.browser.large, a page of a made-up run), and value_fingerprint, whose pools only
+# carry the task values it fingerprints (the journals are the checkpoint suites', run here).
 if [[ $passes == *" mpich "* ]]; then
   mpich=$root/build-mpich
   # shellcheck source=launcher.sh
@@ -211,7 +215,7 @@ if [[ $passes == *" mpich "* ]]; then
     cmake -S "$root" -B "$mpich" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
     "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" \
     -DFOREMAN_BROWSER_TESTS=$browser_tests -DFOREMAN_LARGE_TESTS=OFF -DFOREMAN_BUILD_BENCHMARKS=OFF \
-    "${mpi_cmake_args[@]}" &&
+    -DFOREMAN_MPI_INDEPENDENT_TESTS=OFF "${mpi_cmake_args[@]}" &&
     step "build build-mpich/" cmake --build "$mpich" --parallel "$jobs"; then
     step "test build-mpich/ (MPICH, without labels packaging, compile, large)" \
       run_ctest "$mpich" --label-exclude 'packaging|compile|large' || true

@@ -5,8 +5,7 @@
 // --piece-bytes N (taken off the command line before Catch2 reads it): the piece size is N
 // (piece_bytes_option.hpp), and the program fails unless what it sent shows it: at 2 ranks or
 // more, at least one piece of exactly N bytes and no body or long message over N (counted below).
-#define CATCH_CONFIG_RUNNER // Catch2 v2: we provide main()
-#include "catch.hpp"
+#include "catch_session.hpp"
 #include "piece_bytes_option.hpp"
 
 #include <foreman/detail/wire.hpp>
@@ -69,19 +68,9 @@ int main(int argc, char* argv[]) {
   }
   if (piece) sent.piece = *piece;
 
-  Catch::Session session;
-  const int parse_status = session.applyCommandLine(argc, argv);
-  if (parse_status != 0) return parse_status;
-
-    // Test cases are collective: all ranks must enter them in the same order. Catch2 v3 shuffles
-    // by default (with a per-process seed), which would pair different test cases across ranks.
-#if FOREMAN_TEST_CATCH2_V3
-  session.configData().runOrder = Catch::TestRunOrder::Declared;
-#else
-  session.configData().runOrder = Catch::RunTests::InDeclarationOrder;
-#endif
-
-  const int local_failures = session.run();
+  bool bad_command_line = false;
+  const int local_failures = foreman_test::run_catch_session(argc, argv, bad_command_line);
+  if (bad_command_line) return local_failures;
   int failures = 0;
   boost::mpi::all_reduce(world, local_failures, failures, std::plus<int>());
   if (failures != 0 && local_failures == 0 && world.rank() == 0)
