@@ -72,7 +72,7 @@ public:
         max_attempts_(std::max(1u, opt.max_attempts)),
         timeout_(std::chrono::duration_cast<clock::duration>(opt.task_timeout)),
         waiting_(effective_wait_policy(opt.wait), pool.oversubscribed), inbox_(replies_of(pool, comm)),
-        size_(static_cast<int>(pool.lost.size())),
+        size_(static_cast<int>(pool.lost.size())), replies_per_pass_(std::max(16, size_ - 1)),
         scheduler_({opt.schedule, opt.chunk_size, opt.tasks_in_flight, std::max(1, size_ - 1)}),
         table_(size_, scheduler_.in_flight_limit()), reader_(comm, size_), slots_(static_cast<std::size_t>(size_)),
         controls_(static_cast<std::size_t>(size_)), large_(static_cast<std::size_t>(size_)),
@@ -300,9 +300,10 @@ private:
   };
   using reader_type = reply_reader<awaited>;
 
-  static inbox& replies_of(pool_state& pool, MPI_Comm comm) {
+  static reply_inbox& replies_of(pool_state& pool, MPI_Comm comm) {
     if (!pool.replies)
-      pool.replies = std::make_unique<inbox>(comm, static_cast<int>(pool.lost.size()), static_cast<int>(tag::results));
+      pool.replies =
+          std::make_unique<reply_inbox>(comm, static_cast<int>(pool.lost.size()), static_cast<int>(tag::results));
     return *pool.replies;
   }
 
@@ -520,16 +521,18 @@ private:
     return info_.messages != sent;
   }
 
-  // Files every reply that has arrived; returns whether there was any. A reply whose bodies (or
-  // whose envelope's message) follow it starts its worker's transfer, which poll_transfers()
-  // moves on; the reply is complete, and its worker refilled, when everything has arrived.
+  // Files the replies that have arrived, as many as there are workers at most (so that a pass
+  // ends, and liveness is checked, however fast replies pour in); returns whether there was any.
+  // A reply whose bodies (or whose envelope's message) follow it starts its worker's transfer,
+  // which poll_transfers() moves on; the reply is complete, and its worker refilled, when
+  // everything has arrived.
   bool poll_results() {
     bool any = false;
 #ifdef FOREMAN_DETAIL_TEST_HOOKS
     if (injected_failure_in_transfer() > 0 && reader_.any() && !reader_.active(injected_failure_in_transfer()))
       injected_receive_failure() = std::exchange(injected_failure_in_transfer(), -1);
 #endif
-    for (;;) {
+    for (int taken = 0; taken < replies_per_pass_; ++taken) {
       const int worker = inbox_.poll();
       if (worker < 0) return any;
       any = true;
@@ -566,6 +569,7 @@ private:
       // alive, and its next reply waits, parked, for it.
       inbox_.post(worker);
     }
+    return any;
   }
 
   // Whether the reply that arrived from `worker`, `in`, answers this run, from a live worker, in
@@ -1082,8 +1086,9 @@ private:
   unsigned max_attempts_;
   clock::duration timeout_;
   idle_backoff waiting_; // how this rank waits (options::wait, FOREMAN_WAIT), read once per run
-  inbox& inbox_;         // the workers' replies, received into receives posted ahead (pool.replies)
+  reply_inbox& inbox_;   // the workers' replies, received into receives posted ahead (pool.replies)
   int size_;             // ranks in the pool
+  int replies_per_pass_; // poll_results(): at most this many replies filed per pass
   scheduler scheduler_;
   worker_table table_;
   reader_type reader_;                        // what follows the replies: bodies, envelopes' messages

@@ -5,6 +5,7 @@
 
 #include <foreman/detail/idle.hpp>
 #include <foreman/detail/liveness.hpp>
+#include <foreman/detail/reply_inbox.hpp>
 #include <foreman/detail/transport.hpp>
 #include <foreman/detail/wire.hpp>
 
@@ -26,7 +27,7 @@ struct pool_state {
   std::vector<char> lost;             ///< per rank: declared lost, never sent anything again
   std::vector<send_slot> abandoned;   ///< sends to lost workers that may never complete
   bool oversubscribed = true;         ///< more of the pool's ranks on this host than processors
-  std::unique_ptr<inbox> replies;     ///< the workers' replies: receive buffers kept between runs
+  std::unique_ptr<reply_inbox> replies; ///< the workers' replies: receive buffers kept between runs
   std::vector<process_watch> watches; ///< per rank: its process, where the master can watch it
   std::vector<std::uint64_t> pids;    ///< per rank: its pid (in its own pid namespace), for messages
   bool watching = false;              ///< some worker's process is watched
