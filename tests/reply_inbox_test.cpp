@@ -123,7 +123,7 @@ TEST_CASE("each rank's replies come in the order sent; a rank not posted for get
     // (MPI_Testsome over one receive per rank tested size - 1).
     for (int r = 1; r < size; ++r) inbox.post(r);
     const long long before = examined;
-    int came = 0;
+    came = 0;
     for (int k = 0; k < 1000; ++k) came += inbox.poll() >= 0 ? 1 : 0;
     REQUIRE(came == 0);
     CHECK(examined - before == 1000);
