@@ -198,6 +198,35 @@ TEST_CASE("automatic chunks: one task until durations are known, then ~1 ms of w
   CHECK(fixed.chunk_size(1, 4) == 7);
 }
 
+TEST_CASE("automatic chunks grow with the worker count, so the master's load per message stays bounded",
+          "[scheduler]") {
+  // Up to 62 workers a chunk holds ~1 ms of work; past that, live_workers * 16 us, so that busy
+  // workers send at most a quarter of what the master can take (4 us a message).
+  CHECK(scheduler::chunk_work(1) == Approx(1e-3));
+  CHECK(scheduler::chunk_work(62) == Approx(1e-3));
+  CHECK(scheduler::chunk_work(255) == Approx(255 * 16e-6));
+  CHECK(scheduler::chunk_work(10000) == Approx(0.16));
+  scheduler s = make(schedule::dynamic, 4);
+  s.add_range(0, 100000000);
+  s.observe(10e-6);
+  CHECK(s.chunk_size(1, 16) == 100);
+  CHECK(s.chunk_size(1, 1000) == 1600); // 16 ms of 10 us tasks
+  scheduler tiny = make(schedule::dynamic, 4);
+  tiny.add_range(0, 100000000);
+  tiny.observe(1e-6);
+  CHECK(tiny.chunk_size(1, 1000) == scheduler::max_auto_chunk); // the cap stays: the send buffers
+  scheduler slow = make(schedule::dynamic, 4);
+  slow.add_range(0, 100000000);
+  slow.observe(10e-3); // 10 ms tasks: one per message, but for many workers
+  CHECK(slow.chunk_size(1, 255) == 1);
+  CHECK(slow.chunk_size(1, 10000) == 16);
+  // Guided still: at most half of what is left per live worker.
+  scheduler tail = make(schedule::dynamic, 4);
+  tail.add_range(0, 1000000);
+  tail.observe(1e-6);
+  CHECK(tail.chunk_size(1, 1000) == 500); // 1,000,000 / 1000 / 2
+}
+
 TEST_CASE("near the end of a dynamic run a worker holds one message", "[scheduler]") {
   scheduler s = make(schedule::dynamic, 4, 1, 2);
   s.add_range(0, 100);

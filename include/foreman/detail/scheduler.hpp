@@ -238,15 +238,18 @@ public:
   double task_seconds() const { return task_seconds_; }
 
   /// Tasks in worker w's next message. A fixed chunk_size is used as it is. Automatic sizing:
-  /// enough tasks to fill about chunk_target seconds of work by the running estimate of a task's
-  /// duration (one task until the first durations arrive), at most max_auto_chunk, and guided: at
-  /// most half of what is left per live worker, so chunks shrink towards the end and no worker is
-  /// left with a long tail. (The master also ends a chunk at max_auto_chunk_bytes.)
+  /// enough tasks to fill about chunk_work(live_workers) seconds of work by the running estimate of
+  /// a task's duration (one task until the first durations arrive), at most max_auto_chunk (so
+  /// that the master's send buffers, tasks_in_flight per worker, stay bounded), and guided: at most half of what is left per live worker, so chunks
+  /// shrink towards the end and no worker is left with a long tail. (The master also ends a chunk
+  /// at max_auto_chunk_bytes.)
   std::size_t chunk_size(int w, int live_workers) const {
     if (fixed_chunk_ > 0) return fixed_chunk_;
     std::size_t by_duration = 1;
-    if (task_seconds_ > 0)
-      by_duration = static_cast<std::size_t>(std::min<double>(max_auto_chunk, chunk_target / task_seconds_));
+    if (task_seconds_ > 0) {
+      by_duration =
+          static_cast<std::size_t>(std::min<double>(max_auto_chunk, chunk_work(live_workers) / task_seconds_));
+    }
     std::size_t left = requeued_.size() + prioritized_.size();
     if (kind_ == schedule::dynamic)
       left += own_[0].size() / static_cast<std::size_t>(std::max(1, live_workers));
@@ -269,8 +272,23 @@ public:
   std::size_t fixed_chunk() const { return fixed_chunk_; }
   foreman::schedule kind() const { return kind_; }
 
-  static constexpr double chunk_target = 1e-3;        ///< seconds of work per automatic chunk
+  /// Seconds of work an automatic chunk aims at, with `live_workers` workers: chunk_target, or more
+  /// where chunks of chunk_target would have the master spend more than master_share of its time
+  /// on messages. Busy workers send the master live_workers / work messages a second, each costing
+  /// it about master_message_seconds, so work >= live_workers * master_message_seconds /
+  /// master_share: 1 ms up to 62 workers, 4.1 ms at 255, 160 ms at 10,000 (docs/design.md, "Toward
+  /// 10,000 workers").
+  static double chunk_work(int live_workers) {
+    return std::max(chunk_target, std::max(1, live_workers) * master_message_seconds / master_share);
+  }
+
+  static constexpr double chunk_target = 1e-3;        ///< seconds of work per automatic chunk, at least
   static constexpr std::size_t max_auto_chunk = 4096; ///< tasks per automatic chunk, at most
+  /// The master's CPU per message it takes and answers, rounded up: 0.6-3.4 us measured at 16-256
+  /// ranks, one task per message (docs/performance.md, "The master's ceiling").
+  static constexpr double master_message_seconds = 4e-6;
+  /// The share of the master's time that automatic chunks leave to messages, at most.
+  static constexpr double master_share = 0.25;
 
 private:
   struct entry {
