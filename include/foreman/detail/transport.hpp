@@ -396,6 +396,9 @@ inline void (*&injected_body_delay())() {
 /// last message is still being read. A longer message comes as an envelope; fetch_large() then
 /// receives the message itself. Receives still posted when the inbox is destroyed are withdrawn.
 /// The buffers are allocated when first posted into, and kept: an inbox may serve many loops.
+/// A worker receives the master's messages so (one rank, any tag); the master receives its
+/// workers' replies through reply_inbox (reply_inbox.hpp), which tests one receive per poll
+/// whatever the number of workers, where this one tests one per rank posted for.
 class inbox {
 public:
   /// @param ranks the communicator's size: receives can be posted from ranks 0 .. ranks - 1
@@ -479,23 +482,6 @@ public:
     if (!receive(body_span{c.large.data(), c.large.size()})) return false;
     c.large_ready = true;
     return true;
-  }
-
-  /// The buffer the message the last envelope from `rank` announced is to be received into, sized
-  /// for it (kept by the inbox until release_large()). The caller receives it there, without
-  /// waiting, and reads it there: message() does not return it.
-  body_span large_buffer(int rank) {
-    channel& c = channels_[static_cast<std::size_t>(rank)];
-    c.large.resize(announced(rank));
-    return body_span{c.large.data(), c.large.size()};
-  }
-
-  /// Frees the buffers of envelopes' messages longer than piece_bytes() (kept otherwise, for the
-  /// next one): gigabytes are not held from one run to the next for a message that was rare.
-  void release_large() noexcept {
-    const std::size_t most = piece_bytes();
-    for (channel& c : channels_)
-      if (c.large.capacity() > most) std::vector<char>().swap(c.large);
   }
 
   /// Withdraws the receive posted from `rank`; returns true if a message had arrived in it after
