@@ -60,9 +60,16 @@ long number_in(const foreman::detail::reply_inbox& inbox, int rank) {
   return static_cast<long>(k);
 }
 
+// A communicator of the test case's own (a duplicate of the world's), this rank in it and its size.
 struct comm_dup {
   MPI_Comm comm = MPI_COMM_NULL;
-  comm_dup() { MPI_Comm_dup(MPI_COMM_WORLD, &comm); }
+  int rank = 0;
+  int size = 0;
+  comm_dup() {
+    MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+  }
   ~comm_dup() { MPI_Comm_free(&comm); }
 };
 
@@ -72,9 +79,7 @@ using steady = std::chrono::steady_clock;
 
 TEST_CASE("each rank's replies come in the order sent; a rank not posted for gets none until it is", "[inbox]") {
   comm_dup d;
-  int rank = 0, size = 0;
-  MPI_Comm_rank(d.comm, &rank);
-  MPI_Comm_size(d.comm, &size);
+  const int rank = d.rank, size = d.size;
   if (size < 2) return;
   if (rank != 0) {
     if (rank == 1) MPI_Recv(nullptr, 0, MPI_BYTE, 0, go_tag, d.comm, MPI_STATUS_IGNORE); // after the others
@@ -133,9 +138,7 @@ TEST_CASE("each rank's replies come in the order sent; a rank not posted for get
 
 TEST_CASE("withdraw() returns a reply handed out but not yet polled; one after it waits for post()", "[inbox]") {
   comm_dup d;
-  int rank = 0, size = 0;
-  MPI_Comm_rank(d.comm, &rank);
-  MPI_Comm_size(d.comm, &size);
+  const int rank = d.rank, size = d.size;
   if (size < 2) return;
   if (rank == 1) {
     for (std::uint32_t k = 0; k < 2; ++k) {
