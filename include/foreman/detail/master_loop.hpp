@@ -521,8 +521,8 @@ private:
     return info_.messages != sent;
   }
 
-  // Files the replies that have arrived, as many as there are workers at most (so that a pass
-  // ends, and liveness is checked, however fast replies pour in); returns whether there was any.
+  // Files the replies that have arrived, replies_per_pass_ (max(16, workers)) at most, so that a
+  // pass ends, and liveness is checked, however fast replies pour in; returns whether there was any.
   // A reply whose bodies (or whose envelope's message) follow it starts its worker's transfer,
   // which poll_transfers() moves on; the reply is complete, and its worker refilled, when
   // everything has arrived.

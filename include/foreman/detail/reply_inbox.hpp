@@ -81,11 +81,6 @@ public:
     return rank;
   }
 
-  /// The tag of the last message from `rank`.
-  int message_tag(int) const {
-    return tag_;
-  }
-
   /// The last message handed out for `rank`.
   decoder message(int rank) const {
     const channel& c = channels_[static_cast<std::size_t>(rank)];
