@@ -70,7 +70,7 @@ TEST_CASE("an MPI failure on one worker's connection makes that worker lost, and
   if (world_size() < 3) return; // needs a worker to lose and one to finish the run
   foreman::master_worker<int, long> pool;
   const int culprit = 2;
-  // The master's receive from the culprit fails (injected: see inject_failure() in
+  // The master's receive from the culprit fails (injected: see injected_receive_failure() in
   // transport.hpp for why no real fault can be used here) once task 5's result is in.
   auto fn = [](int x) -> long {
     foreman_test::sleep_us(2000);

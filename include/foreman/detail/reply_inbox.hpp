@@ -8,7 +8,7 @@
 /// source is its own: Open MPI's ob1 looks through its per-peer queues of unexpected messages
 /// when such a receive is posted (one emptiness check per peer); MPICH keeps one queue.
 ///
-/// The interface is the per-peer inbox's (transport.hpp), and so are its guarantees:
+/// Its guarantees are those one receive posted per rank would give:
 /// - a rank's messages are handed out in the order it sent them (MPI matches the receives in the
 ///   order they were posted, and only the oldest is tested: a later one is never taken first);
 /// - a rank gets its next message only after post(rank): one that arrives before is held, in

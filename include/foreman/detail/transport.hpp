@@ -1,9 +1,10 @@
 #pragma once
 /// @file transport.hpp
 /// The MPI calls that move foreman's messages (wire.hpp): non-blocking sends that keep their
-/// buffers alive, receives posted before their messages arrive, envelopes for messages longer
-/// than a posted receive, and bounded waits. Neither loop ever blocks on one peer without a limit
-/// except where the protocol guarantees the message is on its way.
+/// buffers alive, envelopes for messages longer than a posted receive, receives of bodies and
+/// pieces, and bounded waits. The receives posted before their messages arrive are the inboxes':
+/// the worker's (peer_inbox.hpp) and the master's (reply_inbox.hpp). Neither loop ever blocks on
+/// one peer without a limit except where the protocol guarantees the message is on its way.
 
 #include <foreman/detail/idle.hpp>
 #include <foreman/detail/mpi_check.hpp>
@@ -13,11 +14,9 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <climits>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <utility>
 #include <vector>
@@ -99,9 +98,10 @@ inline MPI_Request post_send(const std::vector<char>& bytes, int dest, tag t, MP
 inline constexpr std::size_t eager_bytes = 1024;
 
 /// Sends a message of at most eager_bytes on tag `t` to a receiver that keeps a receive posted for
-/// it (see inbox), with a blocking send: no request to complete afterwards. Where an MPI waits for
-/// the matching receive, it waits until the receiver has handled its last message from this rank
-/// and posted the next receive, which the master's loop does without blocking on anyone.
+/// it (the master: reply_inbox.hpp), with a blocking send: no request to complete afterwards.
+/// Where an MPI waits for the matching receive, it waits until the receiver has handled its last
+/// message from this rank and posted the next receive, which the master's loop does without
+/// blocking on anyone.
 inline void send_short(const std::vector<char>& bytes, int dest, tag t, MPI_Comm comm) {
   check_mpi(MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, dest, static_cast<int>(t), comm),
             "MPI_Send", dest);
@@ -124,9 +124,9 @@ inline void post_pieces(const void* data, std::size_t bytes, int dest, tag t, MP
   } while (bytes > 0);
 }
 
-/// Sends slot.bytes, a message on tag `t` whose receiver posts its receive ahead (see inbox):
-/// as it is when it fits posted_capacity, else as an envelope on `t` followed by the message on
-/// large_tag(t), in pieces past piece_bytes(). The slot holds the requests.
+/// Sends slot.bytes, a message on tag `t` whose receiver posts its receive ahead (peer_inbox.hpp,
+/// reply_inbox.hpp): as it is when it fits posted_capacity, else as an envelope on `t` followed by
+/// the message on large_tag(t), in pieces past piece_bytes(). The slot holds the requests.
 inline void post_message(send_slot& slot, int dest, tag t, MPI_Comm comm) {
   slot.peer = dest;
   if (slot.bytes.size() <= posted_capacity) {
@@ -364,7 +364,10 @@ void receive_pieces(void* data, std::size_t bytes, int source, tag t, MPI_Comm c
 }
 
 #ifdef FOREMAN_DETAIL_TEST_HOOKS
-/// Tests only: the rank whose posted receive the next inbox::poll() fails (then -1 again).
+/// Tests only: the worker whose receive the master's next reply_inbox::poll() fails as MPI would
+/// fail it (then -1 again). No real fault does that: Open MPI 4.1 reports no error for a dead
+/// peer, and a receive truncated by a longer message, the one error a peer can cause, overwrites
+/// memory past the buffer (measured with its shared-memory transport).
 inline int& injected_receive_failure() {
   static int rank = -1;
   return rank;
@@ -385,225 +388,6 @@ inline void (*&injected_body_delay())() {
   return hook;
 }
 #endif
-
-/// The messages of one tag (or MPI_ANY_TAG) from each of a communicator's ranks, received through
-/// receives posted before the messages arrive. Open MPI then copies an arriving message straight
-/// into the posted buffer, where a probe first queues it as unexpected and copies it again, and
-/// MPI_Test costs a flag check where MPI_Improbe allocates a request per call: a loop polling a
-/// posted receive answers about as fast as one blocking in MPI_Recv (docs/performance.md).
-///
-/// Each rank has two buffers of posted_capacity bytes: the next receive can be posted while the
-/// last message is still being read. A longer message comes as an envelope; fetch_large() then
-/// receives the message itself. Receives still posted when the inbox is destroyed are withdrawn.
-/// The buffers are allocated when first posted into, and kept: an inbox may serve many loops.
-/// A worker receives the master's messages so (one rank, any tag); the master receives its
-/// workers' replies through reply_inbox (reply_inbox.hpp), which tests one receive per poll
-/// whatever the number of workers, where this one tests one per rank posted for.
-class inbox {
-public:
-  /// @param ranks the communicator's size: receives can be posted from ranks 0 .. ranks - 1
-  inbox(MPI_Comm comm, int ranks, int tag)
-      : comm_(comm), tag_(tag), channels_(static_cast<std::size_t>(ranks)),
-        requests_(static_cast<std::size_t>(ranks), MPI_REQUEST_NULL), indices_(static_cast<std::size_t>(ranks)),
-        statuses_(static_cast<std::size_t>(ranks)) {}
-  inbox(const inbox&) = delete;
-  inbox& operator=(const inbox&) = delete;
-  ~inbox() { withdraw_all(); }
-
-  /// Posts the receive of the next message from `rank`, into the buffer that does not hold its
-  /// last message (nothing to do if one is posted already).
-  void post(int rank) {
-    if (posted(rank)) return;
-    channel& c = channels_[static_cast<std::size_t>(rank)];
-    const int into = c.ready == 0 ? 1 : 0;
-    std::vector<char>& buffer = c.buffers[static_cast<std::size_t>(into)];
-    buffer.resize(posted_capacity);
-    check_mpi(MPI_Irecv(buffer.data(), static_cast<int>(posted_capacity), MPI_BYTE, rank, tag_, comm_,
-                        &requests_[static_cast<std::size_t>(rank)]),
-              "MPI_Irecv", rank);
-    c.posted = into;
-    ++posted_count_;
-    last_posted_ = rank;
-  }
-  bool posted(int rank) const { return requests_[static_cast<std::size_t>(rank)] != MPI_REQUEST_NULL; }
-
-  /// Tests the posted receives once; returns the rank of one whose message has arrived (read it
-  /// with message()), or -1. Its receive is not posted again until post() is called.
-  int poll() {
-#ifdef FOREMAN_DETAIL_TEST_HOOKS
-    inject_failure(injected_receive_failure());
-#endif
-    if (arrived_.empty()) {
-      if (posted_count_ == 1) { // MPI_Test looks again after making progress; MPI_Testsome does not
-        if (requests_[static_cast<std::size_t>(last_posted_)] == MPI_REQUEST_NULL)
-          last_posted_ = static_cast<int>(std::find_if(requests_.begin(), requests_.end(),
-                                                       [](MPI_Request r) { return r != MPI_REQUEST_NULL; }) -
-                                          requests_.begin());
-        int done = 0;
-        const int code = MPI_Test(&requests_[static_cast<std::size_t>(last_posted_)], &done, &statuses_[0]);
-        if (code != MPI_SUCCESS) failed(last_posted_, code, "MPI_Test (a posted receive)");
-        if (!done) return -1;
-        --posted_count_; // returned at once: not queued in arrived_
-        take(last_posted_, statuses_[0]);
-        return last_posted_;
-      } else {
-        test_some();
-        if (arrived_.empty()) return -1;
-      }
-    }
-    const int rank = arrived_.front();
-    arrived_.pop_front();
-    return rank;
-  }
-
-  /// The tag of the last message from `rank` (useful with MPI_ANY_TAG).
-  int message_tag(int rank) const { return channels_[static_cast<std::size_t>(rank)].tag; }
-
-  /// The last message from `rank` (or, after fetch_large(), the message its envelope announced).
-  decoder message(int rank) const {
-    const channel& c = channels_[static_cast<std::size_t>(rank)];
-    if (c.large_ready) return decoder(c.large.data(), c.large.size());
-    return decoder(c.buffers[static_cast<std::size_t>(c.ready)].data(), c.ready_bytes);
-  }
-
-  /// If the last message from `rank` is an envelope: how many bytes its message has, else 0.
-  std::size_t announced(int rank) const {
-    const channel& c = channels_[static_cast<std::size_t>(rank)];
-    return c.large_ready ? 0 : envelope_size(c.buffers[static_cast<std::size_t>(c.ready)].data(), c.ready_bytes);
-  }
-
-  /// Receives the message the last envelope from `rank` announced: sizes its buffer and calls
-  /// `receive(into)` (a body_span), which receives the message into it and returns whether it
-  /// came; message() then returns it. False if it did not come.
-  template <class Receive>
-  bool fetch_large(int rank, Receive&& receive) {
-    channel& c = channels_[static_cast<std::size_t>(rank)];
-    c.large.resize(announced(rank));
-    if (!receive(body_span{c.large.data(), c.large.size()})) return false;
-    c.large_ready = true;
-    return true;
-  }
-
-  /// Withdraws the receive posted from `rank`; returns true if a message had arrived in it after
-  /// all (read it with message(), like one poll() returned).
-  bool withdraw(int rank) {
-    MPI_Request& request = requests_[static_cast<std::size_t>(rank)];
-    if (request == MPI_REQUEST_NULL) return false;
-    check_mpi(MPI_Cancel(&request), "MPI_Cancel (a posted receive)", rank);
-    MPI_Status status;
-    const int code = MPI_Wait(&request, &status);
-    --posted_count_;
-    if (code != MPI_SUCCESS) {
-      channels_[static_cast<std::size_t>(rank)].posted = -1;
-      throw_mpi_error(code, "MPI_Wait (a cancelled receive)", rank);
-    }
-    int cancelled = 0;
-    check_mpi(MPI_Test_cancelled(&status, &cancelled), "MPI_Test_cancelled", rank);
-    if (cancelled) return false;
-    take(rank, status);
-    return true;
-  }
-
-  /// Withdraws every posted receive and forgets messages poll() has not returned: whatever they
-  /// held is dropped. For an inbox kept after a loop that ended early (an exception).
-  /// Never throws (destructors call it): a receive MPI fails to withdraw is forgotten.
-  void withdraw_all() noexcept {
-    for (int r = 0; r < static_cast<int>(channels_.size()); ++r) {
-      try {
-        withdraw(r);
-      } catch (const mpi_error&) {
-        requests_[static_cast<std::size_t>(r)] = MPI_REQUEST_NULL;
-      }
-    }
-    arrived_.clear();
-  }
-
-private:
-  struct channel {
-    std::array<std::vector<char>, 2> buffers;
-    int posted = -1;     // the buffer the posted receive fills
-    int ready = -1;      // the buffer holding the last message
-    std::size_t ready_bytes = 0;
-    int tag = 0;
-    std::vector<char> large; // an envelope's message
-    bool large_ready = false;
-  };
-
-#ifdef FOREMAN_DETAIL_TEST_HOOKS
-  // Tests only: the receive posted from `rank` (then -1) fails as MPI would fail it.
-  // (No real fault does that here: Open MPI 4.1 reports no error for a dead peer, and a receive
-  // truncated by a longer message, the one error a peer can cause, overwrites memory past the
-  // buffer: measured with its shared-memory transport.)
-  void inject_failure(int& rank) {
-    if (rank < 0 || rank >= static_cast<int>(requests_.size()) || !posted(rank)) return;
-    const int victim = std::exchange(rank, -1);
-    check_mpi(MPI_Cancel(&requests_[static_cast<std::size_t>(victim)]), "MPI_Cancel", victim);
-    check_mpi(MPI_Wait(&requests_[static_cast<std::size_t>(victim)], MPI_STATUS_IGNORE), "MPI_Wait", victim);
-    failed(victim, MPI_ERR_OTHER, "MPI_Test (a posted receive; failure injected by a test)");
-  }
-
-#endif
-  // A posted receive from `rank` (-1: not known) that MPI completed in error: it is gone, and
-  // the failure is thrown, naming the rank.
-  [[noreturn]] void failed(int rank, int code, const char* call) {
-    if (rank >= 0) {
-      requests_[static_cast<std::size_t>(rank)] = MPI_REQUEST_NULL;
-      channels_[static_cast<std::size_t>(rank)].posted = -1;
-      --posted_count_;
-    }
-    throw_mpi_error(code, call, rank);
-  }
-
-  // Tests every posted receive; queues the ranks whose messages have arrived in arrived_.
-  // Inlined: poll() runs it on every pass over several workers.
-  FOREMAN_DETAIL_INLINE void test_some() {
-    int count = 0;
-    const int code =
-        MPI_Testsome(static_cast<int>(requests_.size()), requests_.data(), &count, indices_.data(), statuses_.data());
-    if (code != MPI_SUCCESS && code != MPI_ERR_IN_STATUS) failed(-1, code, "MPI_Testsome (the posted receives)");
-    if (count == MPI_UNDEFINED) return;
-    int failed_rank = -1, failed_code = MPI_SUCCESS;
-    for (int k = 0; k < count; ++k) {
-      const int rank = indices_[static_cast<std::size_t>(k)];
-      const MPI_Status& status = statuses_[static_cast<std::size_t>(k)];
-      if (code == MPI_ERR_IN_STATUS && status.MPI_ERROR != MPI_SUCCESS) {
-        // Completed in error (freed by MPI): the messages that did arrive are kept for later polls.
-        failed_rank = rank;
-        failed_code = status.MPI_ERROR;
-        --posted_count_;
-        channels_[static_cast<std::size_t>(rank)].posted = -1;
-      } else {
-        arrive(rank, status);
-      }
-    }
-    if (failed_rank >= 0) throw_mpi_error(failed_code, "MPI_Testsome (a posted receive)", failed_rank);
-  }
-
-  void take(int rank, const MPI_Status& status) {
-    channel& c = channels_[static_cast<std::size_t>(rank)];
-    c.ready = c.posted;
-    c.posted = -1;
-    c.ready_bytes = received_bytes(status);
-    c.tag = status.MPI_TAG;
-    c.large_ready = false;
-  }
-
-  void arrive(int rank, const MPI_Status& status) {
-    --posted_count_;
-    take(rank, status);
-    arrived_.push_back(rank);
-  }
-
-  MPI_Comm comm_;
-  int tag_;
-  std::vector<channel> channels_;
-  std::vector<MPI_Request> requests_; // per rank: its posted receive, or MPI_REQUEST_NULL
-  std::vector<int> indices_;
-  std::vector<MPI_Status> statuses_;
-  std::deque<int> arrived_; // ranks whose message arrived and was not yet returned by poll()
-  int posted_count_ = 0;
-  int last_posted_ = -1;
-};
 
 } // namespace detail
 } // namespace foreman

@@ -7,6 +7,7 @@
 
 #include <foreman/detail/idle.hpp>
 #include <foreman/detail/invoke.hpp>
+#include <foreman/detail/peer_inbox.hpp>
 #include <foreman/detail/shared_value.hpp>
 #include <foreman/detail/task_clock.hpp>
 #include <foreman/detail/task_runner.hpp>
@@ -98,21 +99,20 @@ private:
     idle_backoff idle = idle_;
     // Without a shared value, set up at once: nothing to wait for.
     if (fn_.initializes_at_once() && !closing) set_up(clock_.now());
-    inbox_.post(0);
+    inbox_.post();
     for (;;) {
-      if (inbox_.poll() < 0) {
+      if (!inbox_.poll()) {
         idle.pause();
         continue;
       }
       idle.reset();
       // Any tag from the master: MPI's non-overtaking order keeps end_run behind the run's tasks.
-      const auto kind = static_cast<tag>(inbox_.message_tag(0));
-      if ((kind == tag::tasks || kind == tag::shared) && inbox_.announced(0) > 0)
-        inbox_.fetch_large(0, [&](const body_span& into) { // sent right after its envelope
+      const auto kind = static_cast<tag>(inbox_.message_tag());
+      if ((kind == tag::tasks || kind == tag::shared) && inbox_.announced() > 0)
+        inbox_.fetch_large([&](const body_span& into) { // sent right after its envelope
           receive_from_master(into, tag::tasks_large, 0);
-          return true;
         });
-      decoder in = inbox_.message(0);
+      decoder in = inbox_.message();
 #ifdef FOREMAN_DETAIL_TEST_HOOKS
       if (kind == tag::tasks && injected_tasks_damage()) {
         damaged_.clear();
@@ -125,13 +125,13 @@ private:
         // Not even its header can be read: answered as damaged, for the run this worker is in.
         answer_damaged("the message is " + std::to_string(in.remaining()) + " bytes long, shorter than its header", 0,
                        0);
-        inbox_.post(0);
+        inbox_.post();
         continue;
       }
       const auto stamp = in.get<header>();
       if (stamp.pool != pool_) { // left over from a pool destroyed earlier
         if (kind == tag::tasks || kind == tag::shared) drain_bodies(in);
-        inbox_.post(0);
+        inbox_.post();
         continue;
       }
       switch (kind) {
@@ -151,12 +151,12 @@ private:
         // Only now, once the reply is on its way (the master's next message is its answer, or
         // was sent earlier and is matched from MPI's queue): posted before, a receive for any tag
         // would take this message's bodies.
-        inbox_.post(0);
+        inbox_.post();
         break;
       }
       case tag::cancel:
         take_cancel(stamp, in);
-        inbox_.post(0);
+        inbox_.post();
         break;
       case tag::shared:
         if (closing) {
@@ -165,11 +165,11 @@ private:
           check_run(stamp.run);
           take_shared(in);
         }
-        inbox_.post(0); // only now: its bodies are taken
+        inbox_.post(); // only now: its bodies are taken
         break;
       case tag::end_run:
         if (closing) {
-          inbox_.post(0);
+          inbox_.post();
           break;
         }
         check_run(stamp.run);
@@ -511,7 +511,7 @@ private:
   bool refusing_ = false; // could not set up: this run's tasks are dropped (refuse())
   worker_storage<Task, Result>& store_;
   idle_backoff idle_;
-  inbox inbox_{comm_, 1, MPI_ANY_TAG}; // the master's messages, received into a receive posted ahead
+  peer_inbox inbox_{comm_, 0, MPI_ANY_TAG}; // the master's messages, received into a receive posted ahead
   task_clock clock_;
   invocation call_;
   std::uint64_t messages_ = 0;       // tasks messages of this run received so far
