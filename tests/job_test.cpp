@@ -167,6 +167,30 @@ TEST_CASE("try_next never waits and, called in a loop, takes every completion", 
   if (pool.worker_count() > 0) CHECK(empty_polls > 0); // the workers take time: some polls find nothing
 }
 
+// The master submitting a long run of tasks slowly (its own work between submissions) moves the
+// pool on meanwhile, so that the workers' answers are taken and they get more work, also when
+// the run is shorter than the count that triggers a pass (job_core::submissions_per_pass): at
+// least every job_core::pass_interval (1 ms), checked every 512 submissions.
+TEST_CASE("slow submissions move the pool on meanwhile: completions are filed before the first next()", "[job]") {
+  foreman::master_worker<int, int> pool;
+  auto job = pool.start([](int x) { return x + 1; });
+  if (!job.is_master()) return;
+  constexpr int tasks = 2048; // fewer than a pass's count
+  const auto start = clock_type::now();
+  for (int k = 0; k < tasks; ++k) {
+    job.submit(k);
+    while (seconds_since(start) < (k + 1) * 150e-6) {
+    } // the master's work between submissions: 0.3 s in all
+  }
+  // The first task left at once (an idle worker waited); its answer is filed only by a pass.
+  if (pool.worker_count() > 0) CHECK(job.ready() > 0);
+  std::vector<int> got;
+  while (job.pending() > 0) got.push_back(job.next().result.value());
+  std::sort(got.begin(), got.end());
+  CHECK(got.size() == static_cast<std::size_t>(tasks));
+  for (int k = 0; k < tasks && k < static_cast<int>(got.size()); ++k) REQUIRE(got[static_cast<std::size_t>(k)] == k + 1);
+}
+
 TEST_CASE("a failing task completes with its failure; the others are not touched", "[job]") {
   foreman::master_worker<int, int> pool;
   auto job = pool.start([](int x) -> int {

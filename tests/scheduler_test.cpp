@@ -80,6 +80,39 @@ TEST_CASE("ticket_queue: tickets join a run only where they continue it by its s
   CHECK(q.empty());
 }
 
+// The queue remembers its last run (where a pushed ticket may join): it must be the copy's own
+// after a copy, and the front run again once the others are taken.
+TEST_CASE("ticket_queue: tickets pushed after a copy, or after the other runs were taken, join the right run",
+          "[scheduler]") {
+  ticket_queue q;
+  q.push(0, 4);   // 0..3
+  q.push(10, 12); // 10, 11: a run of its own
+  ticket_queue copy(q);
+  ticket_queue assigned;
+  assigned.push(99);
+  assigned = q;
+  q.push(12); // continues 10, 11 in q only
+  copy.push(12);
+  copy.push(13);
+  assigned.push(20);
+  auto drained = [](ticket_queue& from) {
+    std::vector<ticket> out;
+    from.drain([&](ticket t) { out.push_back(t); });
+    return out;
+  };
+  CHECK(drained(q) == std::vector<ticket>{0, 1, 2, 3, 10, 11, 12});
+  CHECK(drained(copy) == std::vector<ticket>{0, 1, 2, 3, 10, 11, 12, 13});
+  CHECK(drained(assigned) == std::vector<ticket>{0, 1, 2, 3, 10, 11, 20});
+  // The front run taken, the last one becomes the front: a ticket continues it.
+  q.push(0, 2);
+  q.push(5, 7);
+  CHECK(q.pop() == 0);
+  CHECK(q.pop() == 1); // 5, 6 is the front run now, and the last
+  q.push(7);
+  q.push(9);
+  CHECK(drained(q) == std::vector<ticket>{5, 6, 7, 9});
+}
+
 TEST_CASE("round robin: the shares of lost workers, a ticket each, all go to the live one", "[scheduler]") {
   // Two lost workers of three, three tickets: each lost share holds a single ticket (1 and 2),
   // requeued one after the other; both must reach worker 1.

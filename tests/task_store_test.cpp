@@ -27,14 +27,17 @@ void check_same(Store& store, const std::map<ticket, std::string>& model) {
   for (ticket t = 0; t < store.issued(); ++t) {
     const auto found = model.find(t);
     ticket named = 0;
-    const bool kept = store.lookup(t, 1, named);
+    typename Store::item it{};
+    const bool kept = store.lookup(t, 1, named, it);
     REQUIRE(named == t);
     REQUIRE(kept == (found != model.end()));
     REQUIRE(store.has(t) == kept);
     if (kept) {
       REQUIRE(store.task(t) == found->second);
       REQUIRE(store.at(t).task == found->second);
+      REQUIRE(&**it == &store.at(t)); // the item lookup() gives holds the ticket's entry
       REQUIRE_FALSE(store.done(t));
+      REQUIRE_FALSE(store.done(it));
     } else {
       REQUIRE(store.done(t)); // gone counts as done: a late reply naming it is dropped
     }
@@ -76,8 +79,10 @@ TEST_CASE("job_store: tickets in submission order from 0, each kept until erased
   CHECK_FALSE(store.has(3));
   CHECK_THROWS_AS(store.at(3), foreman::error);
   ticket t = 0;
-  CHECK_FALSE(store.lookup(3, 1, t));                      // cancelled or handed out: a reply naming it is dropped
-  CHECK_THROWS_AS(store.lookup(10, 1, t), foreman::error); // never issued: a protocol error
+  job_store<std::string, int>::item it{};
+  CHECK_FALSE(store.lookup(3, 1, t, it)); // cancelled or handed out: a reply naming it is dropped
+  CHECK(it == nullptr);
+  CHECK_THROWS_AS(store.lookup(10, 1, t, it), foreman::error); // never issued: a protocol error
   // A ticket reused by no one: the next one is 10, and it starts afresh.
   CHECK(store.add("task 10") == 10);
   CHECK_FALSE(store.done(10));
@@ -96,13 +101,17 @@ TEST_CASE("job_store: random submissions, completions and cancellations agree wi
       if (what < 5 || model.empty()) { // submit
         const std::string task = "t" + std::to_string(step);
         model[store.add(task)] = task;
-      } else if (what < 8) { // complete the oldest, as a stream mostly does
-        store.erase(model.begin()->first);
+      } else if (what < 8) { // complete the oldest, as a stream mostly does, through its item as next() does
+        const ticket t = model.begin()->first;
+        store.erase(t, store.item_of(t));
         model.erase(model.begin());
-      } else { // any ticket: a completion out of order, a cancellation
+      } else { // any ticket: a completion out of order (its item), a cancellation (its ticket)
         auto it = model.begin();
         std::advance(it, random() % model.size());
-        store.erase(it->first);
+        if (random() % 2 == 0)
+          store.erase(it->first, store.item_of(it->first));
+        else
+          store.erase(it->first);
         model.erase(it);
       }
       if (step % 97 == 0) check_same(store, model);
@@ -140,7 +149,7 @@ TEST_CASE("job_store: a ticket that stays while many later ones come and go does
   CHECK(store.at(oldest).result == 49);
   store.finish(oldest);
   CHECK(store.done(oldest));
-  store.erase(oldest);
+  store.erase(oldest, store.item_of(oldest)); // a straggler's item: its slot in the hash table
   CHECK_FALSE(store.has(oldest));
   CHECK(store.kept() == window.size());
 }
@@ -191,4 +200,56 @@ TEST_CASE("job_store: erasing a ticket never builds a Result, and frees a large 
   armed = false;
   CHECK(default_built == built);
   CHECK(store.kept() == 0);
+}
+
+namespace {
+int live_tasks = 0; // counted_task objects alive
+struct counted_task {
+  explicit counted_task(int v = 0) : value(v) { ++live_tasks; }
+  counted_task(const counted_task& o) : value(o.value) { ++live_tasks; }
+  counted_task(counted_task&& o) noexcept : value(o.value) { ++live_tasks; }
+  counted_task& operator=(const counted_task&) = default;
+  ~counted_task() { --live_tasks; }
+  int value;
+};
+} // namespace
+
+// A pool keeps a job's segments for its next job (master_worker's job_segments_): the next job
+// takes them instead of fresh memory, and what a job left in them is destroyed when it ends.
+TEST_CASE("job_store: a pool's cache hands one job's segments to the next", "[task_store]") {
+  using store_type = job_store<counted_task, int>;
+  constexpr std::size_t tasks = 10 * store_type::segment_slots; // 10 segments
+  store_type::cache cache;
+  {
+    store_type first(&cache);
+    for (std::size_t k = 0; k < tasks; ++k) first.add(counted_task(static_cast<int>(k)));
+    for (ticket t = 0; t < tasks / 2; ++t) first.erase(t); // half handed out, half left (cancelled)
+    CHECK(live_tasks == static_cast<int>(tasks / 2));
+  }
+  CHECK(live_tasks == 0);     // the tasks left were destroyed
+  CHECK(cache.size() == 10);  // the segments were kept
+  {
+    store_type second(&cache);
+    for (std::size_t k = 0; k < tasks; ++k) second.add(counted_task(static_cast<int>(k) + 1));
+    CHECK(cache.size() == 0); // taken back, none allocated
+    for (ticket t = 0; t < tasks; ++t) {
+      REQUIRE(second.has(t));
+      REQUIRE(second.task(t).value == static_cast<int>(t) + 1);
+      REQUIRE_FALSE(second.done(t)); // a reused slot starts afresh
+      REQUIRE(second.at(t).record.attempts == 0);
+    }
+  }
+  CHECK(live_tasks == 0);
+  CHECK(cache.size() == 10);
+  // Without a cache, nothing is kept.
+  { store_type alone; for (std::size_t k = 0; k < tasks; ++k) alone.add(counted_task(1)); }
+  CHECK(cache.size() == 10);
+  CHECK(live_tasks == 0);
+}
+
+// The slots are touched for every task, and a job that holds many tasks at once keeps them all:
+// the store's flags share the record's padding (x86-64, LP64).
+TEST_CASE("job_store: a slot of 8-byte tasks and results is 48 bytes", "[task_store]") {
+  STATIC_REQUIRE(sizeof(foreman::detail::job_record) == 24);
+  STATIC_REQUIRE(sizeof(job_store<std::uint64_t, std::uint64_t>::slot) == 48);
 }

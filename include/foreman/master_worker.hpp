@@ -297,7 +297,8 @@ public:
         auto shared = worker_count() > 0 ? detail::share(fn, pool_.id, run_) : nullptr;
         const detail::job_binding binding{
             comm_, run_, &pool_, &info_, &running_, &broken_, worker_count(), std::move(shared), journal_types()};
-        return job<Task, Result>(std::make_unique<detail::job_core<Task, Result>>(binding, opt, std::move(local)));
+        return job<Task, Result>(
+            std::make_unique<detail::job_core<Task, Result>>(binding, opt, std::move(local), &job_segments_));
       } catch (...) {
         running_ = false;
         throw;
@@ -810,6 +811,7 @@ private:
   std::vector<detail::hello> peers_;                  // every rank's handshake record
   detail::pool_state pool_;                           // on the master: lost workers, sends that may never complete
   detail::worker_storage<Task, Result> worker_store_; // on a worker: buffers and objects kept between runs
+  typename detail::job_store<Task, Result>::cache job_segments_; // on the master: a job's store memory, kept between jobs
   std::uint32_t run_ = 0;
   bool closed_ = false;
   bool running_ = false; // inside run(): a nested call is refused

@@ -53,7 +53,10 @@ public:
   explicit done_callback(F& f)
       : object_(&f),
         call_([](void* object, ticket t, clock::time_point when) { (*static_cast<F*>(object))(t, when); }) {}
-  void operator()(ticket t, clock::time_point when) const { call_(object_, t, when); }
+  template <class Item>
+  void operator()(ticket t, const Item&, clock::time_point when) const {
+    call_(object_, t, when);
+  }
 
 private:
   void* object_;
@@ -61,8 +64,8 @@ private:
 };
 
 /// @tparam Store  dense_store (run()) or job_store (a job); see task_store.hpp
-/// @tparam OnDone called as on_done(ticket, time) once a task's result or failure is filed;
-///                time: when its message arrived (done_callback for run())
+/// @tparam OnDone called as on_done(ticket, Store::item, time) once a task's result or failure is
+///                filed; time: when its message arrived (done_callback for run())
 template <class Task, class Result, class Store, class OnDone>
 class master_loop {
 public:
@@ -364,11 +367,13 @@ private:
   static constexpr std::size_t max_auto_chunk_bytes = std::size_t{1} << 20;
 
   // Writes into `bytes` a tasks message of at most `size` tasks, each ticket asked from
-  // next(t) (false: no task left); an automatic chunk stops at max_auto_chunk_bytes, as
-  // larger ones save no time and the worker would hold all of their results at once. bodies_
-  // gets the bodies to send after the message. Returns the number of tasks written.
-  template <class Next>
-  std::size_t encode_chunk(std::vector<char>& bytes, std::size_t size, Next&& next) {
+  // next(t) (false: no task left) and, once its item is found, handed to put(t, item) (the store
+  // finds it once for both); an automatic chunk stops at max_auto_chunk_bytes, as larger ones
+  // save no time and the worker would hold all of their results at once. bodies_ gets the
+  // bodies to send after the message. Returns the number of tasks written.
+  template <class Next, class Put = void (*)(ticket, typename Store::item)>
+  std::size_t encode_chunk(std::vector<char>& bytes, std::size_t size, Next&& next,
+                           Put&& put = [](ticket, typename Store::item) {}) {
     encoder out(bytes, 0);
     out.put(header{pool_.id, run_});
     const std::size_t count_at = out.size();
@@ -381,9 +386,11 @@ private:
       ++count;
       const std::size_t item_at = out.size();
       const std::uint64_t name = store_.name(t);
+      const typename Store::item it = store_.item_of(t);
+      put(t, it);
       try {
         out.put(name);
-        const body_span body = put_item(out, store_.task(t));
+        const body_span body = put_item(out, store_.task(it));
         if (body) {
           bodies_.push_back(body);
           body_bytes += body.bytes;
@@ -405,8 +412,8 @@ private:
 
   // Task t goes into a chunk for a worker: counts its attempt, and notes it for
   // announce_resent() if a lost worker had held it.
-  FOREMAN_DETAIL_INLINE void count_attempt(ticket t) {
-    if (store_.count_attempt(t)) resending_.push_back(t);
+  FOREMAN_DETAIL_INLINE void count_attempt(ticket t, typename Store::item it) {
+    if (store_.count_attempt(it)) resending_.push_back(t);
   }
 
   // The chunk just sent to worker w, its tasks counted (count_attempt()): announces in one line
@@ -486,17 +493,19 @@ private:
         post_message(*slot, w, tag::tasks, comm_);
         for (std::size_t k = 0; k < prepared_.count; ++k) {
           sent.tickets.push_back(scheduler_.take(w));
-          count_attempt(sent.tickets.back());
+          count_attempt(sent.tickets.back(), store_.item_of(sent.tickets.back()));
         }
         prepared_.valid = false;
       } else {
         // Each task's attempt is counted as it goes in (the store finds it once for both).
-        encode_chunk(slot->bytes, size, [&](ticket& t) {
-          if (!scheduler_.take_next(w, t)) return false;
-          sent.tickets.push_back(t);
-          count_attempt(t);
-          return true;
-        });
+        encode_chunk(
+            slot->bytes, size,
+            [&](ticket& t) {
+              if (!scheduler_.take_next(w, t)) return false;
+              sent.tickets.push_back(t);
+              return true;
+            },
+            [&](ticket t, typename Store::item it) { count_attempt(t, it); });
         post_message(*slot, w, tag::tasks, comm_);
         for (const body_span& body : bodies_) post_body(body, w, tag::task_body, comm_, *slot); // from the task itself
       }
@@ -743,10 +752,11 @@ private:
   void read_items(int worker, clock::time_point arrival, decoder& in, std::uint32_t count) {
     for (std::uint32_t k = 0; k < count; ++k) {
       ticket t = 0;
-      const bool kept = store_.lookup(in.get<std::uint64_t>(), worker, t);
+      typename Store::item it{};
+      const bool kept = store_.lookup(in.get<std::uint64_t>(), worker, t, it);
       const auto status = in.get<item_status>();
       const auto seconds = in.get<double>();
-      const bool duplicate = !kept || store_.done(t);
+      const bool duplicate = !kept || store_.done(it);
       if (status != item_status::ok) {
         task_failure failure;
         failure.index = static_cast<std::size_t>(t);
@@ -755,11 +765,11 @@ private:
         in.get(failure.message);
         if (duplicate) continue;
         file_failure(std::move(failure));
-        file(t, worker, seconds, true, arrival);
+        file(t, it, worker, seconds, true, arrival);
         continue;
       }
       std::optional<Result> ignored;
-      Result& into = duplicate ? ignored.emplace() : store_.result(t);
+      Result& into = duplicate ? ignored.emplace() : store_.result(it);
       std::size_t body_bytes = 0;
       std::string why;
       const body_span body = decode_result(in, into, body_bytes, t, why);
@@ -781,7 +791,7 @@ private:
         into = Result{}; // not what a failed load left behind
         file_failure(task_failure{static_cast<std::size_t>(t), worker, serialization_error_type, std::move(why)});
       }
-      file(t, worker, seconds, failed, arrival);
+      file(t, it, worker, seconds, failed, arrival);
     }
   }
 
@@ -808,18 +818,20 @@ private:
       if constexpr (Store::results_stay_put) store_.result(a.t) = Result{}; // a failure's result
       return;
     }
-    if constexpr (!Store::results_stay_put) store_.result(a.t) = std::move(a.value);
-    file(a.t, worker, a.seconds, false, now);
+    const typename Store::item it = store_.item_of(a.t);
+    if constexpr (!Store::results_stay_put) store_.result(it) = std::move(a.value);
+    file(a.t, it, worker, a.seconds, false, now);
   }
 
-  // Files task t's outcome (its result or failure is in the store already) from `worker`.
-  void file(ticket t, int worker, double seconds, bool failed, clock::time_point when) {
-    auto& record = store_.record(t);
+  // Files task t's outcome (its result or failure is in the store already, at `it`) from `worker`.
+  FOREMAN_DETAIL_INLINE void file(ticket t, typename Store::item it, int worker, double seconds, bool failed,
+                                  clock::time_point when) {
+    auto& record = store_.record(it);
     record.worker = worker;
     record.seconds = seconds;
     scheduler_.observe(seconds);
     record.failed = failed;
-    finish(t, when);
+    finish(t, it, when);
   }
 
   // Reads a result item into `into`; on a serialization_error, `why` gets the task's failure
@@ -874,10 +886,11 @@ private:
     finish(t, clock::now());
   }
 
-  void finish(ticket t, clock::time_point when) {
-    store_.finish(t);
-    on_done_(t, when);
+  FOREMAN_DETAIL_INLINE void finish(ticket t, typename Store::item it, clock::time_point when) {
+    store_.finish(it);
+    on_done_(t, it, when);
   }
+  void finish(ticket t, clock::time_point when) { finish(t, store_.item_of(t), when); }
 
   // At most every millisecond the transfers' deadlines and the task timeouts, at most every
   // process_check_interval the watched processes.

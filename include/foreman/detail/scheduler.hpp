@@ -34,9 +34,22 @@ using ticket = std::uint64_t;
 /// run (0 .. n-1, or a worker's round-robin share) take one entry whatever their number, and
 /// tickets submitted one by one join the run they continue. The run at the front is kept apart
 /// from the others, so that taking a ticket (on the master's path for every task) is a few
-/// instructions.
+/// instructions, and so is adding one (a job's completions come one by one).
 class ticket_queue {
 public:
+  ticket_queue() = default;
+  ticket_queue(const ticket_queue& other) : head_(other.head_), rest_(other.rest_), size_(other.size_) {
+    if (!rest_.empty()) last_ = &rest_.back();
+  }
+  ticket_queue& operator=(const ticket_queue& other) {
+    head_ = other.head_;
+    rest_ = other.rest_;
+    size_ = other.size_;
+    last_ = rest_.empty() ? &head_ : &rest_.back();
+    return *this;
+  }
+  ~ticket_queue() = default;
+
   bool empty() const { return size_ == 0; }
   std::size_t size() const { return size_; }
   ticket front() const { return head_.first; }
@@ -51,21 +64,22 @@ public:
     } else {
       // A run's `end` is one past its last ticket: the added tickets continue it when they have
       // its step and the first comes one step after its last (or it holds a single ticket).
-      run& last = rest_.empty() ? head_ : rest_.back();
+      run& last = *last_;
       if (last.step == step && last.end - 1 + step == first)
         last.end = added.end;
       else if (last.first + 1 == last.end && last.first + step == first) // one ticket: any step
         last = run{last.first, added.end, step};
-      else
+      else {
         rest_.push_back(added);
+        last_ = &rest_.back(); // a deque's push_back moves no element
+      }
     }
     size_ += count;
   }
   /// Appends ticket t (the common case of one submitted task: no division).
   FOREMAN_DETAIL_INLINE void push(ticket t) {
-    run& last = rest_.empty() ? head_ : rest_.back();
-    if (size_ != 0 && last.step == 1 && last.end == t) {
-      ++last.end;
+    if (size_ != 0 && last_->step == 1 && last_->end == t) {
+      ++last_->end;
       ++size_;
       return;
     }
@@ -111,10 +125,12 @@ private:
     if (rest_.empty()) return;
     head_ = rest_.front();
     rest_.pop_front();
+    if (rest_.empty()) last_ = &head_;
   }
   run head_{0, 0, 1}; // the front run, when size_ > 0
   std::deque<run> rest_;
   std::size_t size_ = 0;
+  run* last_ = &head_; // the last run: head_, or rest_.back()
 };
 
 /// The scheduling policy of one run or job (see the file's comment). Workers are ranks

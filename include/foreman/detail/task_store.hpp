@@ -6,18 +6,23 @@
 ///
 ///   const Task& task(ticket) const          the task to encode
 ///   std::uint64_t name(ticket) const        the name it has on the wire and in messages
-///   bool lookup(name, worker, ticket&) const the ticket a reply names: false when it names a
-///                                           task no longer kept (cancelled); throws error when
-///                                           it names no task at all (a protocol error)
-///   bool done(ticket) const                 its result or failure is filed (or it is gone)
-///   Result& result(ticket)                  where its result is decoded
-///   auto& record(ticket)                    its record: a task_record, or a job_record (the same
+///   using item                              a handle to a kept ticket's entry, so that filing a
+///                                           reply's item finds it once: the ticket itself
+///                                           (dense_store), or a pointer to the entry (job_store),
+///                                           valid until the next add() or erase()
+///   bool lookup(name, worker, ticket&, item&)  the ticket a reply names and its item: false when
+///                                           it names a task no longer kept (cancelled); throws
+///                                           error when it names no task at all (a protocol error)
+///   item item_of(ticket)                    a kept ticket's item
+///   bool done(ticket), done(item)           its result or failure is filed (or it is gone)
+///   Result& result(ticket), result(item)    where its result is decoded
+///   auto& record(ticket), record(item)      its record: a task_record, or a job_record (the same
 ///                                           fields, without the timeline's times)
 ///   void mark_resent(ticket)                taken from a lost worker, to be announced when sent again
 ///   bool count_attempt(ticket)              counts an attempt (record's attempts) and takes the
 ///                                           mark: whether it is sent again after a loss
 ///   void fail(task_failure)                 files a failure (failure.index: the ticket)
-///   void finish(ticket)                     marks it done
+///   void finish(item)                       marks it done
 ///   static bool results_stay_put            result(t) stays where it is until the run ends, so
 ///                                           that a body can be received straight into it while
 ///                                           the loop goes on (reply_reader.hpp)
@@ -31,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -61,15 +67,20 @@ public:
   std::size_t size() const { return tasks_.size(); }
   std::size_t finished() const { return finished_; }
 
+  using item = ticket; // a ticket is its own handle: the vectors are indexed by it
+
   const Task& task(ticket t) const { return tasks_[t]; }
   std::uint64_t name(ticket t) const { return names_ ? (*names_)[t] : t; }
-  FOREMAN_DETAIL_INLINE bool lookup(std::uint64_t name, int worker, ticket& t) const {
+  FOREMAN_DETAIL_INLINE bool lookup(std::uint64_t name, int worker, ticket& t, item& it) const {
     if (names_ == nullptr && name < tasks_.size()) { // the common case: a ticket is its name
-      t = name;
+      t = it = name;
       return true;
     }
-    return lookup_named(name, worker, t);
+    const bool kept = lookup_named(name, worker, t);
+    it = t;
+    return kept;
   }
+  item item_of(ticket t) const { return t; }
   bool done(ticket t) const { return done_[t] != 0; }
   Result& result(ticket t) { return results_[t]; }
   task_record& record(ticket t) { return records_[t]; }
@@ -109,14 +120,17 @@ private:
 };
 
 /// What a job's store keeps of a task's record: task_record's fields but the timeline's times
-/// (filled in from the master's clock only when a timeline is asked for). 24 bytes, not 48: a
-/// job's entries are touched for every task.
+/// (filled in from the master's clock only when a timeline is asked for), and the store's own two
+/// flags in what would be padding. 24 bytes, not 48: a job's entries are touched for every task,
+/// and one that holds 200,000 tiny tasks at once keeps 11 MB of them.
 struct job_record {
   int worker = -1;
   unsigned attempts = 0;
   double seconds = 0.0;
   bool failed = false;
   bool replayed = false;
+  bool done = false;   // the store's: its result or failure is filed
+  bool resent = false; // the store's: taken from a lost worker, to be announced when sent again
 
   task_record to_task_record() const { return task_record{worker, seconds, failed, attempts, replayed}; }
 };
@@ -146,52 +160,115 @@ public:
     explicit entry(Task&& t) : task(std::move(t)) {}
     Task task;
     Result result{};
-    job_record record{};
-    bool done = false;
-    bool resent = false;
+    job_record record{}; // with the flags done and resent
+  };
+  /// Where an entry lives: empty (no ticket kept there) or holding one. std::optional<entry>'s
+  /// interface, but a segment of them is built by marking each slot empty, where a segment of
+  /// optionals was zeroed whole (28 KB) by GCC 12 for every 512 tasks of a job.
+  class slot {
+  public:
+    slot() noexcept : live_(false) {} // the storage is left alone
+    slot(slot&& other) : live_(false) {
+      if (other.live_) emplace(std::move(*other));
+    }
+    slot(const slot&) = delete;
+    slot& operator=(const slot&) = delete;
+    slot& operator=(slot&&) = delete;
+    ~slot() { reset(); }
+
+    explicit operator bool() const noexcept { return live_; }
+    /// Builds the entry in an empty slot.
+    template <class... Args>
+    entry& emplace(Args&&... args) {
+      ::new (static_cast<void*>(storage_)) entry(std::forward<Args>(args)...);
+      live_ = true;
+      return **this;
+    }
+    void reset() noexcept {
+      if (!live_) return;
+      live_ = false;
+      (**this).~entry();
+    }
+    entry& operator*() noexcept { return *std::launder(reinterpret_cast<entry*>(storage_)); }
+    entry* operator->() noexcept { return &**this; }
+
+  private:
+    alignas(entry) unsigned char storage_[sizeof(entry)];
+    bool live_;
   };
 
-  job_store() = default;
+  class cache;
+
+  /// @param segments where emptied segments are taken from and given back to, kept between the
+  ///        jobs of a pool (null: none, every segment is allocated and freed here)
+  explicit job_store(cache* segments = nullptr) : cache_(segments) {}
   job_store(const job_store&) = delete; // dir_data_ points into dir_
   job_store& operator=(const job_store&) = delete;
+  ~job_store() { give_back(); }
 
   /// An entry is erased when its task is cancelled (job::cancel()), also while its body arrives.
   static constexpr bool results_stay_put = false;
-  /// Slots per segment: 512, some 28 KB for small tasks and results (56-byte slots).
+  /// Slots per segment: 512, some 24 KB for small tasks and results (48-byte slots).
   static constexpr std::size_t segment_slots = 512;
+
+  /// Handle to a kept ticket's entry (see the interface above): its slot, in a segment or among
+  /// the stragglers; valid until the next add() (which may move the oldest entries to the
+  /// stragglers) or erase().
+  using item = slot*;
 
   /// Keeps `task` under the next ticket, which it returns.
   FOREMAN_DETAIL_INLINE ticket add(Task task) {
-    make_room();
-    if ((next_ & slot_mask) == 0 && next_ >> segment_bits == seg_end_) add_segment();
-    slot_at(next_).emplace(std::move(task));
+    if ((next_ & slot_mask) == 0) start_segment();
+    front_[next_ & slot_mask].emplace(std::move(task));
     ++in_window_;
     return next_++;
   }
   /// Tickets given so far.
   ticket issued() const { return next_; }
   std::size_t kept() const { return in_window_ + stragglers_.size(); }
-  bool has(ticket t) const { return find(t) != nullptr; }
-  /// Ticket t's entry, or null when it is not kept.
-  FOREMAN_DETAIL_INLINE entry* get(ticket t) { return find(t); }
-  FOREMAN_DETAIL_INLINE entry& at(ticket t) {
-    entry* e = find(t);
-    if (e == nullptr) not_kept(t);
-    return *e;
+  bool has(ticket t) const { return const_cast<job_store&>(*this).find(t) != nullptr; }
+
+  /// Ticket t's item, or null when it is not kept. The window's case is small enough to inline:
+  /// the master's loop finds a ticket once per reply item, and a job once more to hand it out.
+  FOREMAN_DETAIL_INLINE item find(ticket t) {
+    if (t - low_ < next_ - low_) { // low_ <= t < next_
+      slot& s = slot_at(t);
+      return s ? &s : nullptr;
+    }
+    return t < low_ && !stragglers_.empty() ? find_straggler(t) : nullptr;
   }
-  /// Forgets ticket t (its completion was handed out, or it was cancelled).
-  FOREMAN_DETAIL_INLINE void erase(ticket t) {
-    if (t - low_ < next_ - low_ && failures_.empty()) { // the common case: low_ <= t < next_
-      slot& s = t == last_ticket_ ? *last_slot_ : slot_at(t);
-      if (!s) return;
-      forget_found(t);
-      s.reset(); // never throws (a Result is not built here), and frees a large task or result now
+  /// Ticket t's entry, or null when it is not kept.
+  FOREMAN_DETAIL_INLINE entry* get(ticket t) {
+    const item it = find(t);
+    return it ? &**it : nullptr;
+  }
+  FOREMAN_DETAIL_INLINE entry& at(ticket t) { return **item_of(t); }
+  /// Ticket t's item. @throws error when t is not kept
+  FOREMAN_DETAIL_INLINE item item_of(ticket t) {
+    const item it = find(t);
+    if (it == nullptr) not_kept(t);
+    return it;
+  }
+
+  /// Forgets ticket t (its completion was handed out, or it was cancelled); nothing if it is not
+  /// kept.
+  void erase(ticket t) {
+    if (const item it = find(t))
+      erase(t, it);
+    else if (!failures_.empty())
+      failures_.erase(t);
+  }
+  /// Forgets kept ticket t, whose item is `it`.
+  FOREMAN_DETAIL_INLINE void erase(ticket t, item it) {
+    if (t >= low_ && failures_.empty()) { // the common case: in the window, no failure kept
+      it->reset(); // never throws (a Result is not built here), and frees a large task or result now
       --in_window_;
-      // The common case of advance_low(): the next ticket is live, in the same segment.
-      if (t == low_ && (++low_ == next_ || (low_ & slot_mask) == 0 || !slot_at(low_))) advance_low();
+      // The common case of advance_low(): the next ticket is live, in the same segment (the
+      // slot after `it`, as t's is not the segment's last).
+      if (t == low_ && (++low_ == next_ || (low_ & slot_mask) == 0 || !it[1])) advance_low();
       return;
     }
-    erase_other(t);
+    erase_other(t, it);
   }
   /// Task t's failure, if one was filed (fail()); else null.
   FOREMAN_DETAIL_INLINE const task_failure* failure(ticket t) const {
@@ -213,39 +290,77 @@ public:
   std::size_t stragglers() const { return stragglers_.size(); }
 
   const Task& task(ticket t) const { return checked(t).task; }
+  static const Task& task(item it) { return (*it)->task; }
   std::uint64_t name(ticket t) const { return t; }
-  bool lookup(std::uint64_t name, int worker, ticket& t) const {
-    if (name >= next_) throw unknown_task(name, worker, "the " + std::to_string(next_) + " tasks of this job");
+  FOREMAN_DETAIL_INLINE bool lookup(std::uint64_t name, int worker, ticket& t, item& it) {
+    if (name >= next_) unknown(name, worker);
     t = name;
-    return find(t) != nullptr;
+    it = find(t);
+    return it != nullptr;
   }
   FOREMAN_DETAIL_INLINE bool done(ticket t) const {
-    const entry* e = find(t);
-    return e == nullptr || e->done;
+    const item it = const_cast<job_store&>(*this).find(t);
+    return it == nullptr || (*it)->record.done;
   }
+  static bool done(item it) { return (*it)->record.done; }
   FOREMAN_DETAIL_INLINE Result& result(ticket t) { return at(t).result; }
+  static Result& result(item it) { return (*it)->result; }
   FOREMAN_DETAIL_INLINE job_record& record(ticket t) { return at(t).record; }
-  void mark_resent(ticket t) { at(t).resent = true; }
-  FOREMAN_DETAIL_INLINE bool count_attempt(ticket t) {
-    entry& e = at(t);
-    ++e.record.attempts;
-    return std::exchange(e.resent, false);
+  static job_record& record(item it) { return (*it)->record; }
+  void mark_resent(ticket t) { at(t).record.resent = true; }
+  static bool count_attempt(item it) {
+    ++(*it)->record.attempts;
+    return std::exchange((*it)->record.resent, false);
   }
+  bool count_attempt(ticket t) { return count_attempt(item_of(t)); }
   void fail(task_failure f) {
     const ticket t = f.index;
     if (find(t) == nullptr) not_kept(t);
     failures_.insert_or_assign(t, std::move(f));
   }
-  FOREMAN_DETAIL_INLINE void finish(ticket t) {
-    at(t).done = true;
+  FOREMAN_DETAIL_INLINE void finish(item it) {
+    (*it)->record.done = true;
     ++finished_;
   }
+  void finish(ticket t) { finish(item_of(t)); }
 
 private:
-  using slot = std::optional<entry>; // empty: no ticket kept there
   struct segment {
     slot slots[segment_slots];
   };
+
+public:
+  /// A job store's emptied segments, kept by its pool (master_worker) from one job to the next:
+  /// a job that holds many tasks at once takes them back instead of fresh memory, which the
+  /// allocator returned to the system when the previous job ended and the kernel would fault in
+  /// again page by page (bench tiny job, 200,000 tasks held at once: about 2,400 page faults a
+  /// job without it, none with it). Holds at most max_bytes; the rest is freed.
+  class cache {
+  public:
+    static constexpr std::size_t max_bytes = std::size_t{64} << 20; // 64 MiB
+    /// Segments kept.
+    std::size_t size() const { return kept_.size(); }
+
+  private:
+    friend class job_store;
+    std::unique_ptr<segment> take() {
+      if (kept_.empty()) return nullptr;
+      std::unique_ptr<segment> s = std::move(kept_.back());
+      kept_.pop_back();
+      return s;
+    }
+    // Keeps `s` (every slot empty) if there is room, else frees it.
+    void keep(std::unique_ptr<segment> s) noexcept {
+      if (kept_.size() >= max_bytes / sizeof(segment)) return;
+      try {
+        kept_.push_back(std::move(s));
+      } catch (...) { // s is freed
+      }
+    }
+    std::vector<std::unique_ptr<segment>> kept_;
+  };
+
+private:
   static constexpr unsigned segment_bits = 9;
   static constexpr ticket slot_mask = segment_slots - 1;
   static_assert(std::size_t{1} << segment_bits == segment_slots, "segment_slots is 2^segment_bits");
@@ -254,28 +369,7 @@ private:
   FOREMAN_DETAIL_INLINE slot& slot_at(ticket t) const {
     return dir_data_[static_cast<std::size_t>(t >> segment_bits) & dir_mask_]->slots[t & slot_mask];
   }
-
-  // On the master's path several times per task, mostly for the same ticket in a row (a reply's
-  // item is looked up, decoded into, recorded, finished, filed): the last entry found is kept
-  // (a slot never moves: segments stay put; a straggler is not kept), and the window's case is
-  // kept small enough to inline.
-  FOREMAN_DETAIL_INLINE entry* find(ticket t) {
-    if (t == last_ticket_) return &**last_slot_;
-    if (t - low_ < next_ - low_) { // low_ <= t < next_
-      slot& s = slot_at(t);
-      if (!s) return nullptr;
-      last_ticket_ = t;
-      last_slot_ = &s;
-      return &*s;
-    }
-    return t < low_ && !stragglers_.empty() ? find_straggler(t) : nullptr;
-  }
-  // Entry t is destroyed or moved: find() must not return it.
-  FOREMAN_DETAIL_INLINE void forget_found(ticket t) {
-    if (t == last_ticket_) last_ticket_ = no_ticket;
-  }
-  FOREMAN_DETAIL_INLINE const entry* find(ticket t) const { return const_cast<job_store&>(*this).find(t); }
-  FOREMAN_DETAIL_COLD entry* find_straggler(ticket t) {
+  FOREMAN_DETAIL_COLD item find_straggler(ticket t) {
     const auto found = stragglers_.find(t);
     return found == stragglers_.end() ? nullptr : &found->second;
   }
@@ -286,33 +380,32 @@ private:
     failures_.erase(found);
     return f;
   }
-  // erase() of a straggler, of a ticket not kept, or while failures are kept.
-  FOREMAN_DETAIL_COLD void erase_other(ticket t) {
-    forget_found(t);
-    if (t >= low_ && t < next_) {
-      slot& s = slot_at(t);
-      if (s) {
-        s.reset();
-        --in_window_;
-        if (t == low_) advance_low();
-      }
-    } else if (!stragglers_.empty()) {
+  // erase() of a straggler, or while failures are kept.
+  FOREMAN_DETAIL_COLD void erase_other(ticket t, item it) {
+    if (t >= low_) {
+      it->reset();
+      --in_window_;
+      if (t == low_) advance_low();
+    } else {
       stragglers_.erase(t);
     }
     if (!failures_.empty()) failures_.erase(t);
   }
   const entry& checked(ticket t) const { return const_cast<job_store&>(*this).at(t); }
+  [[noreturn]] FOREMAN_DETAIL_COLD void unknown(std::uint64_t name, int worker) const {
+    throw unknown_task(name, worker, "the " + std::to_string(next_) + " tasks of this job");
+  }
   [[noreturn]] FOREMAN_DETAIL_COLD static void not_kept(ticket t) {
     throw error("internal error: ticket " + std::to_string(t) + " is not kept by this job");
   }
 
-  // Moves the oldest tickets to the stragglers while the window spans more than
-  // max(2 segments, 4 x the tickets it holds).
-  FOREMAN_DETAIL_INLINE void make_room() {
-    if (next_ - low_ >= 2 * segment_slots && next_ - low_ >= 4 * static_cast<ticket>(in_window_)) evict_stragglers();
-  }
-  FOREMAN_DETAIL_COLD void evict_stragglers() {
+  // Ticket next_ is the first of its segment: moves the oldest tickets to the stragglers while the
+  // window spans more than max(2 segments, 4 x the tickets it holds) (checked once a segment, so
+  // the window may span up to a segment more), and makes the segment the front one.
+  FOREMAN_DETAIL_COLD void start_segment() {
     while (next_ - low_ >= std::max<ticket>(2 * segment_slots, 4 * static_cast<ticket>(in_window_))) evict_oldest();
+    if (next_ >> segment_bits == seg_end_) add_segment();
+    front_ = &slot_at(next_);
   }
 
   // The segment of ticket next_ (a new one: next_ is its first slot) joins the window's.
@@ -328,7 +421,8 @@ private:
     }
     std::unique_ptr<segment> fresh;
     if (spare_.empty()) {
-      fresh = std::make_unique<segment>();
+      if (cache_) fresh = cache_->take();
+      if (!fresh) fresh.reset(new segment); // default-initialized: every slot empty, the rest not zeroed first
     } else {
       fresh = std::move(spare_.back());
       spare_.pop_back();
@@ -339,9 +433,8 @@ private:
 
   // The oldest ticket of the window (live: see advance_low()) moves to the stragglers.
   void evict_oldest() {
-    forget_found(low_);
     slot& s = slot_at(low_);
-    stragglers_.emplace(low_, std::move(*s));
+    stragglers_.emplace(low_, std::move(s));
     s.reset();
     --in_window_;
     advance_low();
@@ -357,10 +450,23 @@ private:
       // back at once and takes as many again when it reads on.
       if (spare_.size() < std::max<std::size_t>(2, static_cast<std::size_t>(seg_end_ - seg_low_)))
         spare_.push_back(std::move(behind));
+      else if (cache_)
+        cache_->keep(std::move(behind));
       else
         behind.reset();
       ++seg_low_;
     }
+  }
+
+  // The store ends: its segments, emptied, go to the cache (if any).
+  void give_back() noexcept {
+    if (cache_ == nullptr) return;
+    for (ticket k = seg_low_; k < seg_end_; ++k) {
+      std::unique_ptr<segment>& s = dir_[static_cast<std::size_t>(k) & dir_mask_];
+      for (slot& one : s->slots) one.reset();
+      cache_->keep(std::move(s));
+    }
+    for (std::unique_ptr<segment>& s : spare_) cache_->keep(std::move(s));
   }
 
   // Segments seg_low_ .. seg_end_ - 1 (of tickets seg_low_ * segment_slots on) are present, at
@@ -369,15 +475,14 @@ private:
   std::unique_ptr<segment>* dir_data_ = nullptr; // dir_.data(), read for every slot
   std::size_t dir_mask_ = 0;
   ticket seg_low_ = 0, seg_end_ = 0;
-  std::vector<std::unique_ptr<segment>> spare_;  // emptied segments, reused before allocating
-  std::size_t in_window_ = 0;                    // live slots in the segments
-  std::unordered_map<ticket, entry> stragglers_; // kept tickets below low_
+  slot* front_ = nullptr;                       // the slots of ticket next_'s segment
+  std::vector<std::unique_ptr<segment>> spare_; // emptied segments, reused before allocating
+  std::size_t in_window_ = 0;                   // live slots in the segments
+  std::unordered_map<ticket, slot> stragglers_; // kept tickets below low_ (each slot holds its entry)
   // Failures apart from the entries, which they would make twice as large (the slots are
   // touched for every task; failures are rare).
   std::unordered_map<ticket, task_failure> failures_;
-  static constexpr ticket no_ticket = ~ticket{0}; // never issued
-  ticket last_ticket_ = no_ticket;                // find()'s last answer: ticket last_ticket_ is in *last_slot_
-  slot* last_slot_ = nullptr;
+  cache* cache_ = nullptr;
   ticket low_ = 0; // every kept ticket from here on is in the segments
   ticket next_ = 0;
   std::size_t finished_ = 0;
