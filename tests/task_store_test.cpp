@@ -59,8 +59,8 @@ TEST_CASE("job_store: tickets in submission order from 0, each kept until erased
   CHECK(store.at(3).result == 33);
   CHECK(store.at(3).record.worker == 2);
   store.mark_resent(4);
-  CHECK(store.count_attempt(4)); // sent again after a loss: announced once
-  CHECK_FALSE(store.count_attempt(4));
+  CHECK(store.count_attempt(store.item_of(4))); // sent again after a loss: announced once
+  CHECK_FALSE(store.count_attempt(store.item_of(4)));
   CHECK(store.at(4).record.attempts == 2);
   CHECK(store.failure(4) == nullptr);
   store.fail(foreman::task_failure{5, 1, "std::runtime_error", "boom"});

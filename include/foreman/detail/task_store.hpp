@@ -4,11 +4,11 @@
 /// record and whether it is finished. The master's loop is written against the interface both
 /// stores share, so that run() keeps its dense vectors and a job holds only its live tasks:
 ///
-///   const Task& task(ticket) const          the task to encode
+///   const Task& task(item)                  the task to encode
 ///   std::uint64_t name(ticket) const        the name it has on the wire and in messages
 ///   using item                              a handle to a kept ticket's entry, so that filing a
 ///                                           reply's item finds it once: the ticket itself
-///                                           (dense_store), or a pointer to the entry (job_store),
+///                                           (dense_store), or a pointer to its slot (job_store),
 ///                                           valid until the next add() or erase()
 ///   bool lookup(name, worker, ticket&, item&)  the ticket a reply names and its item: false when
 ///                                           it names a task no longer kept (cancelled); throws
@@ -19,7 +19,7 @@
 ///   auto& record(ticket), record(item)      its record: a task_record, or a job_record (the same
 ///                                           fields, without the timeline's times)
 ///   void mark_resent(ticket)                taken from a lost worker, to be announced when sent again
-///   bool count_attempt(ticket)              counts an attempt (record's attempts) and takes the
+///   bool count_attempt(item)                counts an attempt (record's attempts) and takes the
 ///                                           mark: whether it is sent again after a loss
 ///   void fail(task_failure)                 files a failure (failure.index: the ticket)
 ///   void finish(item)                       marks it done
@@ -237,11 +237,6 @@ public:
     }
     return t < low_ && !stragglers_.empty() ? find_straggler(t) : nullptr;
   }
-  /// Ticket t's entry, or null when it is not kept.
-  FOREMAN_DETAIL_INLINE entry* get(ticket t) {
-    const item it = find(t);
-    return it ? &**it : nullptr;
-  }
   FOREMAN_DETAIL_INLINE entry& at(ticket t) { return **item_of(t); }
   /// Ticket t's item. @throws error when t is not kept
   FOREMAN_DETAIL_INLINE item item_of(ticket t) {
@@ -312,7 +307,6 @@ public:
     ++(*it)->record.attempts;
     return std::exchange((*it)->record.resent, false);
   }
-  bool count_attempt(ticket t) { return count_attempt(item_of(t)); }
   void fail(task_failure f) {
     const ticket t = f.index;
     if (find(t) == nullptr) not_kept(t);
