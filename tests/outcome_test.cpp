@@ -132,3 +132,34 @@ TEST_CASE("run_outcomes with options and no failures", "[outcome]") {
   }
   CHECK(pool.run_outcomes({}, [](int x) { return x; }).empty());
 }
+
+TEST_CASE("an outcome's copies hold failures of their own; it is its value plus a pointer", "[outcome]") {
+  const foreman::task_failure failure{7, 2, "std::out_of_range", "vector::at"};
+  foreman::outcome<std::string> failed(failure);
+  foreman::outcome<std::string> copy(failed);
+  REQUIRE_FALSE(copy.ok());
+  CHECK(copy.failure().describe() == failure.describe());
+  CHECK(&copy.failure() != &failed.failure()); // not shared: each copy owns its failure
+
+  foreman::outcome<std::string> assigned(std::string("value"));
+  REQUIRE(assigned.ok());
+  assigned = failed; // a value becomes a failure
+  REQUIRE_FALSE(assigned.ok());
+  CHECK(assigned.failure().message == "vector::at");
+  CHECK(&assigned.failure() != &failed.failure());
+  assigned = foreman::outcome<std::string>(std::string("again")); // and a value again
+  REQUIRE(assigned.ok());
+  CHECK(assigned.value() == "again");
+  assigned = assigned; // NOLINT: self-assignment keeps it
+  CHECK(assigned.value() == "again");
+
+  foreman::outcome<std::string> moved(std::move(copy));
+  REQUIRE_FALSE(moved.ok());
+  CHECK(moved.failure().index == 7);
+  CHECK_THROWS_AS(std::move(moved).value(), foreman::task_error);
+  CHECK(foreman::outcome<std::string>(std::string("x")).value() == "x");
+
+  // run_outcomes() holds one per task: a failure is rare, so it does not make each outcome the
+  // size of a task_failure (two strings).
+  STATIC_REQUIRE(sizeof(foreman::outcome<double>) == sizeof(double) + sizeof(void*));
+}

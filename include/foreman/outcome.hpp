@@ -2,12 +2,14 @@
 /// @file outcome.hpp
 /// What a run reports besides its results: per-task outcomes and per-task records.
 
+#include <foreman/detail/hot_path.hpp>
 #include <foreman/errors.hpp>
 
 #include <cstddef>
 #include <cstdint>
-#include <optional>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -20,21 +22,30 @@ class outcome {
 public:
   outcome() = default;
   explicit outcome(Result value) : value_(std::move(value)) {}
-  explicit outcome(task_failure failure) : failure_(std::move(failure)) {}
+  explicit outcome(task_failure failure) : failure_(std::make_unique<task_failure>(std::move(failure))) {}
+  outcome(const outcome& other)
+      : value_(other.value_), failure_(other.failure_ ? std::make_unique<task_failure>(*other.failure_) : nullptr) {}
+  outcome(outcome&&) noexcept(std::is_nothrow_move_constructible_v<Result>) = default;
+  outcome& operator=(const outcome& other) {
+    if (this != &other) *this = outcome(other);
+    return *this;
+  }
+  outcome& operator=(outcome&&) noexcept(std::is_nothrow_move_assignable_v<Result>) = default;
+  ~outcome() = default;
 
   /// True when the task returned a value.
-  bool ok() const noexcept { return !failure_.has_value(); }
+  bool ok() const noexcept { return failure_ == nullptr; }
   explicit operator bool() const noexcept { return ok(); }
 
   /// The task's value. @throws task_error when the task failed.
   const Result& value() const& {
-    if (failure_) throw task_error({*failure_});
+    if (failure_) raise();
     return value_;
   }
   /// On a temporary (e.g. `job.next().result.value()`), the value is moved out and returned by
   /// value, so that a reference bound to the call's result never dangles.
   Result value() && {
-    if (failure_) throw task_error({*failure_});
+    if (failure_) raise();
     return std::move(value_);
   }
 
@@ -42,8 +53,13 @@ public:
   const task_failure& failure() const { return *failure_; }
 
 private:
+  // Out of line, so that value() is small enough to inline where a result is taken per task.
+  [[noreturn]] FOREMAN_DETAIL_COLD void raise() const { throw task_error({*failure_}); }
+
   Result value_{};
-  std::optional<task_failure> failure_;
+  // Apart from the value: a failure is rare, and an outcome (in run_outcomes()'s vector, in a
+  // job's completion) stays the size of its Result plus a pointer.
+  std::unique_ptr<task_failure> failure_;
 };
 
 /// Where and how long one task ran.
