@@ -1,26 +1,27 @@
 #!/usr/bin/env bash
-# Test hosts on one machine: Linux network namespaces that Open MPI's mpirun launches on as it
-# would on the nodes of a cluster, over TCP. For the multi-host tests (tests/multihost/,
+# Test hosts on one machine: Linux network namespaces that an MPI launcher (Open MPI's mpirun, or
+# Hydra's mpiexec: MPICH, Intel MPI) launches on as it would on the nodes of a cluster, over TCP. For the multi-host tests (tests/multihost/,
 # docs/testing.md); needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN), iproute2 and util-linux.
 #
-#   netns-hosts.sh [options] --ranks R run [mpirun args...] <program> [args...]
-#       makes the hosts, runs `mpirun <the hosts' flags> -n R [mpirun args] <program>` on them
-#       (first the --check program, if given, at R ranks too), removes the hosts; exits with
-#       mpirun's status. Standard output is the job's alone; this script writes to stderr.
+#   netns-hosts.sh [options] --ranks R run [launcher args...] <program> [args...]
+#       makes the hosts, runs `<launcher> <the hosts' flags> -n R [launcher args] <program>` on
+#       them (first the --check program, if given, at R ranks too), removes the hosts; exits with
+#       the launcher's status. Standard output is the job's alone; this script writes to stderr.
 #   netns-hosts.sh [options] exec <command> [args...]
 #       makes the hosts, runs the command here with FOREMAN_NETNS_HOSTS set, removes the hosts;
 #       the command uses the two below. Exits with the command's status.
-#   netns-hosts.sh mpirun [mpirun args...] <program> [args...]   (inside exec)
-#       runs mpirun on the hosts, as `run` does.
+#   netns-hosts.sh mpiexec [launcher args...] <program> [args...]   (inside exec; or mpirun)
+#       runs the launcher on the hosts, as `run` does.
 #   netns-hosts.sh lose <k>                                      (inside exec)
 #       host k is lost: its link goes down (its bridge port and its interface), then every one
-#       of its processes is killed; later mpiruns leave it out.
+#       of its processes is killed; later launches leave it out.
 #   netns-hosts.sh probe
 #       exits 0 when hosts can be made here, else prints why (CMake's configure asks it).
 #   netns-hosts.sh cleanup
 #       removes what runs that no longer live left behind (every run does it when it starts).
 # Options: --hosts N (default 3), --slots S (slots per host in the hostfile, default 4, raised to
-# fit R ranks), --ranks R (for run), --mpirun PATH (Open MPI's mpirun, default mpirun),
+# fit R ranks), --ranks R (for run), --mpiexec PATH (or --mpirun: the launcher, default mpirun;
+# its kind found as scripts/launcher.sh finds it: Open MPI's or Hydra's, others are refused),
 # --check PROGRAM (see `run`; the program gets the hosts' names in FOREMAN_NETNS_HOST_NAMES and
 # what lies outside them in FOREMAN_NETNS_OUTSIDE: tests/multihost/hosts_check.cpp).
 #
@@ -32,13 +33,15 @@
 #                         Hosts 2..N also get a UTS namespace (host name fmhost-<pid>-<k>), a pid
 #                         namespace and a mount namespace with their own /proc, held by one init
 #                         process each: to foreman a rank there is on another machine (other host
-#                         name, pids it cannot watch). Host 1 is where mpirun runs, in a UTS
-#                         namespace of its own made for each mpirun (`unshare --uts`), in the
+#                         name, pids it cannot watch), and a boot id of its own. Host 1 is where
+#                         the launcher runs, in a UTS namespace of its own made for each launch
+#                         (`unshare --uts`), in the
 #                         machine's pid namespace (from there the launch agent reaches the others);
-#   /tmp/fmhost-<pid>/    the hostfile, the launch agent, the hosts' init pids.
-# mpirun runs in host 1 with --mca plm_rsh_agent <the agent>: given a host name and a command,
-# as ssh would be, the agent runs the command with `sh -c` in that host's namespaces (nsenter),
-# in a clean environment, from $HOME. The ranks are mapped by node: rank r on host 1 + r % N.
+#   /tmp/fmhost-<pid>/    the hostfile, the launch agent, the hosts' init pids and boot ids.
+# The launcher runs in host 1 with the agent in place of ssh (Open MPI: --mca plm_rsh_agent,
+# Hydra: -launcher ssh -launcher-exec): given a host name and a command, as ssh would be, the
+# agent runs the command with `sh -c` in that host's namespaces (nsenter), in a clean
+# environment, from $HOME. The ranks are mapped by node: rank r on host 1 + r % N.
 #
 # Removal: on exit, on a signal, and when the script is killed outright (SIGKILL, as CTest ends a
 # test past its TIMEOUT), by a watcher process that outlives it and removes the run when the
@@ -58,7 +61,7 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '2,26p' "$self" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,27p' "$self" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -164,11 +167,15 @@ make_hosts() {
 }
 
 # start_init <k> <netns>: host k's UTS, pid and mount namespaces, held by an init process (pid 1
-# there) that reaps what is orphaned in it; its pid (seen from here) in $dir/init.<k>.
+# there) that reaps what is orphaned in it; its pid (seen from here) in $dir/init.<k>. The host
+# gets a boot id of its own (/proc/sys/kernel/random/boot_id, bound over in its mount namespace):
+# UCX (MPICH's transport) takes two processes with the same boot id for one machine and tries to
+# reach them over loopback or shared memory, which fails between hosts ("Connection refused").
 start_init() {
   local k=$1 ns=$2 unshare_pid init=
+  cat /proc/sys/kernel/random/uuid >"$dir/boot_id.$k"
   ip netns exec "$ns" unshare --uts --pid --mount-proc --fork --kill-child \
-    bash -c 'hostname "$1" && trap "" TERM INT HUP && while :; do sleep 1; done' init "$ns" \
+    bash -c 'hostname "$1" && mount --bind "$2" /proc/sys/kernel/random/boot_id && trap "" TERM INT HUP && while :; do sleep 1; done' init "$ns" "$dir/boot_id.$k" \
     </dev/null >/dev/null 2>&1 &
   unshare_pid=$!
   disown "$unshare_pid" # when the host is lost, bash is not to announce its end ("Killed")
@@ -184,34 +191,49 @@ start_init() {
   die "host $k's init process did not start"
 }
 
-# write_hostfile <slots>: every host that is not lost.
+# write_hostfile <slots>: every host that is not lost, as the launcher reads it (Open MPI:
+# `<host> slots=<s>`, Hydra: `<host>:<s>`).
 write_hostfile() {
-  local slots=$1 host
+  local slots=$1 host format='%s slots=%s\n'
+  [[ $(cat "$dir/kind") == openmpi ]] || format='%s:%s\n'
   : >"$dir/hostfile"
   while read -r host; do
-    [[ -e $dir/lost.${host##*-} ]] || echo "$host slots=$slots" >>"$dir/hostfile"
+    # shellcheck disable=SC2059 # the format is one of the two above
+    [[ -e $dir/lost.${host##*-} ]] || printf "$format" "$host" "$slots" >>"$dir/hostfile"
   done <"$dir/hosts"
 }
 
 # ---- running on the hosts ---------------------------------------------------------------------
-# on_hosts_mpirun [mpirun args...]: mpirun in host 1, on the hosts of run $dir.
+# on_hosts_mpirun [launcher args...]: the launcher in host 1, on the hosts of run $dir, ranks
+# mapped by node (rank r on host 1 + r % N), the launch agent in place of ssh.
 on_hosts_mpirun() {
   local mpirun host1 names=
   mpirun=$(cat "$dir/mpirun")
   host1=$(head -n 1 "$dir/hosts")
-  while read -r host _; do names+="${names:+ }$host"; done <"$dir/hostfile"
-  # shellcheck disable=SC2054 # tcp,self is one argument
-  local flags=(--hostfile "$dir/hostfile" --map-by node
-    --mca plm_rsh_agent "$dir/agent" --mca plm_rsh_no_tree_spawn 1
-    --mca btl tcp,self --mca btl_tcp_if_include "$subnet.0/24" --mca oob_tcp_if_include "$subnet.0/24")
-  if [[ $(id -u) -eq 0 ]]; then flags+=(--allow-run-as-root); fi
+  while IFS=' :' read -r host _; do names+="${names:+ }$host"; done <"$dir/hostfile"
+  local flags=()
+  case $(cat "$dir/kind") in
+  openmpi)
+    # shellcheck disable=SC2054 # tcp,self is one argument
+    flags=(--hostfile "$dir/hostfile" --map-by node
+      --mca plm_rsh_agent "$dir/agent" --mca plm_rsh_no_tree_spawn 1
+      --mca btl tcp,self --mca btl_tcp_if_include "$subnet.0/24" --mca oob_tcp_if_include "$subnet.0/24")
+    if [[ $(id -u) -eq 0 ]]; then flags+=(--allow-run-as-root); fi
+    ;;
+  hydra)
+    # -ppn 1: one rank per host in turn, as --map-by node. -iface eth0: the address the proxies
+    # reach mpiexec at (no host name resolves inside the namespaces) and the ranks' interface.
+    flags=(-f "$dir/hostfile" -ppn 1 -launcher ssh -launcher-exec "$dir/agent" -iface eth0)
+    ;;
+  esac
   FOREMAN_NETNS_HOST_NAMES=$names \
     FOREMAN_NETNS_OUTSIDE="$(hostname) $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/pid)" \
     ip netns exec "$host1" unshare --uts sh -c 'hostname "$0" && exec "$@"' "$host1" \
     "$mpirun" "${flags[@]}" "$@"
 }
 
-# agent <host> <command words...>: what mpirun runs instead of ssh.
+# agent <host> <command words...>: what the launcher runs instead of ssh (Open MPI's
+# plm_rsh_agent, Hydra's -launcher-exec); Hydra's own host, host 1, it starts without an agent.
 agent() {
   while [[ ${1-} == -* ]]; do shift; done # options meant for ssh
   local host=${1:?"the launch agent needs a host"} k init
@@ -269,7 +291,7 @@ while (($#)); do
   case $1 in
   --hosts) hosts=${2:?}; shift 2 ;;
   --slots) slots=${2:?}; shift 2 ;;
-  --mpirun) mpirun=${2:?}; shift 2 ;;
+  --mpiexec | --mpirun) mpirun=${2:?}; shift 2 ;;
   --check) check=${2:?}; shift 2 ;;
   --ranks) ranks=${2:?}; shift 2 ;;
   -h | --help) usage ;;
@@ -282,7 +304,7 @@ command=$1
 shift
 
 case $command in
-agent | mpirun | lose)
+agent | mpiexec | mpirun | lose)
   # Inside a run: the agent is told its run directory, the others take it from exec's variable.
   if [[ $command == agent ]]; then
     dir=${1:?}
@@ -293,7 +315,7 @@ agent | mpirun | lose)
   owner=${dir##*-}
   case $command in
   agent) agent "$@" ;;
-  mpirun) on_hosts_mpirun "$@" ;;
+  mpiexec | mpirun) on_hosts_mpirun "$@" ;;
   lose) lose "${1:?"lose needs a host number"}" ;;
   esac
   exit $?
@@ -318,8 +340,12 @@ if [[ $command == run ]]; then
   if ! [[ $ranks =~ ^[0-9]+$ ]] || ((ranks < 1)); then die "run needs --ranks R"; fi
   ((slots * hosts >= ranks)) || slots=$(((ranks + hosts - 1) / hosts))
 fi
-mpirun=$(command -v "$mpirun") || die "no mpirun '$mpirun'"
-[[ $("$mpirun" --version 2>&1 </dev/null) =~ "Open MPI"|OpenRTE ]] || die "$mpirun is not Open MPI's (the launch agent is Open MPI's plm_rsh_agent)"
+mpirun=$(command -v "$mpirun") || die "no launcher '$mpirun'"
+# shellcheck source=launcher.sh
+source "$(dirname "$self")/launcher.sh"
+foreman_detect_launcher "$mpirun"
+[[ $launcher_kind == openmpi || $launcher_kind == hydra ]] ||
+  die "$mpirun is $launcher_kind: the hosts are reached through Open MPI's plm_rsh_agent or Hydra's -launcher-exec (MPICH, Intel MPI)"
 
 remove_stale
 dir=$(run_dir $$)
@@ -341,6 +367,7 @@ trap 'exit 143' TERM
 
 mkdir -p "$dir"
 echo "$mpirun" >"$dir/mpirun"
+echo "$launcher_kind" >"$dir/kind"
 echo "$slots" >"$dir/slots"
 printf '#!/bin/sh\nexec bash %q agent %q "$@"\n' "$self" "$dir" >"$dir/agent"
 chmod +x "$dir/agent"
