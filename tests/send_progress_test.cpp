@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -41,9 +42,16 @@ int provided_level() {
 }
 
 // Whether the send thread runs under `policy` at this process's thread level, as the options
-// document it (not computed with foreman's own function: this is what it must say).
+// document it (not computed with foreman's own function: this is what it must say), the
+// environment's FOREMAN_SEND_THREAD overriding the option.
 bool thread_expected(send_thread_policy policy) {
   const int provided = provided_level();
+  if (const char* env = std::getenv("FOREMAN_SEND_THREAD")) {
+    const std::string text = env;
+    if (text == "on") policy = send_thread_policy::on;
+    if (text == "off") policy = send_thread_policy::off;
+    if (text == "automatic" || text == "auto") policy = send_thread_policy::automatic;
+  }
   switch (policy) {
   case send_thread_policy::on:
     return provided >= MPI_THREAD_SERIALIZED;
