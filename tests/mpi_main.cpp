@@ -22,9 +22,9 @@
 
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <exception>
 #include <functional>
-#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>

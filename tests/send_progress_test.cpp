@@ -153,8 +153,7 @@ int most_started_during_pause(foreman::master_worker<int, bytes>& pool, send_thr
 
 } // namespace
 
-TEST_CASE("with the send thread a worker's next task starts while its last large result is unsent",
-          "[send_progress]") {
+TEST_CASE("with the send thread a worker's next task starts while its last large result is unsent", "[send_progress]") {
   foreman::master_worker<int, bytes> pool;
   if (pool.worker_count() == 0) return; // nothing is sent
   for (const send_thread_policy policy :

@@ -19,8 +19,9 @@ namespace detail {
 
 /// The wait policy in force: options::wait, overridden by FOREMAN_WAIT=adaptive|busy|sleep.
 inline wait_policy effective_wait_policy(wait_policy option) {
-  return env_override("FOREMAN_WAIT", option,
-                      {{"busy", wait_policy::busy}, {"sleep", wait_policy::sleep}, {"adaptive", wait_policy::adaptive}});
+  return env_override(
+      "FOREMAN_WAIT", option,
+      {{"busy", wait_policy::busy}, {"sleep", wait_policy::sleep}, {"adaptive", wait_policy::adaptive}});
 }
 
 /// Whether more ranks of a pool run on this rank's machine than it has processors: from the

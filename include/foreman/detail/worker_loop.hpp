@@ -65,7 +65,7 @@ struct worker_storage {
   std::vector<body_span> bodies;   // of the reply being built
   std::vector<char> marked_reply;  // a reply that carries no results (send_marked())
   kept_shared shared;              // the last run's shared value (with_shared()), received into again
-  send_progress sender; // drives a reply's sends during a task (options::send_thread); last: joined first
+  send_progress sender;            // drives a reply's sends during a task (options::send_thread); last: joined first
 };
 
 /// A task that took at least this long (seconds) is taken as a sign that the next may be long too:
