@@ -2,6 +2,7 @@
 // over TCP between the test hosts of scripts/netns-hosts.sh (scripts/hosts-wait.sh runs it there).
 //
 //   mpirun -n <N> hosts_wait [--tasks T] [--ms M] [--bytes B] [--chunk C] [--busy]
+//                            [--threads single|serialized|multiple]
 //
 // T tasks (default 20 per worker), each M ms long (default 50), each result a std::vector<char> of
 // B bytes (default 8 MiB). A task stamps its start, fills its result, then sleeps until M ms after
@@ -9,14 +10,18 @@
 // bytes; they are steady_clock readings, one clock for every rank of the machine, namespaces
 // included (the test hosts make no time namespace). The master stamps each result's arrival in
 // run()'s on_result callback and checks its header and 17 bytes spread over the rest.
-// --chunk C: options::chunk_size (default 0, automatic).
+// --chunk C: options::chunk_size (default 0, automatic). --threads: the thread support asked of MPI
+// (boost::mpi::environment's mt_level; default: none asked, MPI_Init's). Where foreman has a send
+// thread (options::send_thread), its default runs it under MPI_THREAD_MULTIPLE: a worker then
+// moves its last reply's sends while a task runs.
 //
 // Sleep, not spin, by default: the test hosts share the machine's cores, and 6 workers spinning on
 // 2 cores would measure the cores, not the master; asleep, a worker calls no MPI either, which is
 // what leaves a transfer unprogressed during a long task.
 //
 // Uses only what foreman offered before the non-blocking reply reader (commit f3779b6): run() with
-// on_result, options::chunk_size; so the same source builds against both sides of it.
+// on_result, options::chunk_size; so the same source builds against both sides of it, and against
+// both sides of the send thread (the thread level is asked of MPI, not of foreman).
 //
 // One unmeasured run of 2 tasks per worker first (connections, allocations), then the measured
 // run. Prints one JSON line (times in seconds unless named _ms):
@@ -42,6 +47,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -179,14 +185,35 @@ figures analyse(const std::vector<stamp>& st, const std::vector<std::int64_t>& a
 
 } // namespace
 
+// The level --threads names (read before MPI starts), if any.
+std::optional<boost::mpi::threading::level> thread_level(int argc, char* argv[]) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--threads") != 0) continue;
+    const std::string v = argv[i + 1];
+    if (v == "single") return boost::mpi::threading::single;
+    if (v == "serialized") return boost::mpi::threading::serialized;
+    if (v == "multiple") return boost::mpi::threading::multiple;
+  }
+  return std::nullopt;
+}
+
 int main(int argc, char* argv[]) {
-  boost::mpi::environment env(argc, argv);
+  const auto level = thread_level(argc, argv);
+  std::optional<boost::mpi::environment> env;
+  if (level)
+    env.emplace(argc, argv, *level);
+  else
+    env.emplace(argc, argv);
   boost::mpi::communicator world;
+  int provided = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&provided);
   settings s;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (a == "--busy") {
+    if (v != nullptr && a == "--threads") {
+      ++i; // read above
+    } else if (a == "--busy") {
       s.busy = true;
     } else if (v != nullptr && a == "--tasks") {
       s.tasks = std::strtoull(v, nullptr, 10), ++i;
@@ -198,7 +225,8 @@ int main(int argc, char* argv[]) {
       s.chunk = std::strtoull(v, nullptr, 10), ++i;
     } else {
       if (world.rank() == 0)
-        std::fprintf(stderr, "usage: hosts_wait [--tasks T] [--ms M] [--bytes B] [--chunk C] [--busy]\n");
+        std::fprintf(stderr, "usage: hosts_wait [--tasks T] [--ms M] [--bytes B] [--chunk C] [--busy] "
+                             "[--threads single|serialized|multiple]\n");
       return 2;
     }
   }
@@ -239,11 +267,11 @@ int main(int argc, char* argv[]) {
     if (arrival[i] == 0 || i >= results.size() || !check(results[i], i, s, again)) ++wrong;
   }
   const figures f = analyse(stamps, arrival, workers, wall);
-  std::printf("{\"ranks\":%d,\"workers\":%d,\"tasks\":%zu,\"ms\":%.1f,\"bytes\":%zu,\"chunk\":%zu,\"busy\":%s,"
+  std::printf("{\"ranks\":%d,\"thread_level\":%d,\"workers\":%d,\"tasks\":%zu,\"ms\":%.1f,\"bytes\":%zu,\"chunk\":%zu,\"busy\":%s,"
               "\"wall\":%.4f,\"tasks_per_s\":%.2f,\"ideal\":%.2f,\"busy_share\":%.4f,\"idle_share\":%.4f,"
               "\"gap_mean_ms\":%.2f,\"gap_max_ms\":%.2f,\"latency_mean_ms\":%.2f,\"latency_median_ms\":%.2f,"
               "\"latency_max_ms\":%.2f,\"verified\":%s}\n",
-              world.size(), workers, tasks.size(), s.ms, s.bytes, s.chunk, s.busy ? "true" : "false", wall,
+              world.size(), provided, workers, tasks.size(), s.ms, s.bytes, s.chunk, s.busy ? "true" : "false", wall,
               static_cast<double>(tasks.size()) / wall, s.ms > 0 ? workers * 1000.0 / s.ms : 0.0, f.busy_share,
               f.idle_share, f.gap_mean_ms, f.gap_max_ms, f.latency_mean_ms, f.latency_median_ms, f.latency_max_ms,
               wrong == 0 ? "true" : "false");

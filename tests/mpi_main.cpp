@@ -5,6 +5,10 @@
 // --piece-bytes N (taken off the command line before Catch2 reads it): the piece size is N
 // (piece_bytes_option.hpp), and the program fails unless what it sent shows it: at 2 ranks or
 // more, at least one piece of exactly N bytes and no body or long message over N (counted below).
+//
+// --mpi-threads single|funneled|serialized|multiple (taken off the command line before MPI starts):
+// the thread support asked of MPI (boost::mpi::environment's mt_level); without it, MPI_Init's.
+// The send thread's tests (send_progress_test.cpp) run under several levels.
 #include "catch_session.hpp"
 #include "piece_bytes_option.hpp"
 
@@ -18,10 +22,12 @@
 
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <string>
 
 namespace {
 
@@ -33,6 +39,24 @@ struct piece_sends {
   unsigned long long longer = 0;
 };
 piece_sends sent;
+
+// Takes "--mpi-threads LEVEL" off the command line (argc shrinks, argv keeps its closing null):
+// the level, nothing when the option is absent; `bad` names a level that is not one.
+std::optional<boost::mpi::threading::level> take_thread_level(int& argc, char* argv[], std::string& bad) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--mpi-threads") != 0) continue;
+    const std::string text = i + 1 < argc ? argv[i + 1] : "";
+    for (int k = i; k + 2 <= argc; ++k) argv[k] = argv[k + 2];
+    argc -= 2;
+    if (text == "single") return boost::mpi::threading::single;
+    if (text == "funneled") return boost::mpi::threading::funneled;
+    if (text == "serialized") return boost::mpi::threading::serialized;
+    if (text == "multiple") return boost::mpi::threading::multiple;
+    bad = text;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
 
 bool piece_tag(int t) {
   using foreman::detail::tag;
@@ -55,8 +79,20 @@ extern "C" int MPI_Isend(const void* buf, int count, MPI_Datatype datatype, int 
 }
 
 int main(int argc, char* argv[]) {
-  boost::mpi::environment env(argc, argv);
+  std::string bad_level;
+  const auto level = take_thread_level(argc, argv, bad_level);
+  std::optional<boost::mpi::environment> env;
+  if (level)
+    env.emplace(argc, argv, *level);
+  else
+    env.emplace(argc, argv);
   boost::mpi::communicator world;
+  if (!bad_level.empty()) {
+    if (world.rank() == 0)
+      std::cerr << "foreman tests: --mpi-threads takes single, funneled, serialized or multiple, not '" << bad_level
+                << "'\n";
+    return 2;
+  }
 
   // Every rank parses the same arguments, so every rank agrees on what follows.
   std::optional<std::size_t> piece;

@@ -61,6 +61,12 @@ struct no_callback {
 /// Without workers (a communicator of size 1, e.g. a program started without mpirun) the
 /// master runs every task itself.
 ///
+/// Threads: foreman never initializes MPI. Under the thread level the program asked for, a worker
+/// may keep its last reply's sends moving from a thread of its own while the user's function
+/// runs (options::send_thread): by default only under MPI_THREAD_MULTIPLE; with
+/// send_thread_policy::on under MPI_THREAD_SERIALIZED too, and the function must then not call
+/// MPI. Below that, no thread is made.
+///
 /// @code
 /// boost::mpi::environment env(argc, argv);
 /// foreman::master_worker<int, long> pool;
@@ -516,8 +522,11 @@ private:
   void serve(Fn& fn, const options& opt) {
     const detail::idle_backoff idle(detail::effective_wait_policy(opt.wait), pool_.oversubscribed);
     try {
+      const bool background_sends = detail::sends_in_background(detail::effective_send_thread_policy(opt.send_thread),
+                                                                 detail::mpi_thread_level());
       detail::task_runner_of<Task, Result, Fn> runner(fn, &worker_store_.shared);
-      if (detail::worker_loop<Task, Result>(comm_, pool_.id, run_, runner, worker_store_, idle).run() ==
+      if (detail::worker_loop<Task, Result>(comm_, pool_.id, run_, runner, worker_store_, idle, background_sends)
+              .run() ==
           detail::worker_exit::pool_closed)
         closed_ = true;
     } catch (...) {

@@ -33,9 +33,36 @@ enum class wait_policy {
   sleep,
 };
 
+/// Whether a worker moves its last reply's sends from a thread of its own while the user's
+/// function runs (options::send_thread). MPI need not move a message outside MPI calls, and over
+/// a network it usually does not: without that thread a large result's transfer and the next
+/// task's compute follow each other, with it they overlap.
+///
+/// The thread calls MPI (MPI_Test on the reply's requests) only while the user's function runs,
+/// and it is parked before the worker's own loop calls MPI again: MPI_THREAD_SERIALIZED from
+/// whoever initialized MPI suffices for foreman's calls, but then the user's function must not
+/// call MPI while the thread runs. `boost::mpi::environment env(argc, argv)` asks for no thread
+/// support (Open MPI 4.1 and MPICH 4 then give MPI_THREAD_SINGLE): ask for it with
+/// `boost::mpi::environment env(argc, argv, boost::mpi::threading::serialized)` (or `multiple`).
+/// foreman never initializes MPI itself. Where MPI gives less than the policy needs, the worker
+/// does what it does with `off`, silently: the results are the same, only the overlap is lost.
+enum class send_thread_policy {
+  /// The thread where MPI gives MPI_THREAD_MULTIPLE, under which the user's function may call MPI
+  /// too; no thread below. A program that asked for MULTIPLE has said that several of its threads
+  /// call MPI; one that asked for SERIALIZED may call MPI from its task function, serialized with
+  /// its own threads, which a thread of foreman's would break without its knowing.
+  automatic,
+  /// The thread where MPI gives MPI_THREAD_SERIALIZED or more. The user's function promises not to
+  /// call MPI (with SERIALIZED; with MULTIPLE it may).
+  on,
+  /// No thread: the worker completes its last reply's sends before a long task (one after a task
+  /// of 1 ms or more), and only tests them before a short one.
+  off,
+};
+
 /// Options of master_worker::run(). Set the fields you care about; the others keep their
 /// defaults. Only the master's options matter: workers ignore the options they are given, except
-/// `wait`, which each rank takes from its own call.
+/// `wait` and `send_thread`, which each rank takes from its own call.
 ///
 /// @code
 /// foreman::options opt;
@@ -100,6 +127,14 @@ struct options {
   /// the ranks that see it (mpirun passes the environment on to local ranks; `-x FOREMAN_WAIT`
   /// for remote ones).
   wait_policy wait = wait_policy::adaptive;
+
+  /// Whether each worker keeps its last reply's sends moving from a thread of its own while the
+  /// user's function runs, so that a large result's transfer overlaps the next task; see
+  /// send_thread_policy for what MPI must provide and what the function may then do. Each worker
+  /// uses the value of its own call. The environment variable
+  /// `FOREMAN_SEND_THREAD=automatic|on|off` overrides it on the ranks that see it (`-x
+  /// FOREMAN_SEND_THREAD` for remote ones).
+  send_thread_policy send_thread = send_thread_policy::automatic;
 
   /// Path of a checkpoint journal; empty (the default): none. The master appends each
   /// finished result to it as it arrives. Run again with the same task list (and the same

@@ -5,13 +5,12 @@
 /// of the host has a processor of its own, and only briefly when the host is oversubscribed, so
 /// that a waiting rank gives its core to the ranks that compute.
 
+#include <foreman/detail/env_override.hpp>
 #include <foreman/options.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -20,12 +19,9 @@ namespace detail {
 
 /// The wait policy in force: options::wait, overridden by FOREMAN_WAIT=adaptive|busy|sleep.
 inline wait_policy effective_wait_policy(wait_policy option) {
-  const char* env = std::getenv("FOREMAN_WAIT");
-  if (env == nullptr) return option;
-  if (std::strcmp(env, "busy") == 0) return wait_policy::busy;
-  if (std::strcmp(env, "sleep") == 0) return wait_policy::sleep;
-  if (std::strcmp(env, "adaptive") == 0) return wait_policy::adaptive;
-  return option;
+  return env_override(
+      "FOREMAN_WAIT", option,
+      {{"busy", wait_policy::busy}, {"sleep", wait_policy::sleep}, {"adaptive", wait_policy::adaptive}});
 }
 
 /// Whether more ranks of a pool run on this rank's machine than it has processors: from the

@@ -8,6 +8,7 @@
 #include <foreman/detail/idle.hpp>
 #include <foreman/detail/invoke.hpp>
 #include <foreman/detail/peer_inbox.hpp>
+#include <foreman/detail/send_progress.hpp>
 #include <foreman/detail/shared_value.hpp>
 #include <foreman/detail/task_clock.hpp>
 #include <foreman/detail/task_runner.hpp>
@@ -64,10 +65,12 @@ struct worker_storage {
   std::vector<body_span> bodies;   // of the reply being built
   std::vector<char> marked_reply;  // a reply that carries no results (send_marked())
   kept_shared shared;              // the last run's shared value (with_shared()), received into again
+  send_progress sender;            // drives a reply's sends during a task (options::send_thread); last: joined first
 };
 
 /// A task that took at least this long (seconds) is taken as a sign that the next may be long too:
-/// the worker then completes its previous reply's sends before running it (settle_previous_reply).
+/// the worker then completes its previous reply's sends before running it, or hands them to its
+/// send thread (settle_previous_reply).
 inline constexpr double long_task_seconds = 1e-3;
 
 /// A worker's side of one run or job. Compiled once per Task and Result: the user's function is
@@ -78,9 +81,11 @@ public:
   /// @param fn    the user's function (task_runner_of, built with &store.shared)
   /// @param store what the worker keeps between runs (see worker_storage)
   /// @param idle  how to wait for the master's messages (options::wait)
+  /// @param background_sends whether store.sender may drive a reply's sends while the user's
+  ///        function runs (send_progress.hpp: sends_in_background()); else they are completed first
   worker_loop(MPI_Comm comm, std::uint64_t pool, std::uint32_t run, task_runner<Task, Result>& fn,
-              worker_storage<Task, Result>& store, idle_backoff idle = idle_backoff())
-      : comm_(comm), pool_(pool), run_(run), fn_(fn), store_(store), idle_(idle) {
+              worker_storage<Task, Result>& store, idle_backoff idle = idle_backoff(), bool background_sends = false)
+      : comm_(comm), pool_(pool), run_(run), fn_(fn), store_(store), idle_(idle), background_sends_(background_sends) {
     check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
   }
 
@@ -299,12 +304,15 @@ private:
         put_failed_result(out, index, 0.0, cancelled_type, "cancelled by the master before it started");
         continue;
       }
-      if (settle_previous_reply()) clock = clock_.now(); // the task starts once the wait is over
       // The result goes into the slot's next spare object: a function that writes into it
       // (fn(task, result)) reuses the storage an earlier result of this slot had.
       if (slot.in_flight == slot.held.size()) slot.held.emplace_back();
       Result& result = slot.held[slot.in_flight];
+      const previous_reply previous = settle_previous_reply();
+      if (previous == previous_reply::waited) clock = clock_.now(); // the task starts once the wait is over
+      send_progress::scope driven(previous == previous_reply::driven ? &store_.sender : nullptr);
       clock = fn_.call(std::as_const(store_.task), result, call_, clock_, clock);
+      driven.end(); // the send thread parked: this thread may call MPI again
       if (k + 1 < count && clock_.seconds(store_.last_sent, clock) >= progress_interval) send_note(k + 1, clock);
       if (!call_.ok) {
         put_failed_result(out, index, call_.seconds, call_.error_type, call_.error_message);
@@ -342,11 +350,20 @@ private:
   // long_task_seconds or more, as the next may be long too; among shorter tasks the test here
   // moves them, and a wait before every task would give up their overlap with the transfer (a
   // long task right after short ones can still hold the master: docs/mpi.md).
-  bool settle_previous_reply() {
+  // With a send thread (background_sends_), the sends are not waited for but handed to it, and it
+  // tests them while the function runs: the transfer and the compute overlap. Among short tasks
+  // the test here is all, as without it: handing a slot over and parking the thread costs two
+  // thread switches, more than a short task's transfer gains.
+  enum class previous_reply { done, waited, driven };
+  previous_reply settle_previous_reply() {
     send_slot& previous = store_.slots[store_.next_slot];
-    if (previous.idle() || previous.test() || call_.seconds < long_task_seconds) return false;
+    if (previous.idle() || previous.test() || call_.seconds < long_task_seconds) return previous_reply::done;
+    if (background_sends_) {
+      store_.sender.drive(previous);
+      return previous_reply::driven;
+    }
     previous.complete(idle_);
-    return true;
+    return previous_reply::waited;
   }
 
   // Answers a tasks message whose framing is broken (wire.hpp: damaged_marker, then why): the
@@ -511,6 +528,7 @@ private:
   bool refusing_ = false; // could not set up: this run's tasks are dropped (refuse())
   worker_storage<Task, Result>& store_;
   idle_backoff idle_;
+  bool background_sends_; // a send thread drives the previous reply during a long task (options::send_thread)
   peer_inbox inbox_{comm_, 0, MPI_ANY_TAG}; // the master's messages, received into a receive posted ahead
   task_clock clock_;
   invocation call_;
