@@ -4,9 +4,9 @@
 //
 //   mpirun -n 4 ./branch_and_bound [items]
 //
-// The problem: 50 items (or `items`, 1 to 64: fewer make a smaller search), each with a weight and a value, and a knapsack that holds at most a given
-// weight. Which items should go in to carry the most value? Trying all 2^50 choices is out of the
-// question. Branch and bound decides the items one at a time (take it, or leave it: two branches)
+// The problem: 50 items (or `items`, 1 to 64: fewer make a smaller search), each with a weight
+// and a value, and a knapsack that holds at most a given weight. Which items should go in to
+// carry the most value? Trying all 2^50 choices is out of the question. Branch and bound decides the items one at a time (take it, or leave it: two branches)
 // and, for each partial choice, computes a bound: no way of completing it can be worth more. The
 // best complete choice found so far (the incumbent) then prunes every branch whose bound cannot
 // beat it. The program checks its answer against dynamic programming, which solves the same

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Test hosts on one machine: Linux network namespaces that an MPI launcher (Open MPI's mpirun, or
-# Hydra's mpiexec: MPICH, Intel MPI) launches on as it would on the nodes of a cluster, over TCP. For the multi-host tests (tests/multihost/,
+# Test hosts on one machine: network namespaces that an MPI launcher (Open MPI's mpirun, Hydra's
+# mpiexec) launches on as on a cluster's nodes, over TCP. For the multi-host tests (tests/multihost,
 # docs/testing.md); needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN), iproute2 and util-linux.
 #
 #   netns-hosts.sh [options] --ranks R run [launcher args...] <program> [args...]
