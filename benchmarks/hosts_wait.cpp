@@ -2,7 +2,7 @@
 // over TCP between the test hosts of scripts/netns-hosts.sh (scripts/hosts-wait.sh runs it there).
 //
 //   mpirun -n <N> hosts_wait [--tasks T] [--ms M] [--bytes B] [--chunk C] [--busy]
-//                            [--threads single|serialized|multiple]
+//                            [--threads single|serialized|multiple] [--send-thread on|off|automatic]
 //
 // T tasks (default 20 per worker), each M ms long (default 50), each result a std::vector<char> of
 // B bytes (default 8 MiB). A task stamps its start, fills its result, then sleeps until M ms after
@@ -13,7 +13,9 @@
 // --chunk C: options::chunk_size (default 0, automatic). --threads: the thread support asked of MPI
 // (boost::mpi::environment's mt_level; default: none asked, MPI_Init's). Where foreman has a send
 // thread (options::send_thread), its default runs it under MPI_THREAD_MULTIPLE: a worker then
-// moves its last reply's sends while a task runs.
+// moves its last reply's sends while a task runs. --send-thread P sets FOREMAN_SEND_THREAD=P in
+// every rank's own environment before the pool starts (the hosts' launch agent passes none on):
+// `on` runs the thread under MPI_THREAD_SERIALIZED too; a revision without the thread ignores it.
 //
 // Sleep, not spin, by default: the test hosts share the machine's cores, and 6 workers spinning on
 // 2 cores would measure the cores, not the master; asleep, a worker calls no MPI either, which is
@@ -213,6 +215,8 @@ int main(int argc, char* argv[]) {
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     if (v != nullptr && a == "--threads") {
       ++i; // read above
+    } else if (v != nullptr && a == "--send-thread") {
+      setenv("FOREMAN_SEND_THREAD", v, 1), ++i; // read by foreman when a run starts
     } else if (a == "--busy") {
       s.busy = true;
     } else if (v != nullptr && a == "--tasks") {
@@ -226,7 +230,7 @@ int main(int argc, char* argv[]) {
     } else {
       if (world.rank() == 0)
         std::fprintf(stderr, "usage: hosts_wait [--tasks T] [--ms M] [--bytes B] [--chunk C] [--busy] "
-                             "[--threads single|serialized|multiple]\n");
+                             "[--threads single|serialized|multiple] [--send-thread on|off|automatic]\n");
       return 2;
     }
   }
