@@ -129,7 +129,7 @@ fi
 # third of CI's time. So those trees are configured and built from the start, one after the other,
 # in a background chain under SCHED_IDLE (chrt --idle): it only gets a CPU that no test and no other
 # build wants, so the tests' timing is what it would be without it. Each pass waits for its own
-# build (join_ahead) and shows that build's output and time then, as if it had run in turn.
+# build (run_or_join) and shows that build's output and time then, as if it had run in turn.
 # FOREMAN_BUILD_AHEAD=0 runs them in turn instead.
 ahead=$root/build-ahead
 ahead_pid=""
