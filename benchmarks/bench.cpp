@@ -44,7 +44,10 @@
 //                  processes: VmHWM is the process's high-water mark.
 // ceiling          where one master saturates (scripts/ceiling.sh runs it at 16 to 256 ranks): tasks
 //                  that sleep U microseconds (--sleep-us, default 1000; 0: no sleep) and return
-//                  x*x+1, through foreman and/or foreman_plain. Each implementation is sized first
+//                  x*x+1, through foreman and/or foreman_plain, and the same two through a grouped
+//                  pool (foreman_groups, foreman_plain_groups: foreman::hierarchy::groups(G), G from
+//                  --group-size, default round(sqrt(workers)); the master then sends batches to the
+//                  sub-masters). Each implementation is sized first
 //                  (runs of growing length until one takes 0.25 s), so that a timed run takes about S
 //                  seconds (--seconds, default 3; --tasks T fixes the count instead), then R rounds
 //                  (default 2), the order rotating. After each run every rank waits for the others
@@ -84,12 +87,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <new>
 #include <optional>
 #include <string>
@@ -119,6 +124,7 @@ struct config {
   std::size_t tasks = 0;
   std::size_t bytes = 0;
   std::uint64_t sleep_us = 1000; // ceiling: each task's sleep
+  std::uint64_t group_size = 0;  // ceiling: workers per sub-master of the grouped pool (0: about sqrt(workers))
   double seconds = 3.0;          // ceiling: the length of a timed run, when --tasks does not fix it
 };
 
@@ -373,6 +379,7 @@ struct measurement {
   // ceiling, per round (see the file's comment)
   std::vector<double> master_cpu_seconds, workers_cpu_seconds, busy_share, master_involuntary_switches, messages;
   double startup_seconds = -1.0;
+  int group_size = 0; // ceiling: workers per sub-master (0: a flat pool)
 };
 
 // One implementation's runs in a measure() call.
@@ -533,8 +540,8 @@ void print(const config& cfg, const std::string& impl, int ranks, std::size_t ta
   if (m.peak_rss_bytes >= 0)
     std::printf(",\"peak_rss_bytes\":%lld,\"rss_before_bytes\":%lld", m.peak_rss_bytes, m.rss_before_bytes);
   if (cfg.workload == "ceiling") {
-    std::printf(",\"sleep_us\":%llu,\"workers\":%d,\"startup_seconds\":%.3f",
-                static_cast<unsigned long long>(cfg.sleep_us), ranks - 1, m.startup_seconds);
+    std::printf(",\"sleep_us\":%llu,\"workers\":%d,\"startup_seconds\":%.3f,\"group_size\":%d",
+                static_cast<unsigned long long>(cfg.sleep_us), ranks - 1, m.startup_seconds, m.group_size);
     const std::pair<const char*, const std::vector<double>*> series[] = {
         {"master_cpu_seconds", &m.master_cpu_seconds},
         {"master_involuntary_switches", &m.master_involuntary_switches},
@@ -643,15 +650,28 @@ std::vector<measurement> ceiling(const config& cfg, const mpi::communicator& wor
                                              .count() -
                                          std::atoll(launch));
   g_sleep_us = cfg.sleep_us;
-  foreman::master_worker<std::uint64_t, std::uint64_t> pool(world);
+  foreman::master_worker<std::uint64_t, std::uint64_t> flat(world);
+  using pool_type = foreman::master_worker<std::uint64_t, std::uint64_t, foreman::hierarchical_dispatch>;
   const bool master = world.rank() == 0;
   const std::size_t workers = static_cast<std::size_t>(world.size() - 1);
+  const int group_size = cfg.group_size > 0 ? static_cast<int>(cfg.group_size)
+                                            : std::max(1, static_cast<int>(std::lround(std::sqrt(double(workers)))));
+  std::unique_ptr<pool_type> grouped; // built only when asked for: a collective on every rank
+  for (const std::string& impl : cfg.impls)
+    if (!grouped && impl.size() > 7 && impl.compare(impl.size() - 7, 7, "_groups") == 0)
+      grouped = std::make_unique<pool_type>(world, foreman::hierarchy::groups(group_size));
+  std::vector<pool_type*> pools(cfg.impls.size(), nullptr); // null: the flat pool
   std::vector<foreman::options> opts(cfg.impls.size());
   for (std::size_t k = 0; k < opts.size(); ++k) {
-    if (cfg.impls[k] == "foreman_plain") {
+    std::string impl = cfg.impls[k];
+    if (impl.size() > 7 && impl.compare(impl.size() - 7, 7, "_groups") == 0) {
+      pools[k] = grouped.get();
+      impl.resize(impl.size() - 7);
+    }
+    if (impl == "foreman_plain") {
       opts[k].chunk_size = 1;
       opts[k].tasks_in_flight = 1;
-    } else if (cfg.impls[k] != "foreman") {
+    } else if (impl != "foreman") {
       if (master) std::fprintf(stderr, "ceiling runs foreman or foreman_plain, not %s\n", cfg.impls[k].c_str());
       std::exit(2);
     }
@@ -669,7 +689,10 @@ std::vector<measurement> ceiling(const config& cfg, const mpi::communicator& wor
     const auto usage_before = own_usage();
     const auto start = clock_type::now();
     if (master && m != nullptr) perf_control("enable");
-    pool.run_into(tasks, sleeping_fn, results, opts[k]);
+    if (pools[k] != nullptr)
+      pools[k]->run_into(tasks, sleeping_fn, results, opts[k]);
+    else
+      flat.run_into(tasks, sleeping_fn, results, opts[k]);
     if (master && m != nullptr) perf_control("disable");
     const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
     const auto usage_after = own_usage();
@@ -684,8 +707,10 @@ std::vector<measurement> ceiling(const config& cfg, const mpi::communicator& wor
     m->seconds.push_back(seconds);
     m->master_cpu_seconds.push_back(usage_after.first - usage_before.first);
     m->master_involuntary_switches.push_back(usage_after.second - usage_before.second);
-    m->messages.push_back(static_cast<double>(pool.last_run().messages));
-    m->busy_share.push_back(pool.report().utilization);
+    const foreman::run_info& info = pools[k] != nullptr ? pools[k]->last_run() : flat.last_run();
+    m->messages.push_back(static_cast<double>(info.messages));
+    m->group_size = info.sub_masters.empty() ? 0 : group_size;
+    m->busy_share.push_back(foreman::run_report(info).utilization);
     m->workers_cpu_seconds.push_back(workers_cpu);
     const double per_task = static_cast<double>(allocs) / static_cast<double>(std::max<std::size_t>(1, n));
     m->allocs_per_task = m->allocs_per_task < 0 ? per_task : std::min(m->allocs_per_task, per_task);
@@ -725,8 +750,8 @@ int usage() {
                        "foreman|foreman_plain|foreman_returning|raw|raw_poll|boost|split|pingpong|pingpong_tasks|"
                        "job|job_window|stream|reduce[,...] [--reps R] [--tasks T] [--bytes B]\n"
                        "       bench stream_memory stream|reduce[,...] [--tasks T]\n"
-                       "       bench ceiling foreman|foreman_plain[,...] [--sleep-us U] [--seconds S] [--reps R] "
-                       "[--tasks T]\n");
+                       "       bench ceiling foreman|foreman_plain|foreman_groups|foreman_plain_groups[,...] "
+                       "[--sleep-us U] [--seconds S] [--reps R] [--tasks T] [--group-size G]\n");
   return 2;
 }
 
@@ -752,6 +777,8 @@ int main(int argc, char** argv) {
     else if (flag == "--bytes") cfg.bytes = value;
     else if (flag == "--sleep-us")
       cfg.sleep_us = value;
+    else if (flag == "--group-size")
+      cfg.group_size = value;
     else if (flag == "--seconds")
       cfg.seconds = std::strtod(argv[i + 1], nullptr);
     else return usage();

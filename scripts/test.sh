@@ -13,15 +13,17 @@
 #    release pass moves once; tests/pieces_test.cpp covers their code with small values, and the
 #    examples' outputs and the benchmark's smoke runs, which the release and MPICH passes check:
 #    the library's code under them is what the suites run; nor, of a suite that runs at 2 and 4
-#    ranks, its 3-rank run, nor the send thread's suite where its thread does not run; this keeps
-#    CI within its time), and
+#    ranks, its 3-rank run, nor the send thread's suite where its thread does not run, nor the
+#    suites built again for grouped pools (FOREMAN_GROUPED_TESTS=OFF), whose code the hierarchy
+#    suite runs; this keeps CI within its time), and
 #    builds only what those tests run: no benchmark, no large test, of the examples only timeline,
 #    which the observe tests run;
 # 4. fuzzes the checkpoint journal's reader (libFuzzer, clang);
 # 5. builds Boost.MPI for MPICH from Debian's source package (once, cached), then builds the suite
 #    in build-mpich/ against MPICH (Release at -O1) and runs it under MPICH's mpiexec (without the
 #    packaging, compile and large tests, which are not built, nor the benchmark, whose smoke runs
-#    the release pass makes, nor the tests whose outcome does not depend on the MPI).
+#    the release pass makes, nor the tests whose outcome does not depend on the MPI, nor the
+#    suites built again for grouped pools, as in 3.).
 # Optimization levels: compiling is most of CI's time, and the optimizer most of compiling (one
 # test suite, measured with GCC 12: 51 s at -O3, 41 s at -O2, 27 s at -O1, 15 s at -O0). The
 # release pass uses -O2, what Debian builds its packages with; the MPICH pass, which checks how
@@ -198,6 +200,7 @@ sanitizer_flags="-fsanitize=address,undefined -fno-omit-frame-pointer"
 configure_sanitize() {
   cmake -S "$root" -B "$sanitize" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DFOREMAN_BROWSER_TESTS=$browser_tests \
     -DFOREMAN_BUILD_BENCHMARKS=OFF -DFOREMAN_EXAMPLES=timeline -DFOREMAN_LARGE_TESTS=OFF -DFOREMAN_MULTIHOST_TESTS=OFF \
+    -DFOREMAN_GROUPED_TESTS=OFF \
     "-DCMAKE_CXX_FLAGS=$warnings $sanitizer_flags" \
     "-DCMAKE_EXE_LINKER_FLAGS=$sanitizer_flags"
 }
@@ -217,6 +220,7 @@ configure_mpich() {
   cmake -S "$root" -B "$mpich" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
     "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" \
     -DFOREMAN_BROWSER_TESTS=$browser_tests -DFOREMAN_LARGE_TESTS=OFF -DFOREMAN_BUILD_BENCHMARKS=OFF \
+    -DFOREMAN_GROUPED_TESTS=OFF \
     -DFOREMAN_MPI_INDEPENDENT_TESTS=OFF "${mpi_cmake_args[@]}"
 }
 

@@ -325,7 +325,7 @@ TEST_CASE("run() called from an on_result callback is rethrown once the run has 
 
 TEST_CASE("an exception that leaves the master's loop ends the run on the workers first; the pool then says it "
           "cannot be used",
-          "[errors][broken]") {
+          "[errors][broken][flat]") {
   if (world_size() < 2) return; // no loop, no workers: nothing to end
   foreman::master_worker<int, int> pool;
   std::vector<int> tasks;

@@ -61,7 +61,7 @@ TEST_CASE("raw job and reply types travel without an archive", "[options]") {
   STATIC_REQUIRE(foreman::detail::is_bitwise_v<reply>);
 }
 
-TEST_CASE("results are in task order whatever the completion order, for every schedule and chunking", "[options]") {
+TEST_CASE("results are in task order whatever the completion order, for every schedule and chunking", "[options][flat]") {
   foreman::master_worker<job, reply> pool;
   const std::vector<job> jobs = shuffled_jobs(41, 1500);
   for (auto sched : {foreman::schedule::dynamic, foreman::schedule::round_robin}) {
@@ -97,7 +97,7 @@ TEST_CASE("results are in task order whatever the completion order, for every sc
   }
 }
 
-TEST_CASE("a slow first task is overtaken, and its result still lands in slot 0", "[options]") {
+TEST_CASE("a slow first task is overtaken, and its result still lands in slot 0", "[options][flat]") {
   foreman::master_worker<job, reply> pool;
   std::vector<job> jobs = shuffled_jobs(24, 300);
   jobs[0].sleep_us = 150'000;
@@ -130,7 +130,7 @@ TEST_CASE("a slow first task is overtaken, and its result still lands in slot 0"
   }
 }
 
-TEST_CASE("round_robin places task i on worker 1 + i % worker_count(), chunked or not", "[options]") {
+TEST_CASE("round_robin places task i on worker 1 + i % worker_count(), chunked or not", "[options][flat]") {
   foreman::master_worker<int, int> pool;
   std::vector<int> tasks(23);
   for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i] = static_cast<int>(i);
@@ -204,7 +204,7 @@ TEST_CASE("100000 tiny tasks", "[options]") {
   }
 }
 
-TEST_CASE("automatic chunks: many tiny tasks per message, one slow task per message", "[options]") {
+TEST_CASE("automatic chunks: many tiny tasks per message, one slow task per message", "[options][flat]") {
   foreman::master_worker<int, long> pool;
   std::vector<int> tiny(50'000);
   for (std::size_t i = 0; i < tiny.size(); ++i) tiny[i] = static_cast<int>(i);

@@ -112,7 +112,7 @@ TEST_CASE("the outcome callback sees successes and failures, once each", "[outco
   }
 }
 
-TEST_CASE("run_outcomes with options and no failures", "[outcome]") {
+TEST_CASE("run_outcomes with options and no failures", "[outcome][flat]") {
   foreman::master_worker<int, int> pool;
   foreman::options opt;
   opt.schedule = foreman::schedule::round_robin;

@@ -174,7 +174,7 @@ struct counting_allocator {
 using counted_doubles = std::vector<double, counting_allocator<double>>;
 } // namespace
 
-TEST_CASE("run_into receives results into the storage the caller's elements hold", "[serialization]") {
+TEST_CASE("run_into receives results into the storage the caller's elements hold", "[serialization][flat]") {
   foreman::master_worker<std::uint64_t, counted_doubles> pool;
   const std::size_t big = foreman::detail::body_threshold / sizeof(double) * 2; // a body
   std::vector<std::uint64_t> tasks(24);
@@ -231,7 +231,7 @@ TEST_CASE("run_into receives results into the storage the caller's elements hold
   CHECK(g_counted_allocations - before_run >= static_cast<long>(tasks.size()) - 1);
 }
 
-TEST_CASE("a function that writes into the result it is given reuses that object's storage", "[serialization]") {
+TEST_CASE("a function that writes into the result it is given reuses that object's storage", "[serialization][flat]") {
   foreman::master_worker<std::uint64_t, counted_doubles> pool;
   const std::size_t big = foreman::detail::body_threshold / sizeof(double) * 2; // a body: held while it is sent
   std::vector<std::uint64_t> tasks(200);

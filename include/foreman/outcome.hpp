@@ -135,6 +135,7 @@ struct run_info {
   std::size_t replayed = 0;                   ///< results read back from the checkpoint journal (options::checkpoint)
   std::uint64_t checkpoint_dropped_bytes = 0; ///< torn or damaged journal tail cut off before resuming
   int workers = 0;                            ///< worker ranks in the pool (0: the master ran every task itself)
+  std::vector<int> sub_masters;               ///< a grouped run() (foreman::hierarchy): the sub-masters, which run no task
 };
 
 } // namespace foreman

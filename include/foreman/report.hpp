@@ -81,7 +81,8 @@ namespace detail {
 /// The ranks that appear in a run: every worker of the pool, and any other rank a task ran on.
 inline std::vector<int> ranks_of(const run_info& info) {
   std::vector<int> ranks;
-  for (int r = 1; r <= info.workers; ++r) ranks.push_back(r);
+  for (int r = 1; r <= info.workers; ++r) // a grouped run's sub-masters ran nothing: no rows
+    if (!std::binary_search(info.sub_masters.begin(), info.sub_masters.end(), r)) ranks.push_back(r);
   for (const task_record& t : info.tasks) // ranks 1..workers are in: no search for them (a run may hold millions)
     if ((t.worker == 0 || t.worker > info.workers) && std::find(ranks.begin(), ranks.end(), t.worker) == ranks.end())
       ranks.push_back(t.worker);

@@ -40,6 +40,8 @@
 // stretches; a generous wall-time bound stays as a guard against hangs. Every line the master
 // announces is captured, and every task the lost workers held must be announced as sent again.
 
+#include "fault_checks.hpp"
+
 #include <foreman/foreman.hpp>
 
 #include <boost/mpi/collectives.hpp>
@@ -61,13 +63,8 @@
 
 namespace {
 
-int failures = 0;
-
-void check(bool condition, const std::string& what) {
-  if (condition) return;
-  std::fprintf(stderr, "CHECK FAILED: %s\n", what.c_str());
-  ++failures;
-}
+using fault_checks::check;
+using fault_checks::failures;
 
 // The master's standard error while a run goes on, captured (then echoed) so that what foreman
 // announces can be checked.

@@ -3,6 +3,8 @@
 // job ends. Run as `job_fault_test <fault>` under mpirun (see CMakeLists.txt): the master prints
 // "job fault <fault>: N check(s) failed", which the test's regular expression reads (under
 // --enable-recovery Open MPI's exit status does not tell).
+#include "fault_checks.hpp"
+
 #include <foreman/foreman.hpp>
 
 #include <chrono>
@@ -17,13 +19,8 @@
 
 namespace {
 
-int failures = 0;
-
-void check(bool condition, const std::string& what) {
-  if (condition) return;
-  std::fprintf(stderr, "CHECK FAILED: %s\n", what.c_str());
-  ++failures;
-}
+using fault_checks::check;
+using fault_checks::failures;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,0 +1,101 @@
+// Faults in a grouped pool (foreman::hierarchy::groups(2) at 7 ranks: sub-masters 1 and 4, each
+// with two workers), with default options (no task timeout). Run as `group_fault_test <fault>`
+// under `mpirun --enable-recovery`:
+//   worker_dies      worker 5 SIGKILLs itself at its third task: its sub-master (4) notices the
+//                    death, runs its tasks on worker 6, and the master's report names it lost
+//   sub_master_dies  sub-master 4 SIGKILLs itself 0.4 s into the run (a thread of its own: a
+//                    sub-master runs no task): the master notices, its batches run on the group of 1 (ranks 1-3),
+//                    and 4, 5 and 6 are reported lost (5 and 6 are cut off with it); the next run
+//                    goes to the group left
+// Judged by the master's summary line ("group fault <fault>: 0 check(s) failed").
+
+#include "fault_checks.hpp"
+
+#include <foreman/foreman.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+// Pools that may group their workers (the grouped code is compiled only for these).
+template <class Task, class Result>
+using grouped_pool = foreman::master_worker<Task, Result, foreman::hierarchical_dispatch>;
+
+namespace {
+
+using fault_checks::check;
+using fault_checks::failures;
+
+bool lost(const foreman::run_info& info, int rank) {
+  for (int r : info.lost_workers)
+    if (r == rank) return true;
+  return false;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  boost::mpi::environment env(argc, argv);
+  const std::string fault = argc > 1 ? argv[1] : "";
+  grouped_pool<int, long> pool(boost::mpi::communicator(), foreman::hierarchy::groups(2));
+  if (pool.sub_masters() != std::vector<int>{1, 4}) {
+    if (pool.is_master()) std::printf("group fault %s needs 7 ranks (sub-masters 1 and 4)\n", fault.c_str());
+    return 1;
+  }
+  std::vector<int> tasks(300);
+  for (int i = 0; i < 300; ++i) tasks[static_cast<std::size_t>(i)] = i;
+  int done = 0; // tasks this rank ran
+  auto fn = [&](int x) -> long {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (fault == "worker_dies" && pool.rank() == 5 && ++done == 3) std::raise(SIGKILL);
+    return long(x) * x;
+  };
+  if (fault == "sub_master_dies" && pool.rank() == 4)
+    std::thread([] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+      std::raise(SIGKILL);
+    }).detach();
+
+  const auto outcomes = pool.run_outcomes(tasks, fn);
+  if (pool.is_master()) {
+    const foreman::run_info& info = pool.last_run();
+    check(outcomes.size() == tasks.size(), "one outcome per task");
+    std::size_t right = 0;
+    for (std::size_t i = 0; i < outcomes.size(); ++i) right += outcomes[i].ok() && outcomes[i].value() == long(i * i);
+    check(right == tasks.size(), std::to_string(right) + " of 300 results right");
+    check(info.failures == 0, "no task failed");
+    if (fault == "worker_dies") {
+      check(lost(info, 5), "worker 5 reported lost");
+      check(!lost(info, 4) && !lost(info, 6) && !lost(info, 1), "no other rank lost");
+      check(!info.losses.empty() && info.losses[0].worker == 5 &&
+                info.losses[0].reason == foreman::loss_reason::process_exited,
+            "worker 5's loss: its process exited");
+      // It died in its third task: at most the two before were answered by it.
+      std::size_t by_five = 0;
+      for (const auto& r : info.tasks) by_five += r.worker == 5 ? 1 : 0;
+      check(by_five <= 2, std::to_string(by_five) + " tasks filed as run by worker 5, which ran 2");
+    } else {
+      check(lost(info, 4) && lost(info, 5) && lost(info, 6), "sub-master 4 and its workers 5, 6 reported lost");
+      check(!lost(info, 1) && !lost(info, 2) && !lost(info, 3), "ranks 1-3 not lost");
+      bool sub_loss = false;
+      for (const auto& l : info.losses)
+        sub_loss = sub_loss || (l.worker == 4 && l.reason == foreman::loss_reason::process_exited);
+      check(sub_loss, "sub-master 4's loss: its process exited");
+      check(info.retries > 0, "its batches sent again");
+    }
+  }
+  // The next run: whatever is left serves it.
+  const auto again = pool.run(tasks, [](int x) { return long(x) + 1; });
+  if (pool.is_master()) {
+    std::size_t right = 0;
+    for (std::size_t i = 0; i < again.size(); ++i) right += again[i] == long(i) + 1;
+    check(right == tasks.size(), "the next run: " + std::to_string(right) + " of 300 right");
+    for (const auto& r : pool.last_run().tasks)
+      if (fault == "sub_master_dies" && (r.worker < 2 || r.worker > 3))
+        check(false, "a task of the next run off ranks 2-3");
+    std::printf("group fault %s: %d check(s) failed\n", fault.c_str(), failures);
+  }
+  return failures == 0 ? 0 : 1;
+}
