@@ -172,6 +172,13 @@ TEST_CASE("fail_fast: the tasks not run after the first failure are cancelled", 
       tasks,
       [](int x) -> long {
         if (x == 5) throw std::runtime_error("five");
+        // Every other task takes 2 ms, so that what the bound below checks is the cancelling, not
+        // a race: with instant tasks a group could run batch after batch while the process that
+        // relays task 5's failure waited for a core (MPICH's ranks poll; with 6 of them on 2
+        // cores, 1,249 of 2,000 tasks had run when the failure arrived, in CI). Running 1,000
+        // tasks now takes at least 2 s of one worker's time, where the failure reaches the master
+        // as soon as the chunk that holds task 5 is back (tens of milliseconds).
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
         return x;
       },
       opt);
@@ -191,6 +198,65 @@ TEST_CASE("fail_fast: the tasks not run after the first failure are cancelled", 
   }
   // With groups, the batches not yet sent when task 5 failed are cancelled: most of 2,000.
   if (!pool.sub_masters().empty()) CHECK(cancelled > 1000);
+}
+
+TEST_CASE("a group whose workers all fail to set up: its tasks run on the other groups", "[hierarchy]") {
+  grouped_pool<int, ran> pool(boost::mpi::communicator(), foreman::hierarchy::groups(2));
+  const std::vector<int> subs = pool.sub_masters();
+  // The workers of the last group (every worker, with one group) cannot set up for this run.
+  const int last = subs.empty() ? 0 : subs.back();
+  const std::vector<int> tasks = iota(300);
+  const auto outcomes = pool.run_outcomes(
+      tasks, foreman::with_initializer(
+                 [last] {
+                   if (world_rank() > last) throw std::runtime_error("no scratch disk");
+                 },
+                 [](int x) {
+                   std::this_thread::sleep_for(std::chrono::microseconds(300));
+                   return ran{x, world_rank()};
+                 }));
+  const foreman::run_info info = pool.last_run();
+  // Out of that run only: the next one runs on every group again (the last group's workers
+  // included: 300 tasks of 2 ms reach every group).
+  const auto again = pool.run(tasks, [](int x) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return ran{x, world_rank()};
+  });
+  if (!pool.is_master()) return;
+  REQUIRE(outcomes.size() == tasks.size());
+  std::set<int> refused;
+  for (const auto& l : info.losses) {
+    CHECK(l.reason == foreman::loss_reason::initializer_failed);
+    CHECK(l.worker > last);
+    CHECK(l.message.find("no scratch disk") != std::string::npos);
+    refused.insert(l.worker);
+  }
+  std::set<int> used;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    CHECK(again[i].value == long(i));
+    used.insert(again[i].rank);
+  }
+  CHECK(used.count(world_size() - 1) == 1);
+  if (subs.size() < 2) {
+    // One group, or none: no worker is left to run anything, as in a flat pool.
+    for (const auto& o : outcomes) {
+      REQUIRE_FALSE(o.ok());
+      CHECK(o.failure().type == "foreman::initializer_error");
+      CHECK(o.failure().message.find("no scratch disk") != std::string::npos);
+    }
+    return;
+  }
+  // Its batches went to the other groups: every task ran there, once, and none failed.
+  CHECK(refused.size() == std::size_t(world_size() - 1 - last));
+  CHECK(info.failures == 0);
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    INFO("task " << i);
+    REQUIRE(outcomes[i].ok());
+    CHECK(outcomes[i].value().value == long(i));
+    CHECK(outcomes[i].value().rank < last);
+    CHECK(info.tasks[i].worker == outcomes[i].value().rank);
+    CHECK(info.tasks[i].attempts == 1);
+  }
 }
 
 TEST_CASE("run_into, shared values and runs of several types in a row", "[hierarchy]") {

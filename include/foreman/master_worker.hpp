@@ -774,12 +774,16 @@ private:
           detail::run_grouped(*top_, layout_, tasks, fn, opt, results, info_, failures_, on_done, names);
       info_.messages += end.batches;
       info_.retries += end.batches_resent;
+      // The workers the groups lost (their sub-masters told) are lost to the whole pool too (no
+      // flat job sends them anything); those whose set-up failed, for their run only, are not.
+      for (const worker_loss& l : info_.losses)
+        if (l.reason != loss_reason::initializer_failed) pool_.mark_lost(l.worker);
       // A lost sub-master's loss as the top layer saw it; its workers, cut off with it, are lost
       // to the whole pool (no more flat jobs for them, the pool's goodbye treats them as lost).
       for (const worker_loss& l : end.sub_losses) info_.losses.push_back(l);
       for (int g : end.lost_groups)
         for (int r = layout_.first(g); r < layout_.first(g + 1); ++r) {
-          pool_.lost[static_cast<std::size_t>(r)] = 1;
+          pool_.mark_lost(r);
           if (std::find(info_.lost_workers.begin(), info_.lost_workers.end(), r) == info_.lost_workers.end())
             info_.lost_workers.push_back(r);
         }
@@ -811,7 +815,7 @@ private:
       // the sub-master lets its workers go, every rank takes the master's goodbye (shutdown()).
       if (top_) {
         using relay_type = detail::relay<Task, Result, group_pool, Fn>;
-        relay_type relay(*group_, fn, rank(), opt);
+        relay_type relay(*group_, group_->pool_, fn, rank(), opt);
         options top_opt = opt;
         top_opt.send_thread = send_thread_policy::off; // the relay calls MPI while it runs
         auto run_batch = [&relay](const detail::batch<Task>& b) { return relay(b); };

@@ -7,6 +7,12 @@
 //                    sub-master runs no task): the master notices, its batches run on the group of 1 (ranks 1-3),
 //                    and 4, 5 and 6 are reported lost (5 and 6 are cut off with it); the next run
 //                    goes to the group left
+//   group_dies       workers 5 and 6, the whole of sub-master 4's group, SIGKILL themselves at
+//                    their third task: the tasks their group could not run go back to the master
+//                    and run on ranks 2-3, none fails, and 4 is not lost; the next run goes there
+//   all_workers_die  every worker (2, 3, 5, 6) SIGKILLs itself at its third task: the run ends, the
+//                    tasks that ran are right and every other one fails as foreman::worker_lost
+//                    ("no live worker is left to run it"), as in a flat pool; so does the next run
 // Judged by the master's summary line ("group fault <fault>: 0 check(s) failed").
 
 #include "fault_checks.hpp"
@@ -49,7 +55,10 @@ int main(int argc, char** argv) {
   int done = 0; // tasks this rank ran
   auto fn = [&](int x) -> long {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (fault == "worker_dies" && pool.rank() == 5 && ++done == 3) std::raise(SIGKILL);
+    const int r = pool.rank();
+    const bool dies = (fault == "worker_dies" && r == 5) || (fault == "group_dies" && (r == 5 || r == 6)) ||
+                      (fault == "all_workers_die" && r != 1 && r != 4);
+    if (dies && ++done == 3) std::raise(SIGKILL);
     return long(x) * x;
   };
   if (fault == "sub_master_dies" && pool.rank() == 4)
@@ -59,14 +68,43 @@ int main(int argc, char** argv) {
     }).detach();
 
   const auto outcomes = pool.run_outcomes(tasks, fn);
-  if (pool.is_master()) {
+  if (pool.is_master() && fault == "all_workers_die") {
+    const foreman::run_info& info = pool.last_run();
+    check(outcomes.size() == tasks.size(), "one outcome per task");
+    std::size_t right = 0, lost_tasks = 0;
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      if (outcomes[i].ok()) {
+        right += outcomes[i].value() == long(i * i);
+        continue;
+      }
+      const foreman::task_failure& f = outcomes[i].failure();
+      lost_tasks += f.type == "foreman::worker_lost" && f.message == "no live worker is left to run it";
+    }
+    // Each of the 4 workers answered at most its first 2 tasks.
+    check(right <= 8, std::to_string(right) + " results, where the workers ran at most 8 tasks");
+    check(right + lost_tasks == tasks.size(), std::to_string(right) + " results right and " +
+                                                  std::to_string(lost_tasks) + " tasks failed for want of a worker");
+    check(info.failures == lost_tasks, "the failures are those tasks");
+    for (int w : {2, 3, 5, 6}) check(lost(info, w), "worker " + std::to_string(w) + " reported lost");
+    check(!lost(info, 1) && !lost(info, 4), "the sub-masters not lost");
+  } else if (pool.is_master()) {
     const foreman::run_info& info = pool.last_run();
     check(outcomes.size() == tasks.size(), "one outcome per task");
     std::size_t right = 0;
     for (std::size_t i = 0; i < outcomes.size(); ++i) right += outcomes[i].ok() && outcomes[i].value() == long(i * i);
     check(right == tasks.size(), std::to_string(right) + " of 300 results right");
     check(info.failures == 0, "no task failed");
-    if (fault == "worker_dies") {
+    if (fault == "group_dies") {
+      check(lost(info, 5) && lost(info, 6), "workers 5 and 6 reported lost");
+      check(!lost(info, 4) && !lost(info, 1) && !lost(info, 2) && !lost(info, 3), "no other rank lost");
+      for (const auto& l : info.losses)
+        check(l.reason == foreman::loss_reason::process_exited,
+              "worker " + std::to_string(l.worker) + "'s loss: its process exited");
+      for (std::size_t i = 0; i < info.tasks.size(); ++i)
+        if (info.tasks[i].worker != 2 && info.tasks[i].worker != 3 && info.tasks[i].worker != 5 &&
+            info.tasks[i].worker != 6)
+          check(false, "task " + std::to_string(i) + " filed as run by rank " + std::to_string(info.tasks[i].worker));
+    } else if (fault == "worker_dies") {
       check(lost(info, 5), "worker 5 reported lost");
       check(!lost(info, 4) && !lost(info, 6) && !lost(info, 1), "no other rank lost");
       check(!info.losses.empty() && info.losses[0].worker == 5 &&
@@ -87,13 +125,19 @@ int main(int argc, char** argv) {
     }
   }
   // The next run: whatever is left serves it.
-  const auto again = pool.run(tasks, [](int x) { return long(x) + 1; });
+  const auto again = pool.run_outcomes(tasks, [](int x) { return long(x) + 1; });
   if (pool.is_master()) {
-    std::size_t right = 0;
-    for (std::size_t i = 0; i < again.size(); ++i) right += again[i] == long(i) + 1;
-    check(right == tasks.size(), "the next run: " + std::to_string(right) + " of 300 right");
+    std::size_t right = 0, lost_tasks = 0;
+    for (std::size_t i = 0; i < again.size(); ++i) {
+      right += again[i].ok() && again[i].value() == long(i) + 1;
+      lost_tasks += !again[i].ok() && again[i].failure().type == "foreman::worker_lost";
+    }
+    if (fault == "all_workers_die")
+      check(lost_tasks == tasks.size(), "the next run: " + std::to_string(lost_tasks) + " of 300 failed, worker lost");
+    else
+      check(right == tasks.size(), "the next run: " + std::to_string(right) + " of 300 right");
     for (const auto& r : pool.last_run().tasks)
-      if (fault == "sub_master_dies" && (r.worker < 2 || r.worker > 3))
+      if ((fault == "sub_master_dies" || fault == "group_dies") && (r.worker < 2 || r.worker > 3))
         check(false, "a task of the next run off ranks 2-3");
     std::printf("group fault %s: %d check(s) failed\n", fault.c_str(), failures);
   }

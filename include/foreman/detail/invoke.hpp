@@ -55,9 +55,19 @@ struct is_task_function<Fn, Task, Result, std::enable_if_t<std::is_invocable_v<F
     : std::bool_constant<writes_into_v<Fn, Task, Result> ||
                          std::is_convertible_v<std::invoke_result_t<Fn&, const Task&>, Result>> {};
 
+/// Thrown by a task function that can run no task of this run any more, foreman's own relay of
+/// a sub-master whose group has no live worker left (relay.hpp): its worker refuses the rest of
+/// the run as a worker whose set-up failed does (worker_loop.hpp), and the master hands the
+/// tasks it holds to the others, charging them no attempt. Not an exception of the user's.
+struct run_refused {
+  std::string type;    ///< why, as a failure's type ("foreman::worker_lost")
+  std::string message; ///< why, in words
+};
+
 /// How one call of the user's function went.
 struct invocation {
-  bool ok = false; ///< false when the function threw
+  bool ok = false;      ///< false when the function threw
+  bool refused = false; ///< it threw run_refused: the worker refuses the run (error_type, error_message say why)
   std::string error_type;
   std::string error_message;
   double seconds = 0.0;
@@ -67,7 +77,8 @@ struct invocation {
 /// records in `out` whether it returned or what it threw; after a throw `into` holds whatever
 /// fn left in it. The clock is read once per call: `start` is when the call began (for a run of
 /// tasks, the previous call's end), and the return value is when it ended; out.seconds is the
-/// difference.
+/// difference. out.refused is only ever set, by a run_refused: a worker calls no task after it
+/// for the rest of its run.
 template <class Fn, class Task, class Result>
 task_clock::stamp invoke_task(Fn& fn, const Task& task, Result& into, invocation& out, const task_clock& clock,
                               task_clock::stamp start) {
@@ -78,6 +89,10 @@ task_clock::stamp invoke_task(Fn& fn, const Task& task, Result& into, invocation
     else
       into = static_cast<Result>(fn(task));
     out.ok = true;
+  } catch (const run_refused& why) {
+    out.refused = true;
+    out.error_type = why.type;
+    out.error_message = why.message;
   } catch (...) {
     describe_failure(out.error_type, out.error_message);
   }

@@ -1044,7 +1044,7 @@ private:
     return static_cast<std::size_t>(w) < pool_.pids.size() ? pool_.pids[static_cast<std::size_t>(w)] : 0;
   }
 
-  void fail(ticket t, int worker, std::string message, const char* type = "foreman::worker_lost") {
+  void fail(ticket t, int worker, std::string message, const char* type = worker_lost_type) {
     file_failure(task_failure{static_cast<std::size_t>(t), worker, type, std::move(message)});
     auto& record = store_.record(t);
     record.worker = worker;
@@ -1059,8 +1059,8 @@ private:
   // when the last worker left because it could not set up, as foreman::initializer_error.
   void fail_unsent() {
     if (scheduler_.unsent() == 0) return;
-    std::string why = "no live worker is left to run it";
-    const char* type = "foreman::worker_lost";
+    std::string why = no_live_worker_message;
+    const char* type = worker_lost_type;
     if (shared_ && !shared_->sendable()) {
       why = shared_->why_unsendable();
       type = serialization_error_type;

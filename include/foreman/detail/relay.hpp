@@ -12,6 +12,8 @@
 /// the master (its batch goes to another group).
 
 #include <foreman/detail/group_layout.hpp>
+#include <foreman/detail/invoke.hpp>
+#include <foreman/detail/pool_state.hpp>
 #include <foreman/detail/wire.hpp>
 #include <foreman/errors.hpp>
 #include <foreman/job.hpp>
@@ -82,7 +84,8 @@ struct batch {
   }
 };
 
-/// One task's part of a batch's answer: its result, or the failure it raised.
+/// One task's part of a batch's answer: its result, the failure it raised, or that it was not
+/// run (its group lost every worker that could run it: the master sends it to another group).
 template <class Result>
 struct relay_item {
   Result value{};
@@ -91,15 +94,17 @@ struct relay_item {
   double seconds = 0.0;
   std::int32_t worker = -1; // the rank, in the whole pool, that ran it
   bool failed = false;
+  bool not_run = false; // returned to the master, neither a result nor a failure
   template <class Archive>
   void serialize(Archive& ar, const unsigned int /*version*/) {
     ar& failed;
+    ar& not_run;
     ar& worker;
     ar& seconds;
     if (failed) {
       ar& type;
       ar& message;
-    } else {
+    } else if (!not_run) {
       ar& value;
     }
   }
@@ -155,18 +160,30 @@ struct shared_type_of<Fn, true> {
 /// finish() when the master ends the run. A function that shares a value (with_shared()) shares
 /// the master's with the group: the top layer brings it to the sub-master (keep()), and the
 /// group's job sends it on.
+///
+/// A group left with no live worker (all lost, or, for this run, all failed to set up) runs
+/// nothing more: the tasks of the batch it was running that no worker could run go back to the
+/// master marked not run, and the next batch it is sent is refused (run_refused): the master then
+/// hands that sub-master's batches to the other groups for the rest of the run, charging them no
+/// attempt. A run whose every group refused fails its tasks left as a flat run with no worker
+/// does (run_grouped()).
 template <class Task, class Result, class GroupPool, class Fn>
 class relay {
 public:
   using shared_type = typename shared_type_of<Fn>::type;
   using kept_type = std::conditional_t<std::is_void_v<shared_type>, char, shared_type>;
 
-  /// @param group  the pool of this sub-master (its rank 0) and its workers
-  /// @param first  this sub-master's rank in the whole pool (its workers follow it)
-  /// @param own    this rank's options of the run (wait, send_thread)
-  relay(GroupPool& group, Fn& fn, int first, const options& own) : group_(group), fn_(fn), first_(first), own_(own) {}
+  /// @param group     the pool of this sub-master (its rank 0) and its workers
+  /// @param workers   that pool's record of which of them are lost (pool_state)
+  /// @param first     this sub-master's rank in the whole pool (its workers follow it)
+  /// @param own       this rank's options of the run (wait, send_thread)
+  relay(GroupPool& group, const pool_state& workers, Fn& fn, int first, const options& own)
+      : group_(group), workers_(workers), fn_(fn), first_(first), own_(own) {}
 
+  /// Runs batch `b` on the group; its answer has one item per task, in the batch's order.
+  /// @throws run_refused when the group has no live worker
   batch_reply<Result> operator()(const batch<Task>& b) {
+    if (workers_.live_workers() == 0) refuse();
     if (!job_) open(b.opt.applied_to(own_));
     job<Task, Result>& j = *job_;
     const std::uint64_t base = next_ticket_;
@@ -196,6 +213,16 @@ public:
     }
     reply.retries = seen.retries - retries_told_;
     retries_told_ = seen.retries;
+    // No worker is left: the tasks that failed for want of one go back to the master, to run on
+    // another group (a task that failed on its own, or was lost with its workers max_attempts
+    // times, stays failed).
+    if (workers_.live_workers() == 0)
+      for (relay_item<Result>& item : reply.items)
+        if (item.failed && ((item.type == worker_lost_type && item.message == no_live_worker_message) ||
+                            item.type == initializer_error_type)) {
+          item = relay_item<Result>{};
+          item.not_run = true;
+        }
     return reply;
   }
 
@@ -216,6 +243,23 @@ public:
   void keep(const kept_type& value) { kept_ = &value; }
 
 private:
+  // Refuses the rest of the run (run_refused), naming why: the group's workers were lost, or
+  // (their last loss) could not set up for this run.
+  [[noreturn]] void refuse() const {
+    const int size = static_cast<int>(workers_.lost.size());
+    std::string ranks = size > 2 ? "ranks " + std::to_string(first_ + 1) + "-" + std::to_string(first_ + size - 1)
+                                 : "rank " + std::to_string(first_ + 1);
+    const std::vector<worker_loss>& losses = group_.last_run().losses;
+    const bool set_up = !losses.empty() && losses.back().reason == loss_reason::initializer_failed;
+    run_refused why;
+    why.type = set_up ? initializer_error_type : worker_lost_type;
+    why.message = "sub-master " + std::to_string(first_) + " has no live worker left in its group (" + ranks + ")";
+    if (set_up)
+      why.message += ": the set-up for this run failed on them (the last, worker " +
+                     std::to_string(first_ + losses.back().worker) + ": " + losses.back().message + ")";
+    throw why;
+  }
+
   void open(const options& opt) {
     if constexpr (std::is_void_v<shared_type>) {
       job_.emplace(group_.start(fn_, opt));
@@ -230,6 +274,7 @@ private:
   }
 
   GroupPool& group_;
+  const pool_state& workers_;
   Fn& fn_;
   const kept_type* kept_ = nullptr;
   std::size_t losses_told_ = 0;  // of the group's job's losses, those sent to the master
@@ -255,6 +300,20 @@ job<batch<Task>, batch_reply<Result>> open_top_job(TopPool& top, const Fn& fn, c
         with_shared(std::cref(*fn.shared()), [unused](const batch<Task>& b, const shared_type&) { return unused(b); }),
         top_opt);
   }
+}
+
+/// Whether the sub-masters that refused the current job of the top pool (`top`: its record so
+/// far) all refused because their groups' workers were lost (relay::refuse()), not because
+/// their set-up failed.
+inline bool refused_for_losses(const run_info& top) {
+  const std::string lost = std::string(worker_lost_type) + ": "; // a loss's message: "type: message"
+  bool any = false;
+  for (const worker_loss& l : top.losses)
+    if (l.reason == loss_reason::initializer_failed) {
+      if (l.message.compare(0, lost.size(), lost) != 0) return false;
+      any = true;
+    }
+  return any;
 }
 
 /// What the master learns of the sub-masters as a grouped run ends.
@@ -367,6 +426,13 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
                                  " tasks with " + std::to_string(reply.items.size()) + " results"};
     } else {
       whole = c.result.failure();
+      // Every group refused the run (relay::refuse()), and the top job failed the batches left
+      // as a flat job with no worker left fails its tasks: as a flat run whose workers were all
+      // lost, when they were lost (not when their set-up failed).
+      if (whole->type == initializer_error_type && refused_for_losses(top.last_run())) {
+        whole->type = worker_lost_type;
+        whole->message = no_live_worker_message;
+      }
     }
     for (relay_loss& l : reply.losses) {
       info.lost_workers.push_back(l.worker);
@@ -374,9 +440,17 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
                                         static_cast<std::size_t>(l.tasks_held), std::move(l.message)});
     }
     info.retries += static_cast<std::size_t>(reply.retries);
+    span again; // the tasks its group could not run, for another group
+    batch<Task> retry;
+    retry.opt = carried;
     for (std::size_t i = 0; i < count; ++i) {
       const std::size_t index = tasks_of[i];
       task_record& record = info.tasks[index];
+      if (!whole && reply.items[i].not_run) { // no attempt charged; cancelled below if the run stops
+        again.indices.push_back(index);
+        retry.tasks.push_back(tasks[index]);
+        continue;
+      }
       record.attempts = 1;
       if (whole) {
         file_failure(index, sub_master, whole->type, whole->message);
@@ -397,6 +471,11 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
         j.cancel();
       }
     }
+    if (!again.indices.empty() && stopped.empty()) {
+      again.count = again.indices.size();
+      info.retries += again.count;
+      spans[j.submit(std::move(retry))] = std::move(again);
+    }
   }
   // options::fail_fast: every task not filed is cancelled (those never batched, and those of
   // batches the cancel dropped).
@@ -409,9 +488,12 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
   j.close();
   // The top pool's record of this job: its rank t is the sub-master of group t - 1.
   const run_info& top_info = top.last_run();
+  // A sub-master that refused the run (its group had no live worker) is not lost: its group's
+  // losses came with its answers.
   grouped_run_end end;
-  for (int t : top_info.lost_workers) end.lost_groups.push_back(t - 1);
   for (worker_loss l : top_info.losses) {
+    if (l.reason == loss_reason::initializer_failed) continue;
+    end.lost_groups.push_back(l.worker - 1);
     l.worker = layout.first(l.worker - 1);
     end.sub_losses.push_back(std::move(l));
   }

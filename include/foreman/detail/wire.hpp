@@ -22,11 +22,14 @@
 ///                                    header, u32 damaged_marker, u32 0 (bodies), string why; every
 ///                                    task the master sent in that message fails (the message's
 ///                                    own indices cannot be trusted: the master knows them)
-///   worker -> master  tag::results   the worker could not set up for the run (shared_value.hpp):
-///                                    header, u32 setup_failed_marker, u32 0 (bodies), string type,
-///                                    string message (its initializer's exception, or why the
-///                                    shared value could not be received); it runs no task of the
-///                                    run and drops, unanswered, the tasks messages it is sent
+///   worker -> master  tag::results   the worker could not set up for the run (shared_value.hpp),
+///                                    or its function refused to go on (run_refused: a sub-master
+///                                    whose group has no live worker, relay.hpp): header, u32
+///                                    setup_failed_marker, u32 0 (bodies), string type, string
+///                                    message (its initializer's exception, why the shared value
+///                                    could not be received, or the refusal's); it runs no more
+///                                    tasks of the run and drops, unanswered, the tasks messages
+///                                    it is sent; the tasks it held go to the others
 ///   master -> worker  tag::shared    the run's shared value (with_shared()), sent once per run or
 ///                                    job to every live worker before any of its tasks: header,
 ///                                    u32 1, u32 bodies, Shared* (an item as in a tasks message,
@@ -134,6 +137,13 @@ inline constexpr double cancel_probe_interval = 1e-3;
 
 /// The failure type of a task dropped by a cancellation (job::cancel(), options::fail_fast).
 inline constexpr const char* cancelled_type = "foreman::cancelled";
+
+/// The failure type of a task whose worker was lost (options::max_attempts), or that no worker
+/// was left to run.
+inline constexpr const char* worker_lost_type = "foreman::worker_lost";
+/// The message of a task failed because no live worker was left to run it (master_loop.hpp),
+/// by which a sub-master knows the tasks its group did not run (relay.hpp).
+inline constexpr const char* no_live_worker_message = "no live worker is left to run it";
 
 /// The tag a message that is too long for a posted receive travels on, after its envelope.
 constexpr tag large_tag(tag t) {

@@ -241,6 +241,17 @@ private:
       answer_damaged(describe_current_exception(), announced > received ? announced - received : 0, clock);
       return;
     }
+    if (call_.refused) {
+      // The function can run nothing more in this run (run_refused): nothing of this message is
+      // answered (the master hands its tasks, those done included, to the others), its bodies
+      // not taken yet are dropped, and the run is refused as by a worker that could not set up.
+      out.rollback(count_at);
+      slot.in_flight = 0;
+      store_.bodies.clear();
+      for (std::uint32_t k = received; k < announced; ++k) drop_message(comm_, 0, tag::task_body, store_.scratch);
+      refuse(call_);
+      return;
+    }
     out.patch(count_at + sizeof(std::uint32_t), body_messages(store_.bodies));
     out.finish();
     store_.last_sent = clock;
@@ -313,6 +324,7 @@ private:
       send_progress::scope driven(previous == previous_reply::driven ? &store_.sender : nullptr);
       clock = fn_.call(std::as_const(store_.task), result, call_, clock_, clock);
       driven.end(); // the send thread parked: this thread may call MPI again
+      if (call_.refused) return clock; // serve() refuses the run (run_refused)
       if (k + 1 < count && clock_.seconds(store_.last_sent, clock) >= progress_interval) send_note(k + 1, clock);
       if (!call_.ok) {
         put_failed_result(out, index, call_.seconds, call_.error_type, call_.error_message);
@@ -446,9 +458,10 @@ private:
     if (clock_.seconds(start, now) >= progress_interval) send_note(0, now);
   }
 
-  // This worker could not set up for the run (wire.hpp: setup_failed_marker, the failure's type
-  // and message): the master takes it out of the run and hands its tasks to the others. Until the
-  // run ends, it drops the tasks messages it is sent, unanswered.
+  // This worker could not set up for the run, or its function refused to go on (run_refused;
+  // wire.hpp: setup_failed_marker, the failure's type and message): the master takes it out of
+  // the run and hands its tasks to the others. Until the run ends, it drops the tasks messages
+  // it is sent, unanswered.
   void refuse(const invocation& why) {
     refusing_ = true;
     send_marked(setup_failed_marker, clock_.now(), clip(why.error_type, 160), clip(why.error_message, 640));
