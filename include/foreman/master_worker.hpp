@@ -524,14 +524,14 @@ private:
       if (!pool_.lost[static_cast<std::size_t>(w)] || pool_.exited(w) || answered[static_cast<std::size_t>(w)])
         continue;
       detail::process_watch& watch = pool_.watches[static_cast<std::size_t>(w)];
-      const std::string name =
-          "lost worker " + std::to_string(w) + " (pid " + std::to_string(pool_.pids[static_cast<std::size_t>(w)]) + ")";
+      const std::string name = "lost worker " + std::to_string(pool_.shown_rank(w)) + " (pid " +
+                               std::to_string(pool_.pids[static_cast<std::size_t>(w)]) + ")";
       if (watch.watching()) {
         detail::announce(name + " still runs; it was asked to leave" +
                          (detail::lost_at_finalize::kills()
                               ? "; if it still runs when MPI_Finalize starts here, it is killed 1 s later"
                               : ""));
-        detail::lost_at_finalize::add(w, pool_.pids[static_cast<std::size_t>(w)], std::move(watch));
+        detail::lost_at_finalize::add(pool_.shown_rank(w), pool_.pids[static_cast<std::size_t>(w)], std::move(watch));
       } else {
         detail::announce(name + " runs on another host or in another pid namespace and may still run; it was asked "
                                 "to leave; the job ends when it does");
@@ -854,9 +854,21 @@ private:
       detail::check_mpi(MPI_Comm_split(comm_, top ? 0 : MPI_UNDEFINED, rank(), &top_comm), "MPI_Comm_split");
       detail::check_mpi(MPI_Comm_split(comm_, group >= 0 ? group : MPI_UNDEFINED, rank(), &group_comm),
                         "MPI_Comm_split");
-      if (top) top_ = std::make_unique<top_pool>(boost::mpi::communicator(top_comm, boost::mpi::comm_take_ownership));
-      if (group >= 0)
+      // Each layer names its ranks by their ranks in the whole pool, in its messages and its
+      // workers' (top layer: rank t is the sub-master of group t - 1; a group: its sub-master, then
+      // its workers, in order).
+      if (top) {
+        top_ = std::make_unique<top_pool>(boost::mpi::communicator(top_comm, boost::mpi::comm_take_ownership));
+        top_->worker_store_.shown_rank = rank();
+        if (is_master())
+          for (int t = 0; t <= layout_.groups(); ++t) top_->pool_.shown.push_back(t == 0 ? 0 : layout_.first(t - 1));
+      }
+      if (group >= 0) {
         group_ = std::make_unique<group_pool>(boost::mpi::communicator(group_comm, boost::mpi::comm_take_ownership));
+        group_->worker_store_.shown_rank = rank();
+        if (layout_.is_sub_master(rank()))
+          for (int r = layout_.first(group); r < layout_.first(group + 1); ++r) group_->pool_.shown.push_back(r);
+      }
     } else {
       (void)layout;
     }

@@ -13,14 +13,24 @@
 //   all_workers_die  every worker (2, 3, 5, 6) SIGKILLs itself at its third task: the run ends, the
 //                    tasks that ran are right and every other one fails as foreman::worker_lost
 //                    ("no live worker is left to run it"), as in a flat pool; so does the next run
+//   poison           task 299 SIGKILLs the worker that runs it, with options::max_attempts 1: it
+//                    alone fails, as foreman::worker_lost, its message and record naming that
+//                    worker by its rank in the whole pool (not its rank inside its group), and the
+//                    line its sub-master prints names the worker so and the task as 299 (not as
+//                    its group's job numbers it: below 299, the other group having had batches)
 // Judged by the master's summary line ("group fault <fault>: 0 check(s) failed").
 
 #include "fault_checks.hpp"
 
 #include <foreman/foreman.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,6 +69,7 @@ int main(int argc, char** argv) {
     const bool dies = (fault == "worker_dies" && r == 5) || (fault == "group_dies" && (r == 5 || r == 6)) ||
                       (fault == "all_workers_die" && r != 1 && r != 4);
     if (dies && ++done == 3) std::raise(SIGKILL);
+    if (fault == "poison" && x == 299) std::raise(SIGKILL);
     return long(x) * x;
   };
   if (fault == "sub_master_dies" && pool.rank() == 4)
@@ -67,8 +78,62 @@ int main(int argc, char** argv) {
       std::raise(SIGKILL);
     }).detach();
 
-  const auto outcomes = pool.run_outcomes(tasks, fn);
-  if (pool.is_master() && fault == "all_workers_die") {
+  foreman::options opt;
+  if (fault == "poison") opt.max_attempts = 1;
+  // poison: what a sub-master prints goes to a file, read back after the run.
+  const bool sub_master = pool.rank() == 1 || pool.rank() == 4;
+  const std::string log = "group_fault_poison." + std::to_string(::getpid()) + ".log";
+  int saved_stderr = -1;
+  if (fault == "poison" && sub_master) {
+    std::fflush(stderr);
+    saved_stderr = ::dup(2);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  const auto outcomes = pool.run_outcomes(tasks, fn, opt);
+  if (saved_stderr >= 0) {
+    std::fflush(stderr);
+    ::dup2(saved_stderr, 2);
+    ::close(saved_stderr);
+    std::ifstream in(log);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::remove(log.c_str());
+    // Only the sub-master whose worker ran task 299 lost one.
+    const std::size_t at = text.find(" lost: ");
+    if (at != std::string::npos) {
+      const std::size_t line = text.rfind('\n', at) == std::string::npos ? 0 : text.rfind('\n', at) + 1;
+      const std::string lost_line = text.substr(line, text.find('\n', at) - line);
+      const int w = pool.rank() == 1 ? 2 : 5; // its workers are w and w + 1
+      check(lost_line.find("worker " + std::to_string(w) + " lost") != std::string::npos ||
+                lost_line.find("worker " + std::to_string(w + 1) + " lost") != std::string::npos,
+            "sub-master " + std::to_string(pool.rank()) + " names its lost worker by its rank: " + lost_line);
+      const std::size_t held = lost_line.find("it held");
+      check(held != std::string::npos && lost_line.find("299", held) != std::string::npos,
+            "sub-master " + std::to_string(pool.rank()) + " names the task it lost as 299: " + lost_line);
+    }
+  }
+  if (pool.is_master() && fault == "poison") {
+    const foreman::run_info& info = pool.last_run();
+    check(outcomes.size() == tasks.size(), "one outcome per task");
+    std::size_t right = 0;
+    for (std::size_t i = 0; i < outcomes.size(); ++i) right += outcomes[i].ok() && outcomes[i].value() == long(i * i);
+    check(right == tasks.size() - 1, std::to_string(right) + " of the 299 other results right");
+    check(info.failures == 1, "one task failed");
+    if (!outcomes[299].ok()) {
+      const foreman::task_failure& f = outcomes[299].failure();
+      check(f.type == "foreman::worker_lost", "task 299 failed as foreman::worker_lost, not " + f.type);
+      check(f.worker == 2 || f.worker == 3 || f.worker == 5 || f.worker == 6,
+            "task 299's failure names worker " + std::to_string(f.worker) + ", not a computing rank");
+      check(f.message.find("worker " + std::to_string(f.worker) + " was lost while running this task") !=
+                std::string::npos,
+            "task 299's message names worker " + std::to_string(f.worker) + ": " + f.message);
+      check(info.tasks[299].worker == f.worker, "task 299's record names the same worker");
+      check(lost(info, f.worker), "that worker reported lost");
+    } else {
+      check(false, "task 299 failed");
+    }
+  } else if (pool.is_master() && fault == "all_workers_die") {
     const foreman::run_info& info = pool.last_run();
     check(outcomes.size() == tasks.size(), "one outcome per task");
     std::size_t right = 0, lost_tasks = 0;

@@ -312,10 +312,14 @@ private:
 
   bool is_lost(int w) const { return pool_.lost[static_cast<std::size_t>(w)] != 0; }
 
+  // Worker w as messages name it: its rank in the whole pool (pool_state::shown).
+  std::string shown(int w) const { return std::to_string(pool_.shown_rank(w)); }
+
+  // Tickets as messages name them (pool_state::shown_task).
   std::vector<std::size_t> names_of(const std::vector<ticket>& ts) const {
     std::vector<std::size_t> out;
     out.reserve(ts.size());
-    for (ticket t : ts) out.push_back(static_cast<std::size_t>(store_.name(t)));
+    for (ticket t : ts) out.push_back(static_cast<std::size_t>(pool_.shown_task(store_.name(t))));
     return out;
   }
 
@@ -424,7 +428,7 @@ private:
     resending_.clear();
   }
   FOREMAN_DETAIL_COLD void announce_resent_line(int w) {
-    std::string line = std::to_string(resending_.size()) + " task(s) sent again, to worker " + std::to_string(w) +
+    std::string line = std::to_string(resending_.size()) + " task(s) sent again, to worker " + shown(w) +
                        ": " + index_ranges(names_of(resending_));
     // Grouped by attempt: a task queued behind the one a lost worker was running is not charged.
     std::string attempts;
@@ -669,7 +673,7 @@ private:
     setup_error_ = type + ": " + message;
     // The first few quoted: every task left fails with this text when no worker can run it.
     if (set_up_failed_.size() < 3)
-      setup_errors_ += std::string(setup_errors_.empty() ? "" : ", ") + "worker " + std::to_string(worker) + " (" +
+      setup_errors_ += std::string(setup_errors_.empty() ? "" : ", ") + "worker " + shown(worker) + " (" +
                        setup_error_.substr(0, 300) + ")";
     else if (set_up_failed_.size() == 3)
       setup_errors_ += " and others";
@@ -734,8 +738,8 @@ private:
     for (ticket t : outstanding[0].tickets) {
       if (store_.done(t)) continue;
       file_failure(task_failure{static_cast<std::size_t>(t), worker, serialization_error_type,
-                                serialization_error("task " + std::to_string(store_.name(t)) +
-                                                    " could not be decoded on worker " + std::to_string(worker) +
+                                serialization_error("task " + std::to_string(pool_.shown_task(store_.name(t))) +
+                                                    " could not be decoded on worker " + shown(worker) +
                                                     ": the tasks message holding it was damaged: " + why)
                                     .what()});
       auto& record = store_.record(t);
@@ -841,7 +845,7 @@ private:
     try {
       return get_item(in, into, body_bytes);
     } catch (const serialization_error&) {
-      why = serialization_failure("the result of task " + std::to_string(store_.name(t)) +
+      why = serialization_failure("the result of task " + std::to_string(pool_.shown_task(store_.name(t))) +
                                   " could not be decoded on the master");
       return body_span{nullptr, 0};
     }
@@ -998,7 +1002,7 @@ private:
     info_.losses.push_back(worker_loss{w, reason, std::chrono::duration<double>(now - start_).count(), silent,
                                        held.size(), set_up ? setup_error_ : std::string()});
     if (opt_.announce_faults && set_up) {
-      announce("worker " + std::to_string(w) + " could not set up for this run (" + setup_error_.substr(0, 300) +
+      announce("worker " + shown(w) + " could not set up for this run (" + setup_error_.substr(0, 300) +
                "); it held " + std::to_string(held.size()) + " task(s)" +
                (held.empty() ? "" : ": " + index_ranges(names_of(held))) +
                "; it gets no more tasks in this run, and sets up again in the next");
@@ -1014,7 +1018,7 @@ private:
       else
         std::snprintf(why, sizeof why, "nothing heard from it for %.2f s (task timeout %g s)", silent,
                       opt_.task_timeout.count());
-      announce("worker " + std::to_string(w) + " lost: " + why + "; it held " + std::to_string(held.size()) +
+      announce("worker " + shown(w) + " lost: " + why + "; it held " + std::to_string(held.size()) +
                " task(s)" + (held.empty() ? "" : ": " + index_ranges(names_of(held))) + "; it gets no more tasks");
     }
     // A worker runs its chunks in order, so only the oldest unanswered one can have started:
@@ -1027,7 +1031,7 @@ private:
         store_.mark_resent(t);
       } else if (store_.record(t).attempts >= max_attempts_) {
         fail(t, w,
-             "worker " + std::to_string(w) + " was lost while running this task, the last of " +
+             "worker " + shown(w) + " was lost while running this task, the last of " +
                  std::to_string(max_attempts_) + " attempts");
       } else {
         scheduler_.requeue(t);

@@ -32,6 +32,17 @@ struct pool_state {
   std::vector<std::uint64_t> pids;    ///< per rank: its pid (in its own pid namespace), for messages
   bool watching = false;              ///< some worker's process is watched
   int lost_count = 0;                 ///< ranks marked in `lost`
+  /// Per rank: the rank it is named by in messages, its rank in the whole pool when this pool is
+  /// a layer of a grouped one (master_worker::make_groups()); empty: its own.
+  std::vector<int> shown;
+  int shown_rank(int w) const { return shown.empty() ? w : shown[static_cast<std::size_t>(w)]; }
+  /// Per task name of its run or job (task_store.hpp): the index messages give it, when this pool
+  /// is a group of a grouped one (the run's index of each task, kept by the relay, relay.hpp);
+  /// null: the name itself.
+  const std::vector<std::uint64_t>* shown_tasks = nullptr;
+  std::uint64_t shown_task(std::uint64_t name) const {
+    return shown_tasks != nullptr && name < shown_tasks->size() ? (*shown_tasks)[static_cast<std::size_t>(name)] : name;
+  }
   /// Counted, not recounted: the master's loop asks on every pass.
   int live_workers() const { return static_cast<int>(lost.size()) - 1 - lost_count; }
   void mark_lost(int w) {

@@ -72,15 +72,22 @@ struct relay_options {
   }
 };
 
-/// A batch: consecutive tasks of a run, sent by the master to one sub-master in one message.
+/// A batch: tasks of a run, sent by the master to one sub-master in one message, with the run's
+/// index of each (for the sub-master's messages): indices[i], or, when indices is empty,
+/// first + i.
 template <class Task>
 struct batch {
   relay_options opt;
   std::vector<Task> tasks;
+  std::uint64_t first = 0;
+  std::vector<std::uint64_t> indices;
+  std::uint64_t index(std::size_t i) const { return indices.empty() ? first + i : indices[i]; }
   template <class Archive>
   void serialize(Archive& ar, const unsigned int /*version*/) {
     ar& opt;
     ar& tasks;
+    ar& first;
+    ar& indices;
   }
 };
 
@@ -174,11 +181,17 @@ public:
   using kept_type = std::conditional_t<std::is_void_v<shared_type>, char, shared_type>;
 
   /// @param group     the pool of this sub-master (its rank 0) and its workers
-  /// @param workers   that pool's record of which of them are lost (pool_state)
+  /// @param workers   that pool's record of its workers (pool_state): which are lost, and how
+  ///                  its messages name their tasks (the run's indices, while this relay lives)
   /// @param first     this sub-master's rank in the whole pool (its workers follow it)
   /// @param own       this rank's options of the run (wait, send_thread)
-  relay(GroupPool& group, const pool_state& workers, Fn& fn, int first, const options& own)
-      : group_(group), workers_(workers), fn_(fn), first_(first), own_(own) {}
+  relay(GroupPool& group, pool_state& workers, Fn& fn, int first, const options& own)
+      : group_(group), workers_(workers), fn_(fn), first_(first), own_(own) {
+    workers_.shown_tasks = &names_;
+  }
+  ~relay() { workers_.shown_tasks = nullptr; }
+  relay(const relay&) = delete;
+  relay& operator=(const relay&) = delete;
 
   /// Runs batch `b` on the group; its answer has one item per task, in the batch's order.
   /// @throws run_refused when the group has no live worker
@@ -187,7 +200,10 @@ public:
     if (!job_) open(b.opt.applied_to(own_));
     job<Task, Result>& j = *job_;
     const std::uint64_t base = next_ticket_;
-    for (const Task& task : b.tasks) j.submit(task);
+    for (std::size_t i = 0; i < b.tasks.size(); ++i) {
+      j.submit(b.tasks[i]);
+      names_.push_back(b.index(i)); // ticket base + i
+    }
     next_ticket_ += b.tasks.size();
     batch_reply<Result> reply;
     reply.items.resize(b.tasks.size());
@@ -274,7 +290,7 @@ private:
   }
 
   GroupPool& group_;
-  const pool_state& workers_;
+  pool_state& workers_;
   Fn& fn_;
   const kept_type* kept_ = nullptr;
   std::size_t losses_told_ = 0;  // of the group's job's losses, those sent to the master
@@ -283,6 +299,7 @@ private:
   options own_;
   std::optional<job<Task, Result>> job_;
   std::uint64_t next_ticket_ = 0;
+  std::vector<std::uint64_t> names_; // per ticket of the group's job: the run's index of its task
 };
 
 /// The master's job on the top layer (itself and the sub-masters) for a run of `fn`: the master's
@@ -375,6 +392,9 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
       // (-Wnonnull, a false positive that -Werror makes an error).
       b.tasks.reserve(end - next);
       for (std::size_t i = next; i < end; ++i) b.tasks.push_back(tasks[i]);
+      b.first = next;
+      if (names)
+        for (std::size_t i = next; i < end; ++i) b.indices.push_back((*names)[i]);
       spans[j.submit(std::move(b))] = span{next, end - next, {}};
       next = end;
     }
@@ -407,6 +427,7 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
         }
         again.indices.push_back(index);
         b.tasks.push_back(tasks[index]);
+        b.indices.push_back(names ? (*names)[index] : index);
       }
       again.count = again.indices.size();
       if (again.count < count) { // else the failure was not a task's: it is filed below
@@ -449,6 +470,7 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
       if (!whole && reply.items[i].not_run) { // no attempt charged; cancelled below if the run stops
         again.indices.push_back(index);
         retry.tasks.push_back(tasks[index]);
+        retry.indices.push_back(names ? (*names)[index] : index);
         continue;
       }
       record.attempts = 1;

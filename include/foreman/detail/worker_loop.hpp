@@ -65,6 +65,8 @@ struct worker_storage {
   std::vector<body_span> bodies;   // of the reply being built
   std::vector<char> marked_reply;  // a reply that carries no results (send_marked())
   kept_shared shared;              // the last run's shared value (with_shared()), received into again
+  int shown_rank = -1;             // this worker's rank in the whole pool, for messages, when its pool is a
+                                   // layer of a grouped one (pool_state::shown); -1: its rank in the pool
   send_progress sender;            // drives a reply's sends during a task (options::send_thread); last: joined first
 };
 
@@ -87,6 +89,7 @@ public:
               worker_storage<Task, Result>& store, idle_backoff idle = idle_backoff(), bool background_sends = false)
       : comm_(comm), pool_(pool), run_(run), fn_(fn), store_(store), idle_(idle), background_sends_(background_sends) {
     check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
+    if (store.shown_rank >= 0) rank_ = store.shown_rank;
   }
 
   /// Serves the current run: returns when the master ends it (run_ended) or closes the pool.
@@ -534,7 +537,7 @@ private:
   }
 
   MPI_Comm comm_;
-  int rank_ = 0;
+  int rank_ = 0; // as messages name this worker (worker_storage::shown_rank)
   std::uint64_t pool_;
   std::uint32_t run_;
   task_runner<Task, Result>& fn_; // the user's function; with a worker_function, the run's value and initializer
