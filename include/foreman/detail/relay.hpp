@@ -369,6 +369,8 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
   const std::size_t ahead = 3 * static_cast<std::size_t>(layout.groups()); // batches submitted, not yet answered
   std::size_t next = 0;                                                    // first task not yet in a batch
   std::string stopped; // options::fail_fast: why the tasks left are not run
+  // Task i's index in the whole task list (a resumed run's `names`), as messages and batches name it.
+  auto name_of = [names](std::size_t i) { return names ? (*names)[i] : i; };
   auto file_failure = [&](std::size_t index, int worker, std::string type, std::string message) {
     info.tasks[index].worker = worker;
     info.tasks[index].failed = true;
@@ -394,7 +396,7 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
       for (std::size_t i = next; i < end; ++i) b.tasks.push_back(tasks[i]);
       b.first = next;
       if (names)
-        for (std::size_t i = next; i < end; ++i) b.indices.push_back((*names)[i]);
+        for (std::size_t i = next; i < end; ++i) b.indices.push_back(name_of(i));
       spans[j.submit(std::move(b))] = span{next, end - next, {}};
       next = end;
     }
@@ -420,14 +422,14 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
         } catch (...) {
           info.tasks[index].attempts = 1;
           file_failure(index, 0, serialization_error_type,
-                       serialization_failure("task " + std::to_string(names ? (*names)[index] : index) +
+                       serialization_failure("task " + std::to_string(name_of(index)) +
                                              " could not be encoded on the master"));
           on_done(index, when);
           continue;
         }
         again.indices.push_back(index);
         b.tasks.push_back(tasks[index]);
-        b.indices.push_back(names ? (*names)[index] : index);
+        b.indices.push_back(name_of(index));
       }
       again.count = again.indices.size();
       if (again.count < count) { // else the failure was not a task's: it is filed below
@@ -470,7 +472,7 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
       if (!whole && reply.items[i].not_run) { // no attempt charged; cancelled below if the run stops
         again.indices.push_back(index);
         retry.tasks.push_back(tasks[index]);
-        retry.indices.push_back(names ? (*names)[index] : index);
+        retry.indices.push_back(name_of(index));
         continue;
       }
       record.attempts = 1;
@@ -488,7 +490,7 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
       }
       on_done(index, when);
       if (record.failed && opt.fail_fast && stopped.empty()) {
-        stopped = "not run: task " + std::to_string(names ? (*names)[index] : index) +
+        stopped = "not run: task " + std::to_string(name_of(index)) +
                   " failed first, and options::fail_fast stops the run at the first failure";
         j.cancel();
       }
