@@ -21,10 +21,10 @@
 # 4. fuzzes the checkpoint journal's reader (libFuzzer, clang; niced, alongside 5.'s tests when
 #    5. runs);
 # 5. builds Boost.MPI for MPICH from Debian's source package (once, cached), then builds the suite
-#    in build-mpich/ against MPICH (Release at -O0, the examples at -O1) and runs it under MPICH's mpiexec (without the
-#    packaging, compile and large tests, which are not built, nor the benchmark, whose smoke runs
-#    the release pass makes, nor the tests whose outcome does not depend on the MPI, nor the
-#    suites built again for grouped pools, as in 3.).
+#    in build-mpich/ against MPICH (Release at -O0, the examples at -O1) and runs it under MPICH's
+#    mpiexec (without the packaging, compile and large tests, which are not built, nor the
+#    benchmark, whose smoke runs the release pass makes, nor the tests whose outcome does not
+#    depend on the MPI, nor the suites built again for grouped pools, as in 3.).
 # Optimization levels: compiling is most of CI's time, and the optimizer most of compiling (one
 # test suite, measured with GCC 12: 51 s at -O3, 41 s at -O2, 27 s at -O1, 15 s at -O0). The
 # release pass uses -O2, what Debian builds its packages with; the MPICH pass, which checks how
@@ -320,9 +320,10 @@ fi
 fuzz_pid=""
 fuzz=$root/build-fuzz
 fuzz_seconds=${FOREMAN_FUZZ_SECONDS:-60}
+# fuzz_run [prefix...]: runs the fuzzer, behind `prefix` (nice -n 10).
 fuzz_run() {
   rm -rf "$fuzz/corpus" && mkdir -p "$fuzz/corpus"
-  "$fuzz/tests/fuzz/journal_fuzz" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+  "$@" "$fuzz/tests/fuzz/journal_fuzz" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
     -artifact_prefix="$fuzz/" "$fuzz/corpus"
 }
 fuzz_ready=0
@@ -347,9 +348,8 @@ if [[ $passes == *" mpich "* ]]; then
     run_or_join mpich-configure "configure build-mpich/ (Release -O0, MPICH)" configure_mpich &&
     run_or_join mpich-build "build build-mpich/" cmake --build "$mpich" --parallel "$jobs"; then
     if ((fuzz_ready)); then
-      fuzz_run >"$fuzz/fuzz.log" 2>&1 &
+      fuzz_run nice -n 10 >"$fuzz/fuzz.log" 2>&1 &
       fuzz_pid=$!
-      renice -n 10 -p "$fuzz_pid" >/dev/null 2>&1 || true
     fi
     step "test build-mpich/ (MPICH, without labels packaging, compile, large)" \
       run_ctest "$mpich" --label-exclude 'packaging|compile|large' || true
