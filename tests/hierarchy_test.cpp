@@ -12,6 +12,7 @@
 #include <foreman/foreman.hpp>
 
 #include <boost/mpi/collectives.hpp>
+#include <boost/serialization/split_member.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -54,6 +55,33 @@ std::vector<int> expected_sub_masters(int size) {
   if (size < 9) return {1, 4};
   return {};
 }
+
+bool on_sub_master() {
+  const std::vector<int> subs = expected_sub_masters(world_size());
+  return std::find(subs.begin(), subs.end(), world_rank()) != subs.end();
+}
+
+/// A value whose save or load throws where `fault` says: the master saving it (1), a sub-master
+/// loading it (2), a sub-master saving it (3), the master loading it (4). A task's result
+/// carries the task's `result_fault` as its fault.
+struct fragile {
+  int n = 0;
+  int fault = 0;
+  int result_fault = 0;
+  template <class Archive>
+  void save(Archive& ar, unsigned) const {
+    ar << n << fault << result_fault;
+    if ((fault == 1 && world_rank() == 0) || (fault == 3 && on_sub_master()))
+      throw std::runtime_error("cannot save " + std::to_string(n));
+  }
+  template <class Archive>
+  void load(Archive& ar, unsigned) {
+    ar >> n >> fault >> result_fault;
+    if ((fault == 2 && on_sub_master()) || (fault == 4 && world_rank() == 0))
+      throw std::runtime_error("cannot load " + std::to_string(n));
+  }
+  BOOST_SERIALIZATION_SPLIT_MEMBER()
+};
 
 } // namespace
 
@@ -160,6 +188,58 @@ TEST_CASE("failures are filed under their task with the rank that raised them", 
       CHECK(outcomes[i].value() == long(i));
     else
       CHECK(outcomes[i].failure().index == i);
+  }
+}
+
+TEST_CASE("a task or result that cannot travel fails alone, wherever it cannot", "[hierarchy]") {
+  grouped_pool<fragile, fragile> pool(boost::mpi::communicator(), foreman::hierarchy::groups(2));
+  std::vector<fragile> tasks(300);
+  for (int i = 0; i < 300; ++i) tasks[static_cast<std::size_t>(i)].n = i;
+  tasks[10].fault = 1;         // the master cannot save the task
+  tasks[150].fault = 2;        // its sub-master cannot load it
+  tasks[200].result_fault = 3; // its sub-master cannot save the result
+  tasks[250].result_fault = 4; // the master cannot load the result
+  auto fn = [](const fragile& t) { return fragile{2 * t.n, t.result_fault, 0}; };
+  for (int round = 0; round < 2; ++round) { // and the pool serves the next run
+    INFO("round " << round);
+    const auto out = pool.run_outcomes(tasks, fn);
+    if (!pool.is_master()) continue;
+    REQUIRE(out.size() == tasks.size());
+    const std::vector<int> subs = pool.sub_masters();
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      INFO("task " << i);
+      if (i != 10 && i != 150 && i != 200 && i != 250) {
+        REQUIRE(out[i].ok());
+        CHECK(out[i].value().n == 2 * static_cast<int>(i));
+        continue;
+      }
+      REQUIRE_FALSE(out[i].ok());
+      const foreman::task_failure& f = out[i].failure();
+      CHECK(f.index == i);
+      CHECK(f.type == "foreman::serialization_error");
+      CHECK(pool.last_run().tasks[i].failed);
+      CHECK(pool.last_run().tasks[i].attempts == 1);
+      CHECK(pool.last_run().tasks[i].worker == f.worker);
+      const bool sub = std::find(subs.begin(), subs.end(), f.worker) != subs.end();
+      const std::string where = " on sub-master " + std::to_string(f.worker) + ": ";
+      if (i == 10) {
+        CHECK(f.worker == 0);
+        CHECK(f.message == "foreman: task 10 could not be encoded on the master: std::runtime_error: cannot save 10");
+      } else if (i == 150) {
+        CHECK(sub);
+        CHECK(f.message == "foreman: task 150 could not be decoded" + where + "std::runtime_error: cannot load 150");
+      } else if (i == 200) {
+        CHECK(sub);
+        CHECK(f.message ==
+              "foreman: the result of task 200 could not be encoded" + where + "std::runtime_error: cannot save 400");
+      } else {
+        CHECK_FALSE(sub); // it ran on a worker
+        CHECK(f.worker > 0);
+        CHECK(f.message ==
+              "foreman: the result of task 250 could not be decoded on the master: std::runtime_error: cannot load 500");
+      }
+    }
+    CHECK(pool.last_run().failures == 4);
   }
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 /// @file relay.hpp
-/// Hierarchical dispatch (foreman::hierarchy): what travels between the master and its
-/// sub-masters, the sub-master's relay of a batch to its group, and the master's side of a
-/// grouped run().
+/// Hierarchical dispatch (foreman::hierarchy): the sub-master's relay of a batch to its group,
+/// and the master's side of a grouped run() (what travels between them: batch.hpp; the master's
+/// account of the batches: batch_book.hpp).
 ///
 /// A grouped run is two layers of the flat machinery: the master runs a job (job.hpp) on the
 /// pool of itself and the sub-masters whose tasks are batches of the run's tasks; each
@@ -11,6 +11,8 @@
 /// ranks are those layers' own: a lost worker is handled by its sub-master, a lost sub-master by
 /// the master (its batch goes to another group).
 
+#include <foreman/detail/batch.hpp>
+#include <foreman/detail/batch_book.hpp>
 #include <foreman/detail/group_layout.hpp>
 #include <foreman/detail/invoke.hpp>
 #include <foreman/detail/pool_state.hpp>
@@ -28,129 +30,11 @@
 #include <optional>
 #include <string>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 namespace foreman {
 namespace detail {
-
-/// The master's options a sub-master runs its batches under (a plain struct: sent as its bytes).
-struct relay_options {
-  double task_timeout = 0.0; // seconds; 0: none
-  std::uint64_t chunk_size = 0;
-  std::uint64_t tasks_in_flight = 2;
-  std::uint32_t max_attempts = 3;
-  std::uint8_t round_robin = 0;
-  std::uint8_t announce_faults = 1;
-  std::uint8_t unused[2] = {0, 0}; // no padding bytes of unknown value travel
-
-  static relay_options of(const options& opt) {
-    relay_options r;
-    r.task_timeout = opt.task_timeout.count();
-    r.chunk_size = opt.chunk_size;
-    r.tasks_in_flight = opt.tasks_in_flight;
-    r.max_attempts = opt.max_attempts;
-    r.round_robin = opt.schedule == schedule::round_robin ? 1 : 0;
-    r.announce_faults = opt.announce_faults ? 1 : 0;
-    return r;
-  }
-  /// `base` (the sub-master's own options: wait, send_thread) with the master's scheduling.
-  options applied_to(options base) const {
-    base.task_timeout = std::chrono::duration<double>(task_timeout);
-    base.chunk_size = static_cast<std::size_t>(chunk_size);
-    base.tasks_in_flight = static_cast<std::size_t>(tasks_in_flight);
-    base.max_attempts = max_attempts;
-    base.schedule = round_robin ? schedule::round_robin : schedule::dynamic;
-    base.announce_faults = announce_faults != 0;
-    base.checkpoint.clear(); // the master keeps the journal, the timeline and the progress
-    base.timeline_json.clear();
-    base.timeline_html.clear();
-    base.progress = false;
-    base.fail_fast = false;
-    return base;
-  }
-};
-
-/// A batch: tasks of a run, sent by the master to one sub-master in one message, with the run's
-/// index of each (for the sub-master's messages): indices[i], or, when indices is empty,
-/// first + i.
-template <class Task>
-struct batch {
-  relay_options opt;
-  std::vector<Task> tasks;
-  std::uint64_t first = 0;
-  std::vector<std::uint64_t> indices;
-  std::uint64_t index(std::size_t i) const { return indices.empty() ? first + i : indices[i]; }
-  template <class Archive>
-  void serialize(Archive& ar, const unsigned int /*version*/) {
-    ar& opt;
-    ar& tasks;
-    ar& first;
-    ar& indices;
-  }
-};
-
-/// One task's part of a batch's answer: its result, the failure it raised, or that it was not
-/// run (its group lost every worker that could run it: the master sends it to another group).
-template <class Result>
-struct relay_item {
-  Result value{};
-  std::string type;    // failure: the exception's type
-  std::string message; // failure: what()
-  double seconds = 0.0;
-  std::int32_t worker = -1; // the rank, in the whole pool, that ran it
-  bool failed = false;
-  bool not_run = false; // returned to the master, neither a result nor a failure
-  template <class Archive>
-  void serialize(Archive& ar, const unsigned int /*version*/) {
-    ar& failed;
-    ar& not_run;
-    ar& worker;
-    ar& seconds;
-    if (failed) {
-      ar& type;
-      ar& message;
-    } else if (!not_run) {
-      ar& value;
-    }
-  }
-};
-
-/// A worker lost inside a group, as its sub-master saw it (worker_loss, its rank in the whole pool).
-struct relay_loss {
-  std::int32_t worker = -1;
-  std::int32_t reason = 0; // loss_reason
-  double noticed = 0.0;    // seconds since the group's job started (at the run's first batch)
-  double silent_for = 0.0;
-  std::uint64_t tasks_held = 0;
-  std::string message;
-  template <class Archive>
-  void serialize(Archive& ar, const unsigned int /*version*/) {
-    ar& worker& reason& noticed& silent_for& tasks_held& message;
-  }
-};
-
-/// A batch's answer: item i for the batch's task i; the workers the group lost since the last
-/// answer, and the tasks it sent again.
-template <class Result>
-struct batch_reply {
-  std::vector<relay_item<Result>> items;
-  std::vector<relay_loss> losses;
-  std::uint64_t retries = 0;
-  template <class Archive>
-  void serialize(Archive& ar, const unsigned int /*version*/) {
-    ar& items& losses& retries;
-  }
-};
-
-template <class T>
-struct is_batch : std::false_type {};
-template <class Task>
-struct is_batch<batch<Task>> : std::true_type {};
-/// Whether Task is already a batch: a pool of batches is the top layer and is never grouped again.
-template <class T>
-inline constexpr bool is_batch_v = is_batch<T>::value;
 
 /// The type of the value a task function shares (with_shared()); void when it shares none.
 template <class Fn, bool = is_worker_function_v<Fn>>
@@ -193,27 +77,43 @@ public:
   relay(const relay&) = delete;
   relay& operator=(const relay&) = delete;
 
-  /// Runs batch `b` on the group; its answer has one item per task, in the batch's order.
+  /// Runs batch `b` on the group; its answer has one item per task, in the batch's order. A task
+  /// that cannot be decoded here, or whose result cannot be encoded, fails alone
+  /// (foreman::serialization_error, naming this sub-master).
   /// @throws run_refused when the group has no live worker
   batch_reply<Result> operator()(const batch<Task>& b) {
     if (workers_.live_workers() == 0) refuse();
     if (!job_) open(b.opt.applied_to(own_));
     job<Task, Result>& j = *job_;
-    const std::uint64_t base = next_ticket_;
-    for (std::size_t i = 0; i < b.tasks.size(); ++i) {
-      j.submit(b.tasks[i]);
-      names_.push_back(b.index(i)); // ticket base + i
-    }
-    next_ticket_ += b.tasks.size();
+    const auto count = static_cast<std::size_t>(b.count);
     batch_reply<Result> reply;
-    reply.items.resize(b.tasks.size());
-    for (std::size_t done = 0; done < b.tasks.size(); ++done) {
+    reply.items.resize(count);
+    const std::uint64_t base = next_ticket_;
+    std::vector<std::size_t> item_of; // per ticket from `base`: its item
+    decoder in(b.tasks.data(), b.tasks.size());
+    for (std::size_t i = 0; i < count; ++i) {
+      std::size_t body_bytes = 0; // (none: a batch's tasks are inline items)
+      try {
+        get_item(in, task_, body_bytes);
+      } catch (const serialization_error&) {
+        fail_here(reply.items[i], "task " + std::to_string(b.index(i)) + " could not be decoded");
+        task_ = Task{}; // not what a failed load left behind
+        continue;
+      }
+      j.submit(task_);
+      names_.push_back(b.index(i)); // ticket base + item_of.size()
+      item_of.push_back(i);
+    }
+    next_ticket_ += item_of.size();
+    std::vector<Result> held(count); // the results, by item
+    for (std::size_t done = 0; done < item_of.size(); ++done) {
       completion<Result> c = j.next();
-      relay_item<Result>& item = reply.items[static_cast<std::size_t>(c.ticket - base)];
+      const std::size_t i = item_of[static_cast<std::size_t>(c.ticket - base)];
+      relay_item<Result>& item = reply.items[i];
       item.worker = c.worker >= 0 ? first_ + c.worker : c.worker;
       item.seconds = c.seconds;
       if (c.result.ok()) {
-        item.value = std::move(c.result).value();
+        held[i] = std::move(c.result).value();
       } else {
         item.failed = true;
         item.type = c.result.failure().type;
@@ -239,6 +139,20 @@ public:
           item = relay_item<Result>{};
           item.not_run = true;
         }
+    // The results, each an item of its own: one whose save throws fails its task alone.
+    encoder out(reply.values);
+    for (std::size_t i = 0; i < count; ++i) {
+      relay_item<Result>& item = reply.items[i];
+      if (!item.ok()) continue;
+      const std::size_t at = out.size();
+      try {
+        put_inline_item(out, held[i]);
+      } catch (...) {
+        out.rollback(at);
+        fail_here(item, "the result of task " + std::to_string(b.index(i)) + " could not be encoded");
+      }
+    }
+    out.finish();
     return reply;
   }
 
@@ -276,6 +190,15 @@ private:
     throw why;
   }
 
+  // Files a value of this batch that could not be moved here: `what` ("task 3 could not be
+  // decoded") and the exception being handled.
+  void fail_here(relay_item<Result>& item, const std::string& what) const {
+    item.failed = true;
+    item.worker = first_;
+    item.type = serialization_error_type;
+    item.message = serialization_failure(what + " on sub-master " + std::to_string(first_));
+  }
+
   void open(const options& opt) {
     if constexpr (std::is_void_v<shared_type>) {
       job_.emplace(group_.start(fn_, opt));
@@ -300,6 +223,7 @@ private:
   std::optional<job<Task, Result>> job_;
   std::uint64_t next_ticket_ = 0;
   std::vector<std::uint64_t> names_; // per ticket of the group's job: the run's index of its task
+  Task task_{};                      // the task being decoded
 };
 
 /// The master's job on the top layer (itself and the sub-masters) for a run of `fn`: the master's
@@ -341,19 +265,57 @@ struct grouped_run_end {
   std::size_t batches_resent = 0;
 };
 
+/// How the master of a grouped run writes its tasks into batches and reads their results from
+/// the answers (batch_book's Codec): each value an item of its own, so that one that cannot be
+/// moved fails its task alone, with the message a flat run gives.
+template <class Task, class Result>
+struct grouped_codec {
+  const std::vector<Task>& tasks;
+  const batch_book<Task, Result>& book; // for the names of tasks (a resumed run's)
+
+  std::optional<std::string> encode(std::size_t index, std::vector<char>& bytes) const {
+    encoder out(bytes);
+    const std::size_t at = out.size();
+    try {
+      put_inline_item(out, tasks[index]);
+      out.finish();
+      return std::nullopt;
+    } catch (...) {
+      out.rollback(at);
+      out.finish();
+      return serialization_failure("task " + std::to_string(book.name_of(index)) + " could not be encoded on the master");
+    }
+  }
+
+  std::optional<std::string> decode(std::size_t index, const std::vector<char>& values, std::size_t& at,
+                                    Result& into) const {
+    decoder in(values.data() + std::min(at, values.size()), values.size() - std::min(at, values.size()));
+    try {
+      std::size_t body_bytes = 0; // (none: an answer's results are inline items)
+      get_item(in, into, body_bytes);
+      at = values.size() - in.remaining();
+      return std::nullopt;
+    } catch (...) {
+      at = values.size() - in.remaining();
+      std::string why = serialization_failure("the result of task " + std::to_string(book.name_of(index)) +
+                                              " could not be decoded on the master");
+      into = Result{}; // not what a failed load left behind
+      return why;
+    }
+  }
+};
+
 /// The master's side of a grouped run: cuts `tasks` into batches, submits them to a job of the
 /// top pool (itself and the sub-masters) a few per group ahead, and files each task's result or
-/// failure as its batch's answer arrives, calling on_done(index, when) per task as the flat loop
-/// does. A batch that failed as a whole (its sub-master's relay threw; no sub-master left) fails
-/// each of its tasks with that failure. `names`: a resumed run's indices in the whole task list
-/// (for the messages of options::fail_fast), or null.
+/// failure as its batch's answer arrives (batch_book), calling on_done(index, when) per task as
+/// the flat loop does. `names`: a resumed run's indices in the whole task list (for the
+/// messages of options::fail_fast), or null.
 template <class Task, class Result, class TopPool, class Fn, class OnDone>
 grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std::vector<Task>& tasks, const Fn& fn,
                             const options& opt, std::vector<Result>& results, run_info& info,
                             std::vector<task_failure>& failures, OnDone& on_done,
                             const std::vector<std::size_t>* names) {
-  const std::size_t n = tasks.size();
-  const std::size_t size = batch_size(n, layout);
+  const std::size_t size = batch_size(tasks.size(), layout);
   int fewest = layout.workers(0);
   for (int g = 1; g < layout.groups(); ++g) fewest = std::min(fewest, layout.workers(g));
   options top_opt;
@@ -365,150 +327,38 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
   top_opt.wait = opt.wait;
   top_opt.send_thread = opt.send_thread;
   job<batch<Task>, batch_reply<Result>> j = open_top_job<Task, Result>(top, fn, top_opt);
-  const relay_options carried = relay_options::of(opt);
+  batch_book<Task, Result> book(tasks, names, relay_options::of(opt), opt.fail_fast, results, info, failures);
+  auto submit = [&j](batch<Task>&& b) { return j.submit(std::move(b)); };
+  grouped_codec<Task, Result> codec{tasks, book};
   const std::size_t ahead = 3 * static_cast<std::size_t>(layout.groups()); // batches submitted, not yet answered
-  std::size_t next = 0;                                                    // first task not yet in a batch
-  std::string stopped; // options::fail_fast: why the tasks left are not run
-  // Task i's index in the whole task list (a resumed run's `names`), as messages and batches name it.
-  auto name_of = [names](std::size_t i) { return names ? (*names)[i] : i; };
-  auto file_failure = [&](std::size_t index, int worker, std::string type, std::string message) {
-    info.tasks[index].worker = worker;
-    info.tasks[index].failed = true;
-    failures.push_back(task_failure{index, worker, std::move(type), std::move(message)});
-  };
-  // The tasks of each batch submitted and not yet answered, by ticket: [first, first + count),
-  // or, for a batch sent again without the tasks that could not be encoded, `indices`.
-  struct span {
-    std::size_t first = 0, count = 0;
-    std::vector<std::size_t> indices;
-    std::size_t operator[](std::size_t i) const { return indices.empty() ? first + i : indices[i]; }
-  };
-  std::unordered_map<std::uint64_t, span> spans;
-  std::vector<char> scratch;
-  while ((next < n && stopped.empty()) || j.pending() > 0) {
-    while (next < n && stopped.empty() && j.pending() < ahead) {
-      batch<Task> b;
-      b.opt = carried;
-      const std::size_t end = std::min(n, next + size);
-      // One by one: GCC 12 at -O2 takes a range copy of a plain struct for a memmove to null
-      // (-Wnonnull, a false positive that -Werror makes an error).
-      b.tasks.reserve(end - next);
-      for (std::size_t i = next; i < end; ++i) b.tasks.push_back(tasks[i]);
-      b.first = next;
-      if (names)
-        for (std::size_t i = next; i < end; ++i) b.indices.push_back(name_of(i));
-      spans[j.submit(std::move(b))] = span{next, end - next, {}};
-      next = end;
+  bool cancelled = false;
+  while (book.unbatched() || j.pending() > 0) {
+    while (book.unbatched() && j.pending() < ahead) book.send_next(size, codec, on_done, submit);
+    if (!book.stopped().empty() && !cancelled) { // options::fail_fast: a task could not be encoded
+      j.cancel();
+      cancelled = true;
     }
+    if (j.pending() == 0) continue;
     completion<batch_reply<Result>> c = j.next();
-    const auto at = spans.find(c.ticket);
-    if (at == spans.end()) throw error("internal error: the answer of a batch that was not sent");
-    const span tasks_of = std::move(at->second);
-    spans.erase(at);
-    const std::size_t count = tasks_of.count;
-    const auto when = std::chrono::steady_clock::now();
-    // A task whose serialize() threw made its whole batch unsendable: that task fails (as in a
-    // flat run, with its own index), the others go again in a batch of their own.
-    if (!c.result.ok() && c.result.failure().type == serialization_error_type &&
-        c.result.failure().message.find("could not be encoded on the master") != std::string::npos && stopped.empty()) {
-      span again;
-      batch<Task> b;
-      b.opt = carried;
-      for (std::size_t i = 0; i < count; ++i) {
-        const std::size_t index = tasks_of[i];
-        try {
-          scratch.clear();
-          encoder(scratch).put(tasks[index]);
-        } catch (...) {
-          info.tasks[index].attempts = 1;
-          file_failure(index, 0, serialization_error_type,
-                       serialization_failure("task " + std::to_string(name_of(index)) +
-                                             " could not be encoded on the master"));
-          on_done(index, when);
-          continue;
-        }
-        again.indices.push_back(index);
-        b.tasks.push_back(tasks[index]);
-        b.indices.push_back(name_of(index));
-      }
-      again.count = again.indices.size();
-      if (again.count < count) { // else the failure was not a task's: it is filed below
-        if (again.count > 0) spans[j.submit(std::move(b))] = std::move(again);
-        continue;
-      }
+    const batch_span tasks_of = book.take(c.ticket);
+    // Every group refused the run (relay::refuse()), and the top job failed the batches left
+    // as a flat job with no worker left fails its tasks: as a flat run whose workers were all
+    // lost, when they were lost (not when their set-up failed).
+    if (!c.result.ok() && c.result.failure().type == initializer_error_type && refused_for_losses(top.last_run())) {
+      task_failure f = c.result.failure();
+      f.type = worker_lost_type;
+      f.message = no_live_worker_message;
+      c.result = outcome<batch_reply<Result>>(std::move(f));
     }
     // Its sub-master's rank in the whole pool (the top pool's rank t is group t - 1's sub-master).
     const int sub_master = c.worker >= 1 ? layout.first(c.worker - 1) : c.worker;
-    std::optional<task_failure> whole; // the batch failed as a whole
-    batch_reply<Result> reply;
-    if (c.result.ok()) {
-      reply = std::move(c.result).value();
-      if (reply.items.size() != count)
-        whole = task_failure{0, sub_master, "foreman::error",
-                             "internal error: a sub-master answered a batch of " + std::to_string(count) +
-                                 " tasks with " + std::to_string(reply.items.size()) + " results"};
-    } else {
-      whole = c.result.failure();
-      // Every group refused the run (relay::refuse()), and the top job failed the batches left
-      // as a flat job with no worker left fails its tasks: as a flat run whose workers were all
-      // lost, when they were lost (not when their set-up failed).
-      if (whole->type == initializer_error_type && refused_for_losses(top.last_run())) {
-        whole->type = worker_lost_type;
-        whole->message = no_live_worker_message;
-      }
-    }
-    for (relay_loss& l : reply.losses) {
-      info.lost_workers.push_back(l.worker);
-      info.losses.push_back(worker_loss{l.worker, static_cast<loss_reason>(l.reason), l.noticed, l.silent_for,
-                                        static_cast<std::size_t>(l.tasks_held), std::move(l.message)});
-    }
-    info.retries += static_cast<std::size_t>(reply.retries);
-    span again; // the tasks its group could not run, for another group
-    batch<Task> retry;
-    retry.opt = carried;
-    for (std::size_t i = 0; i < count; ++i) {
-      const std::size_t index = tasks_of[i];
-      task_record& record = info.tasks[index];
-      if (!whole && reply.items[i].not_run) { // no attempt charged; cancelled below if the run stops
-        again.indices.push_back(index);
-        retry.tasks.push_back(tasks[index]);
-        retry.indices.push_back(name_of(index));
-        continue;
-      }
-      record.attempts = 1;
-      if (whole) {
-        file_failure(index, sub_master, whole->type, whole->message);
-      } else {
-        relay_item<Result>& item = reply.items[i];
-        record.seconds = item.seconds;
-        if (item.failed) {
-          file_failure(index, item.worker, std::move(item.type), std::move(item.message));
-        } else {
-          record.worker = item.worker;
-          results[index] = std::move(item.value);
-        }
-      }
-      on_done(index, when);
-      if (record.failed && opt.fail_fast && stopped.empty()) {
-        stopped = "not run: task " + std::to_string(name_of(index)) +
-                  " failed first, and options::fail_fast stops the run at the first failure";
-        j.cancel();
-      }
-    }
-    if (!again.indices.empty() && stopped.empty()) {
-      again.count = again.indices.size();
-      info.retries += again.count;
-      spans[j.submit(std::move(retry))] = std::move(again);
+    book.file(tasks_of, sub_master, std::move(c.result), codec, on_done, submit);
+    if (!book.stopped().empty() && !cancelled) {
+      j.cancel(); // options::fail_fast: the batches not answered are dropped
+      cancelled = true;
     }
   }
-  // options::fail_fast: every task not filed is cancelled (those never batched, and those of
-  // batches the cancel dropped).
-  if (!stopped.empty())
-    for (std::size_t index = 0; index < n; ++index)
-      if (info.tasks[index].attempts == 0) {
-        file_failure(index, 0, cancelled_type, stopped);
-        on_done(index, std::chrono::steady_clock::now());
-      }
+  book.cancel_unfiled(on_done);
   j.close();
   // The top pool's record of this job: its rank t is the sub-master of group t - 1.
   const run_info& top_info = top.last_run();

@@ -85,6 +85,7 @@
 #include <foreman/serialization.hpp>
 
 #include <foreman/detail/archive.hpp>
+#include <foreman/detail/failure_types.hpp>
 #include <foreman/detail/hot_path.hpp>
 #include <foreman/detail/invoke.hpp>
 #include <foreman/detail/type_name.hpp>
@@ -134,16 +135,6 @@ enum class tag : int {
 /// rarely enough that tiny tasks pay nothing for it, often enough that a cancelled job frees
 /// its workers at once.
 inline constexpr double cancel_probe_interval = 1e-3;
-
-/// The failure type of a task dropped by a cancellation (job::cancel(), options::fail_fast).
-inline constexpr const char* cancelled_type = "foreman::cancelled";
-
-/// The failure type of a task whose worker was lost (options::max_attempts), or that no worker
-/// was left to run.
-inline constexpr const char* worker_lost_type = "foreman::worker_lost";
-/// The message of a task failed because no live worker was left to run it (master_loop.hpp),
-/// by which a sub-master knows the tasks its group did not run (relay.hpp).
-inline constexpr const char* no_live_worker_message = "no live worker is left to run it";
 
 /// The tag a message that is too long for a posted receive travels on, after its envelope.
 constexpr tag large_tag(tag t) {
@@ -530,6 +521,24 @@ FOREMAN_DETAIL_INLINE std::uint64_t get_length(decoder& in) {
   return bytes != long_length ? bytes : in.get<std::uint64_t>();
 }
 
+/// Writes a value as put_item() does, but never as a body: its bytes follow in `out`, for a
+/// value carried inside another (a grouped pool's batches and their answers, relay.hpp). Read
+/// it back with get_item(), which then announces no body. What the value's serialize() throws
+/// passes through, with the item partly written: the caller rolls the encoder back.
+template <class T>
+void put_inline_item(encoder& out, const T& value) {
+  if constexpr (body_traits<T>::capable) out.put(std::uint8_t{0});
+  if constexpr (is_bitwise_v<T>) {
+    out.put(value);
+  } else {
+    // Length-prefixed, so that a reader whose load throws can step to the next item.
+    const std::size_t at = out.size();
+    out.put(std::uint32_t{0});
+    out.put(value);
+    put_length(out, at);
+  }
+}
+
 /// Writes a value as an item of a message; returns its body when it travels as one (the
 /// caller sends it after the message, in pieces past piece_bytes()), else an empty span. What the
 /// value's serialize() throws passes through, with the item partly written: the caller rolls the
@@ -543,17 +552,8 @@ body_span put_item(encoder& out, const T& value) {
       return body_span{const_cast<void*>(static_cast<const void*>(value.data())),
                        value.size() * sizeof(typename body_traits<T>::element)};
     }
-    out.put(std::uint8_t{0});
   }
-  if constexpr (is_bitwise_v<T>) {
-    out.put(value);
-  } else {
-    // Length-prefixed, so that a reader whose load throws can step to the next item.
-    const std::size_t at = out.size();
-    out.put(std::uint32_t{0});
-    out.put(value);
-    put_length(out, at);
-  }
+  put_inline_item(out, value);
   return {};
 }
 
