@@ -61,9 +61,11 @@ bool on_sub_master() {
   return std::find(subs.begin(), subs.end(), world_rank()) != subs.end();
 }
 
+bool on_worker() { return world_rank() != 0 && !on_sub_master(); }
+
 /// A value whose save or load throws where `fault` says: the master saving it (1), a sub-master
-/// loading it (2), a sub-master saving it (3), the master loading it (4). A task's result
-/// carries the task's `result_fault` as its fault.
+/// loading it (2), a sub-master saving it (3), the master loading it (4), a worker saving it (5),
+/// a worker loading it (6). A task's result carries the task's `result_fault` as its fault.
 struct fragile {
   int n = 0;
   int fault = 0;
@@ -71,13 +73,13 @@ struct fragile {
   template <class Archive>
   void save(Archive& ar, unsigned) const {
     ar << n << fault << result_fault;
-    if ((fault == 1 && world_rank() == 0) || (fault == 3 && on_sub_master()))
+    if ((fault == 1 && world_rank() == 0) || (fault == 3 && on_sub_master()) || (fault == 5 && on_worker()))
       throw std::runtime_error("cannot save " + std::to_string(n));
   }
   template <class Archive>
   void load(Archive& ar, unsigned) {
     ar >> n >> fault >> result_fault;
-    if ((fault == 2 && on_sub_master()) || (fault == 4 && world_rank() == 0))
+    if ((fault == 2 && on_sub_master()) || (fault == 4 && world_rank() == 0) || (fault == 6 && on_worker()))
       throw std::runtime_error("cannot load " + std::to_string(n));
   }
   BOOST_SERIALIZATION_SPLIT_MEMBER()
@@ -195,10 +197,27 @@ TEST_CASE("a task or result that cannot travel fails alone, wherever it cannot",
   grouped_pool<fragile, fragile> pool(boost::mpi::communicator(), foreman::hierarchy::groups(2));
   std::vector<fragile> tasks(300);
   for (int i = 0; i < 300; ++i) tasks[static_cast<std::size_t>(i)].n = i;
-  tasks[10].fault = 1;         // the master cannot save the task
-  tasks[150].fault = 2;        // its sub-master cannot load it
-  tasks[200].result_fault = 3; // its sub-master cannot save the result
-  tasks[250].result_fault = 4; // the master cannot load the result
+  // Task index: where its value cannot be saved or loaded, and the failure's message then.
+  struct poisoned {
+    std::size_t task;
+    bool result; // the result's fault, not the task's
+    int fault;
+    std::string message; // "{S}": a sub-master's rank, "{W}": a worker's
+  };
+  const std::vector<poisoned> cases = {
+      {10, false, 1, "foreman: task 10 could not be encoded on the master: std::runtime_error: cannot save 10"},
+      {150, false, 2, "foreman: task 150 could not be decoded on sub-master {S}: std::runtime_error: cannot load 150"},
+      {160, false, 3, "foreman: task 160 could not be encoded on sub-master {S}: std::runtime_error: cannot save 160"},
+      {170, false, 6, "foreman: task 170 could not be decoded on worker {W}: std::runtime_error: cannot load 170"},
+      {200, true, 3,
+       "foreman: the result of task 200 could not be encoded on sub-master {S}: std::runtime_error: cannot save 400"},
+      {210, true, 5,
+       "foreman: the result of task 210 could not be encoded on worker {W}: std::runtime_error: cannot save 420"},
+      {220, true, 2,
+       "foreman: the result of task 220 could not be decoded on sub-master {S}: std::runtime_error: cannot load 440"},
+      {250, true, 4, "foreman: the result of task 250 could not be decoded on the master: std::runtime_error: cannot "
+                     "load 500"}};
+  for (const poisoned& p : cases) (p.result ? tasks[p.task].result_fault : tasks[p.task].fault) = p.fault;
   auto fn = [](const fragile& t) { return fragile{2 * t.n, t.result_fault, 0}; };
   for (int round = 0; round < 2; ++round) { // and the pool serves the next run
     INFO("round " << round);
@@ -206,13 +225,15 @@ TEST_CASE("a task or result that cannot travel fails alone, wherever it cannot",
     if (!pool.is_master()) continue;
     REQUIRE(out.size() == tasks.size());
     const std::vector<int> subs = pool.sub_masters();
+    std::size_t next = 0;
     for (std::size_t i = 0; i < tasks.size(); ++i) {
       INFO("task " << i);
-      if (i != 10 && i != 150 && i != 200 && i != 250) {
+      if (next == cases.size() || cases[next].task != i) {
         REQUIRE(out[i].ok());
         CHECK(out[i].value().n == 2 * static_cast<int>(i));
         continue;
       }
+      const poisoned& p = cases[next++];
       REQUIRE_FALSE(out[i].ok());
       const foreman::task_failure& f = out[i].failure();
       CHECK(f.index == i);
@@ -220,26 +241,28 @@ TEST_CASE("a task or result that cannot travel fails alone, wherever it cannot",
       CHECK(pool.last_run().tasks[i].failed);
       CHECK(pool.last_run().tasks[i].attempts == 1);
       CHECK(pool.last_run().tasks[i].worker == f.worker);
+      // The ranks named, in the whole pool: the sub-master of the group the task went to (the
+      // failure's rank is in it: the sub-master when it failed there, else the worker that took
+      // it), or the worker that failed to move the value.
       const bool sub = std::find(subs.begin(), subs.end(), f.worker) != subs.end();
-      const std::string where = " on sub-master " + std::to_string(f.worker) + ": ";
-      if (i == 10) {
+      int group_sub = 0;
+      for (const int s : subs)
+        if (s <= f.worker) group_sub = s;
+      std::string expected = p.message;
+      if (const auto at = expected.find("{S}"); at != std::string::npos) {
+        CHECK(group_sub > 0);
+        expected.replace(at, 3, std::to_string(group_sub));
+      } else if (const auto w = expected.find("{W}"); w != std::string::npos) {
+        CHECK((f.worker > 0 && !sub));
+        expected.replace(w, 3, std::to_string(f.worker));
+      } else if (p.fault == 1) {
         CHECK(f.worker == 0);
-        CHECK(f.message == "foreman: task 10 could not be encoded on the master: std::runtime_error: cannot save 10");
-      } else if (i == 150) {
-        CHECK(sub);
-        CHECK(f.message == "foreman: task 150 could not be decoded" + where + "std::runtime_error: cannot load 150");
-      } else if (i == 200) {
-        CHECK(sub);
-        CHECK(f.message ==
-              "foreman: the result of task 200 could not be encoded" + where + "std::runtime_error: cannot save 400");
       } else {
-        CHECK_FALSE(sub); // it ran on a worker
-        CHECK(f.worker > 0);
-        CHECK(f.message ==
-              "foreman: the result of task 250 could not be decoded on the master: std::runtime_error: cannot load 500");
+        CHECK((f.worker > 0 && !sub)); // the result of task 250 was computed on a worker
       }
+      CHECK(f.message == expected);
     }
-    CHECK(pool.last_run().failures == 4);
+    CHECK(pool.last_run().failures == cases.size());
   }
 }
 

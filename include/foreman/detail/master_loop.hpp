@@ -404,7 +404,8 @@ private:
         // failure instead, which it answers like any other.
         out.rollback(item_at);
         put_failed_task(out, name, serialization_error_type,
-                        serialization_failure("task " + std::to_string(name) + " could not be encoded on the master"));
+                        serialization_failure("task " + std::to_string(pool_.shown_task(name)) +
+                                              " could not be encoded on " + pool_.master_name()));
       }
       if (scheduler_.fixed_chunk() == 0 && out.size() + body_bytes >= max_auto_chunk_bytes) break;
     }
@@ -846,7 +847,7 @@ private:
       return get_item(in, into, body_bytes);
     } catch (const serialization_error&) {
       why = serialization_failure("the result of task " + std::to_string(pool_.shown_task(store_.name(t))) +
-                                  " could not be decoded on the master");
+                                  " could not be decoded on " + pool_.master_name());
       return body_span{nullptr, 0};
     }
   }

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -36,6 +37,12 @@ struct pool_state {
   /// a layer of a grouped one (master_worker::make_groups()); empty: its own.
   std::vector<int> shown;
   int shown_rank(int w) const { return shown.empty() ? w : shown[static_cast<std::size_t>(w)]; }
+  /// How messages name this pool's rank 0: "the master", or, for a group of a grouped pool,
+  /// "sub-master 4" (its rank in the whole pool).
+  std::string master_name() const {
+    const int r = shown_rank(0);
+    return r == 0 ? std::string("the master") : "sub-master " + std::to_string(r);
+  }
   /// Per task name of its run or job (task_store.hpp): the index messages give it, when this pool
   /// is a group of a grouped one (the run's index of each task, kept by the relay, relay.hpp);
   /// null: the name itself.

@@ -117,7 +117,7 @@ public:
       } else {
         item.failed = true;
         item.type = c.result.failure().type;
-        item.message = c.result.failure().message;
+        item.message = named_in_run(c.result.failure().message, c.ticket, b.index(i));
       }
     }
     // What the group's job noticed meanwhile (the pool's record of the job grows as it goes).
@@ -188,6 +188,19 @@ private:
       why.message += ": the set-up for this run failed on them (the last, worker " +
                      std::to_string(first_ + losses.back().worker) + ": " + losses.back().message + ")";
     throw why;
+  }
+
+  // A group's worker names a task by its ticket in the group's job when a value of it could not
+  // be moved ("task 7 could not be decoded on worker 5: ...", worker_loop.hpp): the run's index
+  // in its place, as a flat run's worker names it.
+  static std::string named_in_run(const std::string& message, std::uint64_t ticket, std::uint64_t index) {
+    if (message.find(" on worker ") == std::string::npos) return message;
+    for (const char* lead : {"foreman: task ", "foreman: the result of task "}) {
+      const std::string prefix = lead + std::to_string(ticket) + " could not be ";
+      if (message.compare(0, prefix.size(), prefix) == 0)
+        return lead + std::to_string(index) + message.substr(prefix.size() - std::string(" could not be ").size());
+    }
+    return message;
   }
 
   // Files a value of this batch that could not be moved here: `what` ("task 3 could not be
