@@ -18,6 +18,7 @@
 #include <boost/archive/archive_exception.hpp>
 #include <boost/serialization/split_member.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -117,6 +118,34 @@ using namespace foreman_test;
 constexpr std::size_t poisoned = 4; // the task that cannot travel, in the middle of a chunk of 3
 constexpr int task_count = 9;
 
+// The sub-masters of the pool under test: empty in a flat pool. When this program is built for
+// grouped pools (tests/CMakeLists.txt, foreman_grouped_runs), a task is decoded first on its
+// sub-master, and a result last: a value whose load throws fails there.
+std::vector<int> sub_masters;
+
+// The sub-master of the group `worker` is in.
+int sub_master_of(int worker) {
+  int sub = 0;
+  for (const int s : sub_masters)
+    if (s <= worker) sub = s;
+  return sub;
+}
+
+// Where a value on its way to or from rank `worker` could not be moved: " on worker 3: ", or, on
+// a sub-master, " on sub-master 1: ".
+std::string on_worker(int worker) {
+  if (std::find(sub_masters.begin(), sub_masters.end(), worker) != sub_masters.end())
+    return " on sub-master " + std::to_string(worker) + ": ";
+  return " on worker " + std::to_string(worker) + ": ";
+}
+
+// Where the result of a task that rank `worker` ran is decoded: " on the master: ", or on the
+// sub-master of its group.
+std::string on_master(int worker) {
+  return sub_masters.empty() ? std::string(" on the master: ")
+                             : " on sub-master " + std::to_string(sub_master_of(worker)) + ": ";
+}
+
 std::vector<probe> probes(int task_fault, int result_fault) {
   std::vector<probe> tasks(task_count);
   for (int i = 0; i < task_count; ++i) {
@@ -170,6 +199,7 @@ void check_next_run(foreman::master_worker<probe, probe>& pool) {
 template <class Expected>
 void check_case(int task_fault, int result_fault, Expected expected) {
   foreman::master_worker<probe, probe> pool;
+  sub_masters = pool.sub_masters();
   const std::vector<probe> tasks = probes(task_fault, result_fault);
   for (std::size_t chunk : {std::size_t{0}, std::size_t{3}}) {
     INFO("chunk_size " << chunk);
@@ -197,9 +227,6 @@ void check_case(int task_fault, int result_fault, Expected expected) {
   check_next_run(pool);
 }
 
-std::string on_worker(int worker) {
-  return " on worker " + std::to_string(worker) + ": ";
-}
 
 } // namespace
 
@@ -263,34 +290,33 @@ TEST_CASE("a task whose load throws something not derived from std::exception", 
 }
 
 TEST_CASE("a result whose load throws on the master", "[serialization_failure]") {
-  check_case(none, load_throws, [](int) {
-    return std::string(
-        "foreman: the result of task 4 could not be decoded on the master: std::runtime_error: cannot load probe 40");
+  check_case(none, load_throws, [](int w) {
+    return "foreman: the result of task 4 could not be decoded" + on_master(w) + "std::runtime_error: cannot load probe 40";
   });
 }
 
 TEST_CASE("a result of a polymorphic type the master's binary did not register", "[serialization_failure]") {
-  check_case(none, load_unregistered, [](int) {
-    return std::string("foreman: the result of task 4 could not be decoded on the master: "
-                       "boost::archive::archive_exception: unregistered class - shape");
+  check_case(none, load_unregistered, [](int w) {
+    return "foreman: the result of task 4 could not be decoded" + on_master(w) +
+           "boost::archive::archive_exception: unregistered class - shape";
   });
 }
 
 TEST_CASE("a result whose load runs out of memory on the master", "[serialization_failure]") {
-  check_case(none, load_bad_alloc, [](int) {
-    return std::string(
-        "foreman: the result of task 4 could not be decoded on the master: std::bad_alloc: std::bad_alloc");
+  check_case(none, load_bad_alloc, [](int w) {
+    return "foreman: the result of task 4 could not be decoded" + on_master(w) + "std::bad_alloc: std::bad_alloc";
   });
 }
 
 TEST_CASE("a result whose bytes are not what its load expects", "[serialization_failure]") {
-  check_case(none, load_malformed, [](int) {
-    return std::string("foreman: the result of task 4 could not be decoded on the master: "
-                       "boost::archive::archive_exception: input stream error");
+  check_case(none, load_malformed, [](int w) {
+    return "foreman: the result of task 4 could not be decoded" + on_master(w) +
+           "boost::archive::archive_exception: input stream error";
   });
 }
 
-TEST_CASE("a body whose storage cannot be allocated where it arrives", "[serialization_failure]") {
+// [flat]: a grouped pool's batches carry no bodies (docs/api.md, "Grouped pools").
+TEST_CASE("a body whose storage cannot be allocated where it arrives", "[serialization_failure][flat]") {
   const std::size_t large = 80000, small = 5000; // 625 KiB and 39 KiB of doubles: both bodies
   {
     // Task 4 cannot be allocated on the workers; task 5's body, right behind it, must still land
@@ -420,8 +446,9 @@ void check_damaged(const Pool& pool, const Outcomes& out, const Tasks& tasks, co
 
 } // namespace
 
+// [flat] here and below: the damage is injected into the flat transport's tasks messages.
 TEST_CASE("a tasks message whose framing is broken fails the tasks of that message; the run and the pool go on",
-          "[serialization_failure][damaged]") {
+          "[serialization_failure][damaged][flat]") {
   if (world_size() < 2) return; // no worker, no message
   const std::vector<damage> damages = {
       {"cut inside the first item", [](std::vector<char>& m) { m.resize(probe_item(m, 0) + 8 + 4 + 3); }, truncated},
@@ -458,7 +485,7 @@ TEST_CASE("a tasks message whose framing is broken fails the tasks of that messa
 
 TEST_CASE("a broken tasks message that announced bodies: those still to come are taken, and the next message "
           "is read right",
-          "[serialization_failure][damaged]") {
+          "[serialization_failure][damaged][flat]") {
   if (world_size() < 2) return;
   // Tasks of 40 KiB of doubles travel as bodies: item = u64 index, u8 kind 1, u64 element count.
   const std::size_t body = 5000;
