@@ -3,7 +3,8 @@
 #
 # 1. installs the Debian/Ubuntu packages that are missing (scripts/install-deps.sh);
 # 2. builds everything in build/ (Release at -O2, -Wall -Wextra -Wpedantic -Werror) and runs every
-#    test; then, as their own step, the multi-host tests (label multihost: Open MPI over TCP between
+#    test but the grouped runs (FOREMAN_GROUPED_TESTS=OFF: the suites keep flat_dispatch, the
+#    default users get; 5. runs them); then, as their own step, the multi-host tests (label multihost: Open MPI over TCP between
 #    test hosts made of network namespaces by scripts/netns-hosts.sh, docs/testing.md), which need
 #    root: as root the configure fails if they cannot run, otherwise they are left out with the
 #    reason;
@@ -14,8 +15,8 @@
 #    examples' outputs and the benchmark's smoke runs, which the release and MPICH passes check:
 #    the library's code under them is what the suites run; nor, of a suite that runs at 2 and 4
 #    ranks, its 3-rank run, nor the send thread's suite where its thread does not run, nor the
-#    suites built again for grouped pools (FOREMAN_GROUPED_TESTS=OFF), whose code the hierarchy
-#    suite runs; this keeps CI within its time), and
+#    suites' runs in grouped pools (FOREMAN_GROUPED_TESTS=OFF), whose code the hierarchy suite
+#    runs; this keeps CI within its time), and
 #    builds only what those tests run: no benchmark, no large test, of the examples only timeline,
 #    which the observe tests run;
 # 4. fuzzes the checkpoint journal's reader (libFuzzer, clang; niced, alongside 5.'s tests when
@@ -24,7 +25,10 @@
 #    in build-mpich/ against MPICH (Release at -O0, the examples at -O1) and runs it under MPICH's
 #    mpiexec (without the packaging, compile and large tests, which are not built, nor the
 #    benchmark, whose smoke runs the release pass makes, nor the tests whose outcome does not
-#    depend on the MPI, nor the suites built again for grouped pools, as in 3.).
+#    depend on the MPI); the suites of tests/CMakeLists.txt's foreman_grouped_runs() are built
+#    with hierarchical_dispatch here and run again in grouped pools (label grouped): at -O0 their
+#    grouped code costs least to compile (each suite 10-40 s of CPU more, where a build of its own
+#    at -O1 in pass 2 cost 30-50).
 # Optimization levels: compiling is most of CI's time, and the optimizer most of compiling (one
 # test suite, measured with GCC 12: 51 s at -O3, 41 s at -O2, 27 s at -O1, 15 s at -O0). The
 # release pass uses -O2, what Debian builds its packages with; the MPICH pass, which checks how
@@ -229,7 +233,7 @@ configure_mpich() {
   cmake -S "$root" -B "$mpich" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
     "-DCMAKE_CXX_FLAGS_RELEASE=-O0 -DNDEBUG" -DFOREMAN_EXAMPLES_COMPILE_OPTIONS=-O1 \
     -DFOREMAN_BROWSER_TESTS=$browser_tests -DFOREMAN_LARGE_TESTS=OFF -DFOREMAN_BUILD_BENCHMARKS=OFF \
-    -DFOREMAN_GROUPED_TESTS=OFF \
+    -DFOREMAN_GROUPED_TESTS=ON \
     -DFOREMAN_MPI_INDEPENDENT_TESTS=OFF "${mpi_cmake_args[@]}"
 }
 
@@ -258,7 +262,7 @@ build=$root/build
 if [[ $passes == *" release "* ]] && step "configure build/ (Release -O2, tests -O1, $warnings)" \
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
     "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DFOREMAN_TESTS_COMPILE_OPTIONS=-O1 -DFOREMAN_BROWSER_TESTS=$browser_tests \
-    -DFOREMAN_MULTIHOST_TESTS="$multihost" &&
+    -DFOREMAN_GROUPED_TESTS=OFF -DFOREMAN_MULTIHOST_TESTS="$multihost" &&
   step "build build/" cmake --build "$build" --parallel "$jobs"; then
   step "test build/ (ctest -j$ctest_jobs, without label multihost)" run_ctest "$build" --label-exclude multihost || true
   # Apart, so that their time shows (about a minute) and nothing else competes with their timing.

@@ -1,5 +1,5 @@
 // The layout of a grouped pool (detail/group_layout.hpp) and the batch sizes of a grouped run
-// (detail/relay.hpp), without MPI: every rank but the master in exactly one group, each group a
+// (detail/grouped_run.hpp), without MPI: every rank but the master in exactly one group, each group a
 // sub-master followed by at least one worker, and the sizes the documentation promises.
 
 #include "catch.hpp"

@@ -66,7 +66,9 @@ TEST_CASE("a failing MPI call is a foreman::mpi_error with the call, the peer an
   CHECK_NOTHROW(foreman::detail::check_mpi(MPI_SUCCESS, "MPI_Barrier"));
 }
 
-TEST_CASE("an MPI failure on one worker's connection makes that worker lost, and the run ends right", "[mpi]") {
+// [flat]: the failure is injected into the master's receive from rank 2, from which a grouped
+// pool's master receives nothing (rank 2 is a worker of sub-master 1's group).
+TEST_CASE("an MPI failure on one worker's connection makes that worker lost, and the run ends right", "[mpi][flat]") {
   if (world_size() < 3) return; // needs a worker to lose and one to finish the run
   foreman::master_worker<int, long> pool;
   const int culprit = 2;

@@ -236,7 +236,12 @@ TEST_CASE("the progress option and FOREMAN_PROGRESS write to stderr only", "[pro
   std::remove(err_path.c_str());
   std::remove(out_path.c_str());
   if (!pool.is_master()) {
-    CHECK(shown.empty()); // workers never show progress
+    // Workers never show progress; nor, in a grouped pool, does a sub-master, whose group's
+    // job the environment must not turn on either.
+    CHECK(shown.empty());
+    CHECK(by_env.empty());
+    CHECK(forced_terminal.empty());
+    CHECK(forced_log.empty());
     return;
   }
   for (const std::string& err : {shown, by_env, forced_log}) {
@@ -262,7 +267,9 @@ TEST_CASE("the progress option and FOREMAN_PROGRESS write to stderr only", "[pro
   CHECK(forced_terminal.back() == '\n');
 }
 
-TEST_CASE("the report of a round-robin run with failures", "[report]") {
+// [flat]: where each task runs is round_robin's rule over the pool's workers, which a grouped pool
+// applies inside each group (docs/api.md, "Grouped pools").
+TEST_CASE("the report of a round-robin run with failures", "[report][flat]") {
   foreman::master_worker<int, int> pool;
   const int workers = pool.worker_count();
   const int n = workers == 0 ? 7 : 3 * workers + 2;
@@ -565,6 +572,30 @@ TEST_CASE("a run writes its timeline files, tasks placed without overlap", "[tim
   CHECK(count(html, "<rect class=\"bar ") == n);
   CHECK(count(html, "<rect class=\"bar failed\"") == 3);
   CHECK(count(html, "std::out_of_range: seven</title>") == 3);
+}
+
+TEST_CASE("FOREMAN_TIMELINE: every run's timeline, written by the master alone", "[timeline]") {
+  foreman::master_worker<int, int> pool;
+  const std::size_t n = 30;
+  std::vector<int> tasks(n);
+  for (std::size_t i = 0; i < n; ++i) tasks[i] = static_cast<int>(i);
+  // Each rank names its own files: only the master's may be written (in a grouped pool, neither
+  // the top layer's job nor a sub-master's job of its group writes one).
+  const std::string prefix = scratch_file("env_timeline");
+  ::setenv("FOREMAN_TIMELINE", prefix.c_str(), 1);
+  const auto results = pool.run(tasks, [](int x) { return x + 1; });
+  ::unsetenv("FOREMAN_TIMELINE");
+  const std::string json = read_file(prefix + ".json"), html = read_file(prefix + ".html");
+  std::remove((prefix + ".json").c_str());
+  std::remove((prefix + ".html").c_str());
+  if (!pool.is_master()) {
+    CHECK(json.empty());
+    CHECK(html.empty());
+    return;
+  }
+  CHECK(results.size() == n);
+  CHECK(count(json, "\"ph\":\"X\"") == n);
+  CHECK(count(html, "<rect class=\"bar ") == n);
 }
 
 TEST_CASE("a timeline that cannot be written is reported, the results are returned", "[timeline]") {

@@ -97,7 +97,7 @@ public:
   job_core(const job_binding& pool, const options& opt, std::unique_ptr<local_function<Task, Result>> local,
            typename store_type::cache* segments = nullptr)
       : pool_(pool), opt_(opt), local_(std::move(local)), started_(std::chrono::steady_clock::now()), store_(segments),
-        observer_(progress_meter::unknown_total, opt_), local_queue_(scheduler::config{schedule::dynamic, 1, 1, 1}) {
+        observer_(progress_meter::unknown_total, opt_, pool.pool->is_layer()), local_queue_(scheduler::config{schedule::dynamic, 1, 1, 1}) {
     pool_.info->totals.assign(static_cast<std::size_t>(pool_.workers) + 1, worker_totals{});
     if (pool_.workers > 0) {
       loop_ = std::make_unique<loop_type>(pool_.comm, pool_.run, opt_, *pool_.pool, store_, *pool_.info, on_done_);

@@ -9,6 +9,7 @@
 #include <foreman/detail/launch_check.hpp>
 #include <foreman/detail/master_loop.hpp>
 #include <foreman/detail/observer.hpp>
+#include <foreman/detail/grouped_run.hpp>
 #include <foreman/detail/relay.hpp>
 #include <foreman/detail/shared_value.hpp>
 #include <foreman/detail/stream.hpp>
@@ -524,7 +525,7 @@ private:
       if (!pool_.lost[static_cast<std::size_t>(w)] || pool_.exited(w) || answered[static_cast<std::size_t>(w)])
         continue;
       detail::process_watch& watch = pool_.watches[static_cast<std::size_t>(w)];
-      const std::string name = "lost worker " + std::to_string(pool_.shown_rank(w)) + " (pid " +
+      const std::string name = "lost " + pool_.peer(w) + " (pid " +
                                std::to_string(pool_.pids[static_cast<std::size_t>(w)]) + ")";
       if (watch.watching()) {
         detail::announce(name + " still runs; it was asked to leave" +
@@ -604,7 +605,7 @@ private:
           serve(fn, opt);
         return;
       }
-      detail::run_observer observer(tasks.size(), opt); // timing, progress, timeline
+      detail::run_observer observer(tasks.size(), opt, pool_.is_layer()); // timing, progress, timeline
       info_.workers = worker_count();
       info_.sub_masters = sub_masters();
       if (reuse && detail::body_traits<Result>::capable)
@@ -763,7 +764,7 @@ private:
     merge();
   }
 
-  // A grouped run on the master: batches to the sub-masters (detail/relay.hpp). Their lost
+  // A grouped run on the master: batches to the sub-masters (detail/grouped_run.hpp). Their lost
   // sub-masters and those groups' workers are lost to the whole pool too: the workers wait for a
   // sub-master that is gone, and the pool's goodbye treats them as it treats any lost worker.
   template <class Fn, class OnDone>
@@ -862,10 +863,12 @@ private:
         top_->worker_store_.shown_rank = rank();
         if (is_master())
           for (int t = 0; t <= layout_.groups(); ++t) top_->pool_.shown.push_back(t == 0 ? 0 : layout_.first(t - 1));
+        top_->pool_.layer = detail::pool_state::layer_kind::top;
       }
       if (group >= 0) {
         group_ = std::make_unique<group_pool>(boost::mpi::communicator(group_comm, boost::mpi::comm_take_ownership));
         group_->worker_store_.shown_rank = rank();
+        group_->pool_.layer = detail::pool_state::layer_kind::group;
         if (layout_.is_sub_master(rank()))
           for (int r = layout_.first(group); r < layout_.first(group + 1); ++r) group_->pool_.shown.push_back(r);
       }

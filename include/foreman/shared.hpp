@@ -73,6 +73,15 @@ struct is_worker_function<worker_function<S, F, I>> : std::true_type {};
 /// Whether Fn (cv-qualifiers ignored) came from with_shared() or with_initializer().
 template <class Fn>
 inline constexpr bool is_worker_function_v = is_worker_function<std::remove_cv_t<Fn>>::value;
+/// The type of the value a task function shares (with_shared()); void when it shares none.
+template <class Fn, bool = is_worker_function_v<Fn>>
+struct shared_type_of {
+  using type = void;
+};
+template <class Fn>
+struct shared_type_of<Fn, true> {
+  using type = typename std::remove_cv_t<Fn>::shared_type;
+};
 } // namespace detail
 
 /// Binds a read-only value to a task function: the master sends `value` to every live worker

@@ -6,7 +6,8 @@
 //   sub_master_dies  sub-master 4 SIGKILLs itself 0.4 s into the run (a thread of its own: a
 //                    sub-master runs no task): the master notices, its batches run on the group of 1 (ranks 1-3),
 //                    and 4, 5 and 6 are reported lost (5 and 6 are cut off with it); the next run
-//                    goes to the group left
+//                    goes to the group left; the master's lines name "sub-master 4" and its
+//                    "batch(es)" (the top layer's tasks), not a "worker 4" and its "task(s)"
 //   group_dies       workers 5 and 6, the whole of sub-master 4's group, SIGKILL themselves at
 //                    their third task: the tasks their group could not run go back to the master
 //                    and run on ranks 2-3, none fails, and 4 is not lost; the next run goes there
@@ -80,11 +81,12 @@ int main(int argc, char** argv) {
 
   foreman::options opt;
   if (fault == "poison") opt.max_attempts = 1;
-  // poison: what a sub-master prints goes to a file, read back after the run.
+  // poison: what a sub-master prints goes to a file, read back after the run; sub_master_dies:
+  // what the master prints.
   const bool sub_master = pool.rank() == 1 || pool.rank() == 4;
-  const std::string log = "group_fault_poison." + std::to_string(::getpid()) + ".log";
+  const std::string log = "group_fault_" + fault + "." + std::to_string(::getpid()) + ".log";
   int saved_stderr = -1;
-  if (fault == "poison" && sub_master) {
+  if ((fault == "poison" && sub_master) || (fault == "sub_master_dies" && pool.is_master())) {
     std::fflush(stderr);
     saved_stderr = ::dup(2);
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -99,9 +101,21 @@ int main(int argc, char** argv) {
     std::ifstream in(log);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::remove(log.c_str());
+    std::fputs(text.c_str(), stderr); // as it would have been
+    // The master's lines about the top layer name a sub-master as such, and what it held as
+    // batches (the top job's tasks), never as "worker 4" and "tasks".
+    if (fault == "sub_master_dies") {
+      check(text.find("foreman: sub-master 4 lost: its process (pid ") != std::string::npos &&
+                text.find(" batch(es)", text.find("foreman: sub-master 4 lost: ")) != std::string::npos,
+            "the master names sub-master 4 lost, and what it held as batches: " + text);
+      check(text.find(" batch(es) sent again, to sub-master 1: ") != std::string::npos,
+            "the master names the batches sent again to sub-master 1: " + text);
+      check(text.find("worker 4") == std::string::npos && text.find("task(s)") == std::string::npos,
+            "the master calls no sub-master a worker, and no batch a task: " + text);
+    }
     // Only the sub-master whose worker ran task 299 lost one.
     const std::size_t at = text.find(" lost: ");
-    if (at != std::string::npos) {
+    if (fault == "poison" && at != std::string::npos) {
       const std::size_t line = text.rfind('\n', at) == std::string::npos ? 0 : text.rfind('\n', at) + 1;
       const std::string lost_line = text.substr(line, text.find('\n', at) - line);
       const int w = pool.rank() == 1 ? 2 : 5; // its workers are w and w + 1

@@ -2,8 +2,8 @@
 /// @file batch.hpp
 /// What travels between the master of a grouped pool (foreman::hierarchy) and its sub-masters:
 /// a batch of the run's tasks with the options to run them under, and the batch's answer (a
-/// result, a failure or "not run" per task, and the losses its group noticed). relay.hpp sends
-/// and answers them; batch_book.hpp keeps the master's account of them.
+/// result, a failure or "not run" per task, and the losses its group noticed). grouped_run.hpp
+/// sends them, relay.hpp answers them, batch_book.hpp keeps the master's account of them.
 
 #include <foreman/options.hpp>
 

@@ -2,7 +2,7 @@
 /// @file batch_book.hpp
 /// The master's account of a grouped run's batches (foreman::hierarchy): which of the run's
 /// tasks each batch sent and not yet answered holds, and how an answer is filed into the run's
-/// results, records and failures. No MPI: run_grouped() (relay.hpp) drives it with the top
+/// results, records and failures. No MPI: run_grouped() (grouped_run.hpp) drives it with the top
 /// layer's job, batch_book_test with a fake one.
 
 #include <foreman/detail/batch.hpp>

@@ -312,9 +312,6 @@ private:
 
   bool is_lost(int w) const { return pool_.lost[static_cast<std::size_t>(w)] != 0; }
 
-  // Worker w as messages name it: its rank in the whole pool (pool_state::shown).
-  std::string shown(int w) const { return std::to_string(pool_.shown_rank(w)); }
-
   // Tickets as messages name them (pool_state::shown_task).
   std::vector<std::size_t> names_of(const std::vector<ticket>& ts) const {
     std::vector<std::size_t> out;
@@ -429,8 +426,8 @@ private:
     resending_.clear();
   }
   FOREMAN_DETAIL_COLD void announce_resent_line(int w) {
-    std::string line = std::to_string(resending_.size()) + " task(s) sent again, to worker " + shown(w) +
-                       ": " + index_ranges(names_of(resending_));
+    std::string line = std::to_string(resending_.size()) + " " + pool_.tasks_noun() + " sent again, to " +
+                       pool_.peer(w) + ": " + index_ranges(names_of(resending_));
     // Grouped by attempt: a task queued behind the one a lost worker was running is not charged.
     std::string attempts;
     for (unsigned a = 2; a <= max_attempts_; ++a) {
@@ -674,7 +671,7 @@ private:
     setup_error_ = type + ": " + message;
     // The first few quoted: every task left fails with this text when no worker can run it.
     if (set_up_failed_.size() < 3)
-      setup_errors_ += std::string(setup_errors_.empty() ? "" : ", ") + "worker " + shown(worker) + " (" +
+      setup_errors_ += std::string(setup_errors_.empty() ? "" : ", ") + pool_.peer(worker) + " (" +
                        setup_error_.substr(0, 300) + ")";
     else if (set_up_failed_.size() == 3)
       setup_errors_ += " and others";
@@ -740,7 +737,7 @@ private:
       if (store_.done(t)) continue;
       file_failure(task_failure{static_cast<std::size_t>(t), worker, serialization_error_type,
                                 serialization_error("task " + std::to_string(pool_.shown_task(store_.name(t))) +
-                                                    " could not be decoded on worker " + shown(worker) +
+                                                    " could not be decoded on " + pool_.peer(worker) +
                                                     ": the tasks message holding it was damaged: " + why)
                                     .what()});
       auto& record = store_.record(t);
@@ -1003,8 +1000,8 @@ private:
     info_.losses.push_back(worker_loss{w, reason, std::chrono::duration<double>(now - start_).count(), silent,
                                        held.size(), set_up ? setup_error_ : std::string()});
     if (opt_.announce_faults && set_up) {
-      announce("worker " + shown(w) + " could not set up for this run (" + setup_error_.substr(0, 300) +
-               "); it held " + std::to_string(held.size()) + " task(s)" +
+      announce(pool_.peer(w) + " could not set up for this run (" + setup_error_.substr(0, 300) + "); it held " +
+               std::to_string(held.size()) + " " + pool_.tasks_noun() +
                (held.empty() ? "" : ": " + index_ranges(names_of(held))) +
                "; it gets no more tasks in this run, and sets up again in the next");
     } else if (opt_.announce_faults) {
@@ -1019,8 +1016,9 @@ private:
       else
         std::snprintf(why, sizeof why, "nothing heard from it for %.2f s (task timeout %g s)", silent,
                       opt_.task_timeout.count());
-      announce("worker " + shown(w) + " lost: " + why + "; it held " + std::to_string(held.size()) +
-               " task(s)" + (held.empty() ? "" : ": " + index_ranges(names_of(held))) + "; it gets no more tasks");
+      announce(pool_.peer(w) + " lost: " + why + "; it held " + std::to_string(held.size()) + " " +
+               pool_.tasks_noun() + (held.empty() ? "" : ": " + index_ranges(names_of(held))) + "; it gets no more " +
+               (pool_.layer == pool_state::layer_kind::top ? "batches" : "tasks"));
     }
     // A worker runs its chunks in order, so only the oldest unanswered one can have started:
     // the tasks queued behind it are not charged an attempt (nor any, if it could not set up).
@@ -1032,7 +1030,7 @@ private:
         store_.mark_resent(t);
       } else if (store_.record(t).attempts >= max_attempts_) {
         fail(t, w,
-             "worker " + shown(w) + " was lost while running this task, the last of " +
+             pool_.peer(w) + " was lost while running this task, the last of " +
                  std::to_string(max_attempts_) + " attempts");
       } else {
         scheduler_.requeue(t);

@@ -71,8 +71,12 @@ class run_observer {
 public:
   using clock = std::chrono::steady_clock;
 
-  run_observer(std::size_t total, const options& opt)
+  /// `layer`: the run of a layer of a grouped pool (pool_state::layer), which the whole pool's
+  /// master observes: it shows no progress and writes no timeline, whatever FOREMAN_PROGRESS
+  /// and FOREMAN_TIMELINE say (grouped_run.hpp and batch.hpp clear the options themselves).
+  run_observer(std::size_t total, const options& opt, bool layer = false)
       : start_(clock::now()), json_path_(opt.timeline_json), html_path_(opt.timeline_html) {
+    if (layer) return;
     if (const auto terminal = progress_form(opt.progress)) meter_.emplace(total, *terminal);
     const auto prefix = environment_value("FOREMAN_TIMELINE");
     if (prefix && !prefix->empty() && json_path_.empty() && html_path_.empty()) {

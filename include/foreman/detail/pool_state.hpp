@@ -43,6 +43,20 @@ struct pool_state {
     const int r = shown_rank(0);
     return r == 0 ? std::string("the master") : "sub-master " + std::to_string(r);
   }
+  /// Which pool this is: the one the program built, or a layer of a grouped one
+  /// (master_worker::make_groups()). A layer's runs are observed by the whole pool's master: no
+  /// progress display or timeline of their own, whatever the options or the environment say.
+  enum class layer_kind : unsigned char { whole, top, group };
+  layer_kind layer = layer_kind::whole;
+  bool is_layer() const { return layer != layer_kind::whole; }
+  /// How messages name worker w: "worker 5", or, on the top layer (whose workers are the
+  /// sub-masters), "sub-master 4"; by its rank in the whole pool (shown_rank()).
+  std::string peer(int w) const {
+    return (layer == layer_kind::top ? "sub-master " : "worker ") + std::to_string(shown_rank(w));
+  }
+  /// "task(s)", or, on the top layer, "batch(es)" (its tasks are batches of the run's tasks,
+  /// numbered by the top job from 0 in each run).
+  const char* tasks_noun() const { return layer == layer_kind::top ? "batch(es)" : "task(s)"; }
   /// Per task name of its run or job (task_store.hpp): the index messages give it, when this pool
   /// is a group of a grouped one (the run's index of each task, kept by the relay, relay.hpp);
   /// null: the name itself.

@@ -527,7 +527,7 @@ FOREMAN_DETAIL_INLINE std::uint64_t get_length(decoder& in) {
 }
 
 /// Writes a value as put_item() does, but never as a body: its bytes follow in `out`, for a
-/// value carried inside another (a grouped pool's batches and their answers, relay.hpp). Read
+/// value carried inside another (a grouped pool's batches and their answers, batch.hpp). Read
 /// it back with get_item(), which then announces no body. What the value's serialize() throws
 /// passes through, with the item partly written: the caller rolls the encoder back.
 template <class T>
