@@ -14,6 +14,15 @@
 //   all_workers_die  every worker (2, 3, 5, 6) SIGKILLs itself at its third task: the run ends, the
 //                    tasks that ran are right and every other one fails as foreman::worker_lost
 //                    ("no live worker is left to run it"), as in a flat pool; so does the next run
+//   worker_hangs     worker 5 hangs at its third task, with options::task_timeout 2 s: its
+//                    sub-master (4) declares it lost when it has been silent that long, runs its
+//                    tasks on worker 6, and the master's report names 5 lost (silent), not 4
+//                    (a batch's deadline at the master is far longer: batch_timeout()); it is
+//                    killed at MPI_Finalize
+//   sub_master_hangs sub-master 4 stops (SIGSTOP) 0.3 s into a run of 60 tasks of 50 ms, with
+//                    options::task_timeout 1 s and max_attempts 2: the master declares it lost
+//                    once its batch's deadline passes (silent), its batches run on the group of 1,
+//                    and 4, 5 and 6 are reported lost; the next run goes to the group left
 //   poison           task 299 SIGKILLs the worker that runs it, with options::max_attempts 1: it
 //                    alone fails, as foreman::worker_lost, its message and record naming that
 //                    worker by its rank in the whole pool (not its rank inside its group), and the
@@ -61,15 +70,20 @@ int main(int argc, char** argv) {
     if (pool.is_master()) std::printf("group fault %s needs 7 ranks (sub-masters 1 and 4)\n", fault.c_str());
     return 1;
   }
-  std::vector<int> tasks(300);
-  for (int i = 0; i < 300; ++i) tasks[static_cast<std::size_t>(i)] = i;
+  // sub_master_hangs: few tasks, in small batches (a batch's deadline grows with its size).
+  const int n = fault == "sub_master_hangs" ? 60 : 300;
+  const auto task_time = std::chrono::milliseconds(fault == "sub_master_hangs" ? 50 : 10);
+  std::vector<int> tasks(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) tasks[static_cast<std::size_t>(i)] = i;
   int done = 0; // tasks this rank ran
   auto fn = [&](int x) -> long {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(task_time);
     const int r = pool.rank();
     const bool dies = (fault == "worker_dies" && r == 5) || (fault == "group_dies" && (r == 5 || r == 6)) ||
                       (fault == "all_workers_die" && r != 1 && r != 4);
     if (dies && ++done == 3) std::raise(SIGKILL);
+    if (fault == "worker_hangs" && r == 5 && ++done == 3)
+      for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
     if (fault == "poison" && x == 299) std::raise(SIGKILL);
     return long(x) * x;
   };
@@ -79,8 +93,19 @@ int main(int argc, char** argv) {
       std::raise(SIGKILL);
     }).detach();
 
+  if (fault == "sub_master_hangs" && pool.rank() == 4)
+    std::thread([] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      std::raise(SIGSTOP); // the whole process: silent, not ended
+    }).detach();
+
   foreman::options opt;
   if (fault == "poison") opt.max_attempts = 1;
+  if (fault == "worker_hangs") opt.task_timeout = std::chrono::seconds(2);
+  if (fault == "sub_master_hangs") {
+    opt.task_timeout = std::chrono::seconds(1);
+    opt.max_attempts = 2;
+  }
   // poison: what a sub-master prints goes to a file, read back after the run; sub_master_dies:
   // what the master prints.
   const bool sub_master = pool.rank() == 1 || pool.rank() == 4;
@@ -171,7 +196,7 @@ int main(int argc, char** argv) {
     check(outcomes.size() == tasks.size(), "one outcome per task");
     std::size_t right = 0;
     for (std::size_t i = 0; i < outcomes.size(); ++i) right += outcomes[i].ok() && outcomes[i].value() == long(i * i);
-    check(right == tasks.size(), std::to_string(right) + " of 300 results right");
+    check(right == tasks.size(), std::to_string(right) + " of " + std::to_string(n) + " results right");
     check(info.failures == 0, "no task failed");
     if (fault == "group_dies") {
       check(lost(info, 5) && lost(info, 6), "workers 5 and 6 reported lost");
@@ -183,6 +208,13 @@ int main(int argc, char** argv) {
         if (info.tasks[i].worker != 2 && info.tasks[i].worker != 3 && info.tasks[i].worker != 5 &&
             info.tasks[i].worker != 6)
           check(false, "task " + std::to_string(i) + " filed as run by rank " + std::to_string(info.tasks[i].worker));
+    } else if (fault == "worker_hangs") {
+      check(lost(info, 5), "worker 5 reported lost");
+      check(!lost(info, 4) && !lost(info, 6) && !lost(info, 1) && !lost(info, 2) && !lost(info, 3),
+            "no other rank lost");
+      check(info.losses.size() == 1 && info.losses[0].worker == 5 &&
+                info.losses[0].reason == foreman::loss_reason::silent,
+            "worker 5's loss: silent past the task timeout");
     } else if (fault == "worker_dies") {
       check(lost(info, 5), "worker 5 reported lost");
       check(!lost(info, 4) && !lost(info, 6) && !lost(info, 1), "no other rank lost");
@@ -196,10 +228,12 @@ int main(int argc, char** argv) {
     } else {
       check(lost(info, 4) && lost(info, 5) && lost(info, 6), "sub-master 4 and its workers 5, 6 reported lost");
       check(!lost(info, 1) && !lost(info, 2) && !lost(info, 3), "ranks 1-3 not lost");
+      // Dead, its process is seen to end; stopped, it is silent past its batch's deadline.
+      const auto reason =
+          fault == "sub_master_hangs" ? foreman::loss_reason::silent : foreman::loss_reason::process_exited;
       bool sub_loss = false;
-      for (const auto& l : info.losses)
-        sub_loss = sub_loss || (l.worker == 4 && l.reason == foreman::loss_reason::process_exited);
-      check(sub_loss, "sub-master 4's loss: its process exited");
+      for (const auto& l : info.losses) sub_loss = sub_loss || (l.worker == 4 && l.reason == reason);
+      check(sub_loss, "sub-master 4's loss: " + std::string(fault == "sub_master_hangs" ? "silent" : "its process exited"));
       check(info.retries > 0, "its batches sent again");
     }
   }
@@ -212,12 +246,15 @@ int main(int argc, char** argv) {
       lost_tasks += !again[i].ok() && again[i].failure().type == "foreman::worker_lost";
     }
     if (fault == "all_workers_die")
-      check(lost_tasks == tasks.size(), "the next run: " + std::to_string(lost_tasks) + " of 300 failed, worker lost");
+      check(lost_tasks == tasks.size(), "the next run: " + std::to_string(lost_tasks) + " failed, worker lost");
     else
-      check(right == tasks.size(), "the next run: " + std::to_string(right) + " of 300 right");
-    for (const auto& r : pool.last_run().tasks)
-      if ((fault == "sub_master_dies" || fault == "group_dies") && (r.worker < 2 || r.worker > 3))
+      check(right == tasks.size(), "the next run: " + std::to_string(right) + " of " + std::to_string(n) + " right");
+    for (const auto& r : pool.last_run().tasks) {
+      if ((fault == "sub_master_dies" || fault == "sub_master_hangs" || fault == "group_dies") &&
+          (r.worker < 2 || r.worker > 3))
         check(false, "a task of the next run off ranks 2-3");
+      if (fault == "worker_hangs" && r.worker == 5) check(false, "a task of the next run on the hung worker 5");
+    }
     std::printf("group fault %s: %d check(s) failed\n", fault.c_str(), failures);
   }
   return failures == 0 ? 0 : 1;

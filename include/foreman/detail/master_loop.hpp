@@ -1003,7 +1003,7 @@ private:
       announce(pool_.peer(w) + " could not set up for this run (" + setup_error_.substr(0, 300) + "); it held " +
                std::to_string(held.size()) + " " + pool_.tasks_noun() +
                (held.empty() ? "" : ": " + index_ranges(names_of(held))) +
-               "; it gets no more tasks in this run, and sets up again in the next");
+               "; it gets no more " + pool_.tasks_plural() + " in this run, and sets up again in the next");
     } else if (opt_.announce_faults) {
       char why[256];
       if (reason == loss_reason::process_exited)
@@ -1018,7 +1018,7 @@ private:
                       opt_.task_timeout.count());
       announce(pool_.peer(w) + " lost: " + why + "; it held " + std::to_string(held.size()) + " " +
                pool_.tasks_noun() + (held.empty() ? "" : ": " + index_ranges(names_of(held))) + "; it gets no more " +
-               (pool_.layer == pool_state::layer_kind::top ? "batches" : "tasks"));
+               pool_.tasks_plural());
     }
     // A worker runs its chunks in order, so only the oldest unanswered one can have started:
     // the tasks queued behind it are not charged an attempt (nor any, if it could not set up).

@@ -76,7 +76,11 @@ public:
   /// and FOREMAN_TIMELINE say (grouped_run.hpp and batch.hpp clear the options themselves).
   run_observer(std::size_t total, const options& opt, bool layer = false)
       : start_(clock::now()), json_path_(opt.timeline_json), html_path_(opt.timeline_html) {
-    if (layer) return;
+    if (layer) {
+      json_path_.clear();
+      html_path_.clear();
+      return;
+    }
     if (const auto terminal = progress_form(opt.progress)) meter_.emplace(total, *terminal);
     const auto prefix = environment_value("FOREMAN_TIMELINE");
     if (prefix && !prefix->empty() && json_path_.empty() && html_path_.empty()) {

@@ -57,6 +57,8 @@ struct pool_state {
   /// "task(s)", or, on the top layer, "batch(es)" (its tasks are batches of the run's tasks,
   /// numbered by the top job from 0 in each run).
   const char* tasks_noun() const { return layer == layer_kind::top ? "batch(es)" : "task(s)"; }
+  /// "tasks", or, on the top layer, "batches".
+  const char* tasks_plural() const { return layer == layer_kind::top ? "batches" : "tasks"; }
   /// Per task name of its run or job (task_store.hpp): the index messages give it, when this pool
   /// is a group of a grouped one (the run's index of each task, kept by the relay, relay.hpp);
   /// null: the name itself.
