@@ -2,10 +2,11 @@
 # The test command of the README:  bash scripts/test.sh
 #
 # 1. installs the Debian/Ubuntu packages that are missing (scripts/install-deps.sh);
-# 2. builds everything in build/ (Release at -O2, -Wall -Wextra -Wpedantic -Werror) and runs every
-#    test but the grouped runs (FOREMAN_GROUPED_TESTS=OFF: the suites keep flat_dispatch, the
-#    default users get; 5. runs them); then, as their own step, the multi-host tests (label multihost: Open MPI over TCP between
-#    test hosts made of network namespaces by scripts/netns-hosts.sh, docs/testing.md), which need
+# 2. builds everything in build/ (Release at -O2, -Wall -Wextra -Wpedantic -Werror; most test
+#    programs at -O0, see tests/CMakeLists.txt) and runs every test but the grouped runs
+#    (FOREMAN_GROUPED_TESTS=OFF: the suites keep flat_dispatch, the default users get; 5. runs
+#    them); then, as their own step, the multi-host tests (label multihost: Open MPI over TCP
+#    between test hosts made of network namespaces by scripts/netns-hosts.sh, docs/testing.md), which need
 #    root: as root the configure fails if they cannot run, otherwise they are left out with the
 #    reason;
 # 3. builds again in build-sanitize/ with AddressSanitizer + UndefinedBehaviorSanitizer and runs
@@ -27,11 +28,14 @@
 #    benchmark, whose smoke runs the release pass makes, nor the tests whose outcome does not
 #    depend on the MPI); the suites of tests/CMakeLists.txt's foreman_grouped_runs() are built
 #    with hierarchical_dispatch here and run again in grouped pools (label grouped): at -O0 their
-#    grouped code costs least to compile (each suite 10-40 s of CPU more, where a build of its own
-#    at -O1 in pass 2 cost 30-50).
+#    grouped code costs least to compile (each suite 10-40 s of CPU more, where a program of its
+#    own compiled the suite's flat code again). As in 3., a suite that runs at 2 and 4 ranks is
+#    not run at 3 here: the release pass runs it.
 # Optimization levels: compiling is most of CI's time, and the optimizer most of compiling (one
 # test suite, measured with GCC 12: 51 s at -O3, 41 s at -O2, 27 s at -O1, 15 s at -O0). The
-# release pass uses -O2, what Debian builds its packages with; the MPICH pass, which checks how
+# release pass uses -O2, what Debian builds its packages with, for what users compile (the
+# examples, the benchmark) and the suites of the facade and the value paths, -O0 for the other
+# test programs (tests/CMakeLists.txt); the MPICH pass, which checks how
 # foreman behaves under another MPI, not what the optimizer makes of it, -O0 (the largest suite,
 # master_worker_test: 43 s at -O1, 21 s at -O0; session 21; its build was 699 s at -O1 in CI,
 # 418 s at -O0), but -O1 for the examples, whose runs are the heavy ones (at -O0 the pass's tests
@@ -258,10 +262,11 @@ fi
 
 # ---- pass 1: Release, warnings as errors, every test -------------------------------------------
 build=$root/build
-# The test programs at -O1 but master_worker_test (tests/CMakeLists.txt says why).
-if [[ $passes == *" release "* ]] && step "configure build/ (Release -O2, tests -O1, $warnings)" \
+# The test programs at -O0 but those of the facade and the value paths (tests/CMakeLists.txt,
+# foreman_optimized_tests(), says which and why).
+if [[ $passes == *" release "* ]] && step "configure build/ (Release -O2, most tests -O0, $warnings)" \
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
-    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DFOREMAN_TESTS_COMPILE_OPTIONS=-O1 -DFOREMAN_BROWSER_TESTS=$browser_tests \
+    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DFOREMAN_TESTS_COMPILE_OPTIONS=-O0 -DFOREMAN_BROWSER_TESTS=$browser_tests \
     -DFOREMAN_GROUPED_TESTS=OFF -DFOREMAN_MULTIHOST_TESTS="$multihost" &&
   step "build build/" cmake --build "$build" --parallel "$jobs"; then
   step "test build/ (ctest -j$ctest_jobs, without label multihost)" run_ctest "$build" --label-exclude multihost || true
@@ -285,6 +290,25 @@ if [[ $passes == *" release "* ]] && command -v doxygen >/dev/null 2>&1; then
   step "docs (Doxygen, warnings are errors)" cmake --build "$build" --target docs || true
 fi
 
+# skip_between <tree> [2]: `between_runs` gets the regexes of the 3-rank runs of <tree>'s suites that
+# also run at 2 and 4 ranks (one worker and three cover what two do), and with `2`, of the 2-rank
+# runs of those that also run at 1 rank; not_3 and not_2 count them. Not the examples'.
+skip_between() {
+  local tree=$1 also_2=${2:-} names name suite
+  names=$(ctest --test-dir "$tree" -N | sed -nE 's/^ *Test +#[0-9]+: ([^ ]+)$/\1/p')
+  between_runs=() not_3=0 not_2=0
+  for name in $names; do
+    [[ $name == *.3ranks && $name != examples.* ]] || continue # an example's output at each size is its own
+    suite=${name%.3ranks}
+    if grep -qx "$suite.2ranks" <<<"$names" && grep -qx "$suite.4ranks" <<<"$names"; then
+      between_runs+=("${suite//./\\.}\\.3ranks") && not_3=$((not_3 + 1))
+      if [[ -n $also_2 ]] && grep -qx "$suite.1ranks" <<<"$names"; then
+        between_runs+=("${suite//./\\.}\\.2ranks") && not_2=$((not_2 + 1))
+      fi
+    fi
+  done
+}
+
 # ---- pass 2: AddressSanitizer + UndefinedBehaviorSanitizer --------------------------------------
 if [[ $passes == *" sanitize "* ]]; then
   # Leaks inside Open MPI (state MPI_Init never frees) are suppressed, nothing else. The slow
@@ -298,22 +322,11 @@ if [[ $passes == *" sanitize "* ]]; then
   if run_or_join sanitize-configure "configure build-sanitize/ (Debug, $sanitizer_flags)" configure_sanitize &&
     run_or_join sanitize-build "build build-sanitize/" cmake --build "$sanitize" --parallel "$jobs"; then
     # A suite that runs at 2 and 4 ranks (one worker, three) is not run at 3 under the sanitizers:
-    # the release and MPICH passes run it. 20 suites, 57 s of their test time (session 14's CI).
+    # the release pass runs it. 20 suites, 57 s of their test time (session 14's CI).
     # One that runs at 1, 2 and 4 ranks (no worker, one, three) is not run at 2 either: one
     # worker's paths are three's; 19 suites, 85 s of their test time (session 22's CI).
-    names=$(ctest --test-dir "$sanitize" -N | sed -nE 's/^ *Test +#[0-9]+: ([^ ]+)$/\1/p')
-    between=()
-    not_3=0 not_2=0
-    for name in $names; do
-      [[ $name == *.3ranks ]] || continue
-      suite=${name%.3ranks}
-      if grep -qx "$suite.2ranks" <<<"$names" && grep -qx "$suite.4ranks" <<<"$names"; then
-        between+=("${suite//./\\.}\\.3ranks") && not_3=$((not_3 + 1))
-        if grep -qx "$suite.1ranks" <<<"$names"; then
-          between+=("${suite//./\\.}\\.2ranks") && not_2=$((not_2 + 1))
-        fi
-      fi
-    done
+    skip_between "$sanitize" 2
+    between=("${between_runs[@]}")
     # The send thread's suite only where its thread runs (SERIALIZED, MULTIPLE) and at 2 and 3
     # ranks: at the level MPI_Init gives it runs the paths every other suite runs.
     between+=('send_progress\.[0-9]+ranks' 'send_progress_serialized\.4ranks')
@@ -363,8 +376,9 @@ if [[ $passes == *" mpich "* ]]; then
       fuzz_run nice -n 10 >"$fuzz/fuzz.log" 2>&1 &
       fuzz_pid=$!
     fi
-    step "test build-mpich/ (MPICH, without labels packaging, compile, large)" \
-      run_ctest "$mpich" --label-exclude 'packaging|compile|large' || true
+    skip_between "$mpich" # (see skip_between(): the release pass runs them)
+    step "test build-mpich/ (MPICH, without labels packaging, compile, large; $not_3 suites not at 3 ranks)" \
+      run_ctest "$mpich" --label-exclude 'packaging|compile|large' -E "^($(IFS='|' && echo "${between_runs[*]}"))\$" || true
   fi
 fi
 # The fuzzer, when it ran alongside the MPICH tests; or, if their build failed, now.
