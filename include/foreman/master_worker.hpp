@@ -520,24 +520,33 @@ private:
   // the goodbye with the others; one the master watches is handed to lost_at_finalize, which
   // ends it at MPI_Finalize if it still runs then; one it cannot watch is named.
   // A lost worker that answered the goodbye is leaving on its own: it is neither named nor ended.
+  // The top layer of a grouped pool leaves its lost sub-masters to the whole pool, in which they
+  // are lost too, on the same master: named and ended once, as sub-masters (peer_name()).
   void end_lost_workers(const std::vector<char>& answered) {
+    if (pool_.layer == detail::pool_state::layer_kind::top) return;
     for (int w = 1; w < comm_.size(); ++w) {
       if (!pool_.lost[static_cast<std::size_t>(w)] || pool_.exited(w) || answered[static_cast<std::size_t>(w)])
         continue;
       detail::process_watch& watch = pool_.watches[static_cast<std::size_t>(w)];
-      const std::string name = "lost " + pool_.peer(w) + " (pid " +
+      const std::string name = "lost " + peer_name(w) + " (pid " +
                                std::to_string(pool_.pids[static_cast<std::size_t>(w)]) + ")";
       if (watch.watching()) {
         detail::announce(name + " still runs; it was asked to leave" +
                          (detail::lost_at_finalize::kills()
                               ? "; if it still runs when MPI_Finalize starts here, it is killed 1 s later"
                               : ""));
-        detail::lost_at_finalize::add(pool_.shown_rank(w), pool_.pids[static_cast<std::size_t>(w)], std::move(watch));
+        detail::lost_at_finalize::add(peer_name(w), pool_.pids[static_cast<std::size_t>(w)], std::move(watch));
       } else {
         detail::announce(name + " runs on another host or in another pid namespace and may still run; it was asked "
                                 "to leave; the job ends when it does");
       }
     }
+  }
+
+  // How this pool's messages name rank w: a grouped pool's sub-master as such, any other rank as
+  // its layer names it (pool_state::peer()).
+  std::string peer_name(int w) const {
+    return layout_.grouped() && layout_.is_sub_master(w) ? "sub-master " + std::to_string(w) : pool_.peer(w);
   }
 
   // The checks and the set-up every run and job starts with: refused when called from inside a

@@ -223,10 +223,11 @@ class lost_at_finalize {
 public:
   static constexpr std::chrono::seconds grace{1};
 
-  /// Hands over the watch of lost worker `rank`, still running when its pool closed.
-  static void add(int rank, std::uint64_t pid, process_watch watch) {
+  /// Hands over the watch of a lost rank, still running when its pool closed; `name`: how
+  /// messages name it ("worker 5", "sub-master 4").
+  static void add(std::string name, std::uint64_t pid, process_watch watch) {
     lost_at_finalize* list = attached();
-    if (list != nullptr) list->workers_.push_back(entry{rank, pid, std::move(watch)});
+    if (list != nullptr) list->workers_.push_back(entry{std::move(name), pid, std::move(watch)});
   }
 
   /// Whether lost workers are killed at MPI_Finalize (FOREMAN_LOST_WORKERS is not "keep").
@@ -237,7 +238,7 @@ public:
 
 private:
   struct entry {
-    int rank;
+    std::string name;
     std::uint64_t pid;
     process_watch watch;
   };
@@ -287,7 +288,7 @@ private:
     if (kill && running()) std::fflush(nullptr);
     for (entry& e : workers_) {
       if (e.watch.exited()) continue;
-      std::string line = "foreman: lost worker " + std::to_string(e.rank) + " (pid " + std::to_string(e.pid) +
+      std::string line = "foreman: lost " + e.name + " (pid " + std::to_string(e.pid) +
                          ") still runs at MPI_Finalize, " + std::to_string(grace.count()) +
                          " s after being asked to leave";
       if (!kill)
