@@ -521,11 +521,16 @@ private:
   // ends it at MPI_Finalize if it still runs then; one it cannot watch is named.
   // A lost worker that answered the goodbye is leaving on its own: it is neither named nor ended.
   // The top layer of a grouped pool leaves its lost sub-masters to the whole pool, in which they
-  // are lost too, on the same master: named and ended once, as sub-masters (peer_name()).
+  // are lost too, on the same master: named and ended once, as sub-masters (peer_name()). A worker
+  // that its group lost in a grouped run is its sub-master's to name and end, as its group's pool
+  // ends (the sub-master runs on the group's host, where the master may not): the whole pool
+  // handles it only if it lost that sub-master too (leaves_to_sub_master()). One lost in a job,
+  // which a grouped pool serves flat, is the whole pool's.
   void end_lost_workers(const std::vector<char>& answered) {
     if (pool_.layer == detail::pool_state::layer_kind::top) return;
     for (int w = 1; w < comm_.size(); ++w) {
-      if (!pool_.lost[static_cast<std::size_t>(w)] || pool_.exited(w) || answered[static_cast<std::size_t>(w)])
+      if (!pool_.lost[static_cast<std::size_t>(w)] || pool_.exited(w) || answered[static_cast<std::size_t>(w)] ||
+          leaves_to_sub_master(w))
         continue;
       detail::process_watch& watch = pool_.watches[static_cast<std::size_t>(w)];
       const std::string name = "lost " + peer_name(w) + " (pid " +
@@ -541,6 +546,15 @@ private:
                                 "to leave; the job ends when it does");
       }
     }
+  }
+
+  // Whether the whole pool of a grouped one leaves lost worker w to its sub-master: its group lost
+  // it in a grouped run, and the sub-master lives.
+  bool leaves_to_sub_master(int w) const {
+    if (static_cast<std::size_t>(w) >= lost_in_group_.size() || !lost_in_group_[static_cast<std::size_t>(w)])
+      return false;
+    const int g = layout_.group_of(w);
+    return g >= 0 && !pool_.lost[static_cast<std::size_t>(layout_.first(g))];
   }
 
   // How this pool's messages name rank w: a grouped pool's sub-master as such, any other rank as
@@ -786,8 +800,12 @@ private:
       info_.retries += end.batches_resent;
       // The workers the groups lost (their sub-masters told) are lost to the whole pool too (no
       // flat job sends them anything); those whose set-up failed, for their run only, are not.
+      lost_in_group_.resize(static_cast<std::size_t>(comm_.size()));
       for (const worker_loss& l : info_.losses)
-        if (l.reason != loss_reason::initializer_failed) pool_.mark_lost(l.worker);
+        if (l.reason != loss_reason::initializer_failed) {
+          pool_.mark_lost(l.worker);
+          lost_in_group_[static_cast<std::size_t>(l.worker)] = 1;
+        }
       // A lost sub-master's loss as the top layer saw it; its workers, cut off with it, are lost
       // to the whole pool (no more flat jobs for them, the pool's goodbye treats them as lost).
       for (const worker_loss& l : end.sub_losses) info_.losses.push_back(l);
@@ -1010,6 +1028,7 @@ private:
   detail::group_layout layout_;
   std::unique_ptr<top_pool> top_;     // the master and the sub-masters
   std::unique_ptr<group_pool> group_; // a sub-master and its workers
+  std::vector<char> lost_in_group_;   // on the master of a grouped pool: rank w's loss came from its sub-master
 };
 
 } // namespace foreman
