@@ -523,9 +523,10 @@ private:
   // The top layer of a grouped pool leaves its lost sub-masters to the whole pool, in which they
   // are lost too, on the same master: named and ended once, as sub-masters (peer_name()). A worker
   // that its group lost in a grouped run is its sub-master's to name and end, as its group's pool
-  // ends (the sub-master runs on the group's host, where the master may not): the whole pool
-  // handles it only if it lost that sub-master too (leaves_to_sub_master()). One lost in a job,
-  // which a grouped pool serves flat, is the whole pool's.
+  // ends (the sub-master runs on the group's host, where the master may not), unless the master
+  // lost that sub-master too or only the master can watch the worker (leaves_to_sub_master()). One
+  // lost in a job, which a grouped pool serves flat, is the whole pool's. (A sub-master that the
+  // master declared lost while it ran on, only slow, names its group's lost workers as well.)
   void end_lost_workers(const std::vector<char>& answered) {
     if (pool_.layer == detail::pool_state::layer_kind::top) return;
     for (int w = 1; w < comm_.size(); ++w) {
@@ -549,12 +550,18 @@ private:
   }
 
   // Whether the whole pool of a grouped one leaves lost worker w to its sub-master: its group lost
-  // it in a grouped run, and the sub-master lives.
-  bool leaves_to_sub_master(int w) const {
+  // it in a grouped run, the sub-master is neither lost nor seen to end, and it can watch w's
+  // process (same kernel and pid namespace) or the master cannot either.
+  bool leaves_to_sub_master(int w) {
     if (static_cast<std::size_t>(w) >= lost_in_group_.size() || !lost_in_group_[static_cast<std::size_t>(w)])
       return false;
     const int g = layout_.group_of(w);
-    return g >= 0 && !pool_.lost[static_cast<std::size_t>(layout_.first(g))];
+    if (g < 0) return false;
+    const int s = layout_.first(g);
+    if (pool_.lost[static_cast<std::size_t>(s)] || pool_.exited(s)) return false;
+    const bool sub_master_can_watch =
+        peers_[static_cast<std::size_t>(w)].identity.shares_pids_with(peers_[static_cast<std::size_t>(s)].identity);
+    return sub_master_can_watch || !pool_.watches[static_cast<std::size_t>(w)].watching();
   }
 
   // How this pool's messages name rank w: a grouped pool's sub-master as such, any other rank as
@@ -889,7 +896,7 @@ private:
         top_ = std::make_unique<top_pool>(boost::mpi::communicator(top_comm, boost::mpi::comm_take_ownership));
         top_->worker_store_.shown_rank = rank();
         if (is_master())
-          for (int t = 0; t <= layout_.groups(); ++t) top_->pool_.shown.push_back(t == 0 ? 0 : layout_.first(t - 1));
+          for (int t = 0; t <= layout_.groups(); ++t) top_->pool_.shown.push_back(layout_.rank_of_top(t));
         top_->pool_.layer = detail::pool_state::layer_kind::top;
       }
       if (group >= 0) {
