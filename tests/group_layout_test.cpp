@@ -68,6 +68,12 @@ TEST_CASE("a few layouts spelled out", "[group_layout]") {
   const group_layout three(3, 5); // 0 | 1: 2 (fewer ranks than a span: one group of what there is)
   REQUIRE(three.groups() == 1);
   CHECK(three.workers(0) == 1);
+  // the top layer's ranks 0 1 2 3 are the whole pool's master and sub-masters 0 1 4 7
+  for (int t = 0; t <= nine.groups(); ++t) {
+    INFO("top rank " << t);
+    CHECK(nine.rank_of_top(t) == (t == 0 ? 0 : 3 * t - 2));
+    if (t > 0) CHECK(nine.is_sub_master(nine.rank_of_top(t)));
+  }
 }
 
 TEST_CASE("automatic grouping starts at the threshold with groups of about the square root", "[group_layout]") {

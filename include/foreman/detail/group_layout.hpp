@@ -56,6 +56,9 @@ public:
     }
     return lo;
   }
+  /// The rank in the whole pool of rank t of the top layer (the master and the sub-masters, in
+  /// group order): 0 for the master, group t - 1's sub-master otherwise.
+  int rank_of_top(int t) const { return t >= 1 ? first(t - 1) : t; }
   /// Whether `rank` is a sub-master.
   bool is_sub_master(int rank) const {
     const int g = group_of(rank);

@@ -153,8 +153,7 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
       f.message = no_live_worker_message;
       c.result = outcome<batch_reply<Result>>(std::move(f));
     }
-    // Its sub-master's rank in the whole pool (the top pool's rank t is group t - 1's sub-master).
-    const int sub_master = c.worker >= 1 ? layout.first(c.worker - 1) : c.worker;
+    const int sub_master = layout.rank_of_top(c.worker);
     book.file(tasks_of, sub_master, std::move(c.result), codec, on_done, submit);
     if (!book.stopped().empty() && !cancelled) {
       j.cancel(); // options::fail_fast: the batches not answered are dropped
@@ -171,7 +170,7 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
   for (worker_loss l : top_info.losses) {
     if (l.reason == loss_reason::initializer_failed) continue;
     end.lost_groups.push_back(l.worker - 1);
-    l.worker = layout.first(l.worker - 1);
+    l.worker = layout.rank_of_top(l.worker);
     end.sub_losses.push_back(std::move(l));
   }
   end.batches = top_info.messages;
