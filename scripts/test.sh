@@ -40,7 +40,7 @@
 # master_worker_test: 43 s at -O1, 21 s at -O0; session 21; its build was 699 s at -O1 in CI,
 # 418 s at -O0), but -O1 for the examples, whose runs are the heavy ones (at -O0 the pass's tests
 # took 343 s against 240, branch_and_bound at 3 ranks 43 s). In every tree the test programs share
-# one precompiled header of their third-party headers (tests/precompiled.hpp; 8 suites' build: 149 s
+# one precompiled header of their third-party headers (tests/precompiled.hpp; 8 programs' build: 149 s
 # of CPU without it, 108 s with it; session 24).
 # The sanitizer and MPICH trees (3. and 5.) are configured and built ahead, from the start, in a chain
 # that only gets the CPU nothing else wants (SCHED_IDLE): pass 1's tests leave half of it idle.
