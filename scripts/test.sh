@@ -3,64 +3,64 @@
 #
 # 1. installs the Debian/Ubuntu packages that are missing (scripts/install-deps.sh);
 # 2. builds everything in build/ (Release at -O2, -Wall -Wextra -Wpedantic -Werror; most test
-#    programs at -O0, see tests/CMakeLists.txt) and runs every test but the grouped runs
-#    (FOREMAN_GROUPED_TESTS=OFF: the suites keep flat_dispatch, the default users get; 5. runs
-#    them); then, as their own step, the multi-host tests (label multihost: Open MPI over TCP
-#    between test hosts made of network namespaces by scripts/netns-hosts.sh, docs/testing.md), which need
-#    root: as root the configure fails if they cannot run, otherwise they are left out with the
-#    reason;
-# 3. builds again in build-sanitize/ with AddressSanitizer + UndefinedBehaviorSanitizer and runs
-#    the test suite again (without the packaging tests, which only rebuild the same code, and the
-#    compile-time checks, which no sanitizer changes, the `large` ones, 2.5 GiB values that the
-#    release pass moves once; tests/pieces_test.cpp covers their code with small values, and the
-#    examples' outputs and the benchmark's smoke runs, which the release and MPICH passes check:
-#    the library's code under them is what the suites run; nor, of a suite that runs at 2 and 4
-#    ranks, its 3-rank run, nor the send thread's suite where its thread does not run, nor the
-#    suites' runs in grouped pools (FOREMAN_GROUPED_TESTS=OFF), whose code the hierarchy suite
-#    runs; this keeps CI within its time), and
-#    builds only what those tests run: no benchmark, no large test, of the examples only timeline,
-#    which the observe tests run;
-# 4. fuzzes the checkpoint journal's reader (libFuzzer, clang; niced, alongside 5.'s tests when
-#    5. runs);
-# 5. builds Boost.MPI for MPICH from Debian's source package (once, cached), then builds the suite
-#    in build-mpich/ against MPICH (Release at -O0, the examples at -O1) and runs it under MPICH's
+#    programs at -O0, see tests/CMakeLists.txt; every test program instrumented with
+#    AddressSanitizer + UndefinedBehaviorSanitizer, the examples and the benchmark compiled as users
+#    compile them) and runs every test but the grouped runs (FOREMAN_GROUPED_TESTS=OFF: the suites
+#    keep flat_dispatch, the default users get; 4. runs them); then, as their own step, the
+#    multi-host tests (label multihost: Open MPI over TCP between test hosts made of network
+#    namespaces by scripts/netns-hosts.sh, docs/testing.md; their programs not instrumented), which
+#    need root: as root the configure fails if they cannot run, otherwise they are left out with
+#    the reason;
+# 3. fuzzes the checkpoint journal's reader (libFuzzer, clang; niced, alongside 4.'s tests when
+#    4. runs);
+# 4. builds Boost.MPI for MPICH from Debian's source package (once, cached), then builds the suite
+#    in build-mpich/ against MPICH (test programs at -O0 but master_worker_test, at -O2; the
+#    examples at -O1) and runs it under MPICH's
 #    mpiexec (without the packaging, compile and large tests, which are not built, nor the
-#    benchmark, whose smoke runs the release pass makes, nor the tests whose outcome does not
+#    benchmark, whose smoke runs the first pass makes, nor the tests whose outcome does not
 #    depend on the MPI); the suites of tests/CMakeLists.txt's foreman_grouped_runs() are built
 #    with hierarchical_dispatch here and run again in grouped pools (label grouped): at -O0 their
 #    grouped code costs least to compile (each suite 10-40 s of CPU more, where a program of its
-#    own compiled the suite's flat code again). As in 3., a suite that runs at 2 and 4 ranks is
-#    not run at 3 here: the release pass runs it.
+#    own compiled the suite's flat code again). A suite that runs at 2 and 4 ranks is not run at
+#    3 here: the first pass runs it.
+# Until session 25 the sanitizers had a build and a test pass of their own (build-sanitize/, Debug):
+# a third build of the whole suite (826 s of CPU) and a third test pass. The test programs of the
+# first pass were at -O0 already, so instrumenting them there costs a little compile time and
+# test time (LeakSanitizer's fast unwinder: see scripts/sanitizers/keep_modules.cpp), and every
+# test runs under the sanitizers, its 2- and 3-rank runs too, where the pass of their own left
+# those out for time. The official CI of session 24's code took 2,906 s against a budget of 2,100.
 # Optimization levels: compiling is most of CI's time, and the optimizer most of compiling (one
 # test suite, measured with GCC 12: 51 s at -O3, 41 s at -O2, 27 s at -O1, 15 s at -O0). The
-# release pass uses -O2, what Debian builds its packages with, for what users compile (the
-# examples, the benchmark) and the suites of the facade and the value paths, -O0 for the other
-# test programs (tests/CMakeLists.txt); the MPICH pass, which checks how
-# foreman behaves under another MPI, not what the optimizer makes of it, -O0 (the largest suite,
-# master_worker_test: 43 s at -O1, 21 s at -O0; session 21; its build was 699 s at -O1 in CI,
-# 418 s at -O0), but -O1 for the examples, whose runs are the heavy ones (at -O0 the pass's tests
-# took 343 s against 240, branch_and_bound at 3 ranks 43 s). In every tree the test programs share
+# first pass uses -O2, what Debian builds its packages with, for what users compile (the
+# examples, the benchmark, the multi-host program, the 2.5 GiB values), -O0 with the sanitizers for
+# the test programs (tests/CMakeLists.txt); the MPICH pass, which checks how foreman behaves under
+# another MPI, -O0 for the test programs but master_worker_test, the facade with the most value
+# types, at -O2 (what the optimizer makes of it and the warnings only its inlining raises: with
+# the sanitizers, that one program took 158 s of CPU time to compile in the first pass), and -O1
+# for the examples, whose runs are the heavy ones (at -O0 the pass's tests took 343 s against
+# 240, branch_and_bound at 3 ranks 43 s; session 21). In every tree the test programs share
 # one precompiled header of their third-party headers (tests/precompiled.hpp; 8 programs' build: 149 s
 # of CPU without it, 108 s with it; session 24).
-# The sanitizer and MPICH trees (3. and 5.) are configured and built ahead, from the start, in a chain
-# that only gets the CPU nothing else wants (SCHED_IDLE): pass 1's tests leave half of it idle.
-# Each pass shows its build's output when it reaches it ("built ahead" below).
+# The MPICH tree (4.) is configured and built ahead, from the start, in a chain that only gets the
+# CPU nothing else wants (SCHED_IDLE): pass 1's tests leave much of it idle. The MPICH pass shows
+# its build's output when it reaches it ("built ahead" below).
 # Exits non-zero if any step fails; prints a summary at the end.
 #
 # Environment: FOREMAN_JOBS (build jobs, default: nproc), FOREMAN_CTEST_JOBS (ranks of the tests
-# run at once, default 4), FOREMAN_PASSES (default "release sanitize fuzz mpich"), FOREMAN_CACHE
+# run at once, default 4), FOREMAN_PASSES (default "release fuzz mpich"), FOREMAN_CACHE
 # (where the MPICH build of Boost.MPI is kept, default ~/.cache/foreman), FOREMAN_SKIP_DEPS=1 (skip step 1),
 # FOREMAN_FUZZ_SECONDS (how long the journal fuzzer runs, default 60),
 # FOREMAN_BROWSER_TESTS=0 (no Chromium: its test is left out; otherwise it must not skip),
 # FOREMAN_MULTIHOST_TESTS=ON|AUTO|OFF (default ON as root, else AUTO: tests/multihost/CMakeLists.txt),
-# FOREMAN_BUILD_AHEAD=0 (build the sanitizer and MPICH trees in turn, not ahead).
+# FOREMAN_SANITIZERS=0 (the first pass's test programs not instrumented: quicker, checks less),
+# FOREMAN_BUILD_AHEAD=0 (build the MPICH tree in turn, not ahead).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 jobs=${FOREMAN_JOBS:-$(nproc)}
-passes=" ${FOREMAN_PASSES:-release sanitize fuzz mpich} "
+passes=" ${FOREMAN_PASSES:-release fuzz mpich} "
 # Every MPI test declares its ranks as CTest PROCESSORS, and ctest -j N runs tests together while
 # their ranks add up to N at most (a test wider than N runs alone). With -j 2 every test of 3 or
 # more ranks ran alone, and the machine idled through their sleeps and timeouts (the tests' own
@@ -107,12 +107,14 @@ step() {
   return $status
 }
 
-# run_ctest <build dir> [ctest args...]: runs the tests, keeps the log in <build dir>/ctest.log,
-# leaves the pass counts in $counts for step() to record.
+# run_ctest <build dir> [ctest args...]: runs the tests (in the environment of `ctest_env`, an
+# `env` command, if set), keeps the log in <build dir>/ctest.log, leaves the pass counts in
+# $counts for step() to record.
+ctest_env=()
 run_ctest() {
   local dir=$1 log=$1/ctest.log
   shift
-  ctest --test-dir "$dir" --output-on-failure --no-tests=error --timeout 300 -j "$ctest_jobs" "$@" 2>&1 |
+  "${ctest_env[@]}" ctest --test-dir "$dir" --output-on-failure --no-tests=error --timeout 300 -j "$ctest_jobs" "$@" 2>&1 |
     tee "$log"
   local status=${PIPESTATUS[0]}
   counts=$(grep -E '^[0-9]+% tests passed' "$log" | tail -1 || true)
@@ -139,14 +141,13 @@ if [[ ${FOREMAN_SKIP_DEPS:-0} != 1 ]]; then
   }
 fi
 
-# ---- the later passes' trees, built ahead in the background -----------------------------------
-# Pass 1's tests leave about half of the machine idle (sleeps, timeouts, waits for messages: 50%
-# idle over their 377 s, vmstat, 2 cores, session 19), and the sanitizer and MPICH builds are a
-# third of CI's time. So those trees are configured and built from the start, one after the other,
-# in a background chain under SCHED_IDLE (chrt --idle): it only gets a CPU that no test and no other
-# build wants, so the tests' timing is what it would be without it. Each pass waits for its own
-# build (run_or_join) and shows that build's output and time then, as if it had run in turn.
-# FOREMAN_BUILD_AHEAD=0 runs them in turn instead.
+# ---- the MPICH tree, built ahead in the background ---------------------------------------------
+# Pass 1's tests leave much of the machine idle (sleeps, timeouts, waits for messages: 50% idle
+# over their 377 s, vmstat, 2 cores, session 19), and the MPICH build is a fifth of CI's time. So
+# that tree is configured and built from the start, in a background chain under SCHED_IDLE (chrt
+# --idle): it only gets a CPU that no test and no other build wants, so the tests' timing is what
+# it would be without it. The MPICH pass waits for its build (run_or_join) and shows that build's
+# output and time then, as if it had run in turn. FOREMAN_BUILD_AHEAD=0 builds it in turn instead.
 ahead=$root/build-ahead
 ahead_pid=""
 rm -rf "$ahead" && mkdir -p "$ahead"
@@ -204,26 +205,40 @@ stop_ahead() {
 }
 trap stop_ahead EXIT
 
-# ---- how the sanitizer and MPICH trees are configured (passes 2 and 4) ----------------------------
-sanitize=$root/build-sanitize
-sanitizer_flags="-fsanitize=address,undefined -fno-sanitize=null,alignment -fno-omit-frame-pointer"
-# Debug (-O0) keeps assertions and full stacks, and compiles the Catch2 suites about five
-# times faster than -O1 with both sanitizers (measured: 6 s against 35 s for one suite); the
-# suites run at most twice as slowly. -g1: line tables, all a sanitizer's report shows (-g compiled
-# examples/sum.cpp in 14.6 s, -g1 in 13.6). UBSan's null and alignment checks, which at -O0 check
-# every access through a pointer, are left out: together they made master_worker_test's compile
-# 57 s against 42 s (either alone saved nothing: session 21), and the build is a third of CI's
-# time. What they find is found anyway: a null dereference is a SEGV that ASan reports with its
-# stack, and foreman reads wire data through memcpy, never a cast pointer (UBSan's other checks
-# stay: overflow, shifts, bounds, enum and bool loads, vptr, unreachable, returns).
-configure_sanitize() {
-  cmake -S "$root" -B "$sanitize" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DFOREMAN_BROWSER_TESTS=$browser_tests \
-    -DFOREMAN_BUILD_BENCHMARKS=OFF -DFOREMAN_EXAMPLES=timeline -DFOREMAN_LARGE_TESTS=OFF -DFOREMAN_MULTIHOST_TESTS=OFF \
-    -DFOREMAN_GROUPED_TESTS=OFF \
-    "-DCMAKE_CXX_FLAGS=$warnings $sanitizer_flags" \
-    "-DCMAKE_EXE_LINKER_FLAGS=$sanitizer_flags"
-}
-# Pass 4: Debian's Boost.MPI is built for Open MPI only; scripts/boost-mpi-for-mpich.sh builds it for
+# ---- how pass 1 instruments its test programs -----------------------------------------------------
+# Every test program of pass 1 (not the examples, the benchmark or the multi-host programs, compiled
+# as users compile them) with AddressSanitizer + UndefinedBehaviorSanitizer
+# (FOREMAN_TESTS_SANITIZER_OPTIONS, tests/CMakeLists.txt); FOREMAN_SANITIZERS=0 leaves them out.
+# -g1: line tables, all a sanitizer's report shows (-g compiled examples/sum.cpp in 14.6 s, -g1 in
+# 13.6). UBSan's null and alignment checks, which at -O0 check every access through a pointer, are
+# left out: together they made master_worker_test's compile 57 s against 42 s (either alone saved
+# nothing: session 21). What they find is found anyway: a null dereference is a SEGV that ASan
+# reports with its stack, and foreman reads wire data through memcpy, never a cast pointer
+# (UBSan's other checks stay: overflow, shifts, bounds, enum and bool loads, vptr, unreachable,
+# returns).
+sanitizer_options=""
+if [[ ${FOREMAN_SANITIZERS:-1} != 0 ]]; then
+  sanitizer_options="-fsanitize=address,undefined;-fno-sanitize=null,alignment;-fno-omit-frame-pointer;-g1"
+fi
+# sanitizer_env: the environment pass 1's tests run in (through `env`), or nothing.
+# Leaks inside Open MPI (state MPI_Init never frees) are suppressed, nothing else
+# (scripts/sanitizers/lsan-openmpi.supp). Open MPI unloads its components before the leak check,
+# and their frames would be "<unknown module>", which no suppression names: keep_modules.cpp, loaded
+# first, keeps them loaded. That lets LeakSanitizer keep its fast unwinder: with the slow one
+# (fast_unwind_on_malloc=0, which found an Open MPI frame deeper down each stack instead) the
+# sanitizer pass of session 24's code took 684 s and 1,009 s of CPU time on an idle machine, with
+# this 390 s and 425 s (the same build, the same 117 tests; session 25).
+keep_modules=$root/build/keep-modules.so
+sanitizer_env=()
+if [[ -n $sanitizer_options ]]; then
+  sanitizer_env=(env
+    ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:strict_init_order=1:detect_stack_use_after_return=0:verify_asan_link_order=0
+    LSAN_OPTIONS="suppressions=$root/scripts/sanitizers/lsan-openmpi.supp:print_suppressions=0"
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+    LD_PRELOAD="$keep_modules")
+fi
+
+# Pass 3: Debian's Boost.MPI is built for Open MPI only; scripts/boost-mpi-for-mpich.sh builds it for
 # MPICH once into ${FOREMAN_CACHE:-~/.cache/foreman} and reuses it afterwards (foreman_choose_mpi,
 # which sets mpi_cmake_args). The packaging tests, the compile-time checks (label compile: programs
 # that must not compile, whatever the MPI) and the 2.5 GiB round trips (label large) run in pass 1
@@ -237,22 +252,19 @@ mpich=$root/build-mpich
 source "$root/scripts/launcher.sh"
 configure_mpich() {
   cmake -S "$root" -B "$mpich" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
-    "-DCMAKE_CXX_FLAGS_RELEASE=-O0 -DNDEBUG" -DFOREMAN_EXAMPLES_COMPILE_OPTIONS=-O1 \
+    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DFOREMAN_TESTS_COMPILE_OPTIONS=-O0 -DFOREMAN_EXAMPLES_COMPILE_OPTIONS=-O1 \
     -DFOREMAN_BROWSER_TESTS=$browser_tests -DFOREMAN_LARGE_TESTS=OFF -DFOREMAN_BUILD_BENCHMARKS=OFF \
     -DFOREMAN_GROUPED_TESTS=ON \
     -DFOREMAN_MPI_INDEPENDENT_TESTS=OFF "${mpi_cmake_args[@]}"
 }
 
-if [[ ${FOREMAN_BUILD_AHEAD:-1} != 0 && ($passes == *" sanitize "* || $passes == *" mpich "*) ]]; then
+if [[ ${FOREMAN_BUILD_AHEAD:-1} != 0 && $passes == *" mpich "* ]]; then
   set -m # the chain in a process group of its own, which stop_ahead ends whole
   (
     trap - EXIT
     chrt --idle -p 0 "$BASHPID" >/dev/null 2>&1 || renice -n 19 -p "$BASHPID" >/dev/null 2>&1 || true
-    # A pass's step runs only after its previous one passed; the MPICH pass's whatever the other's.
-    if [[ $passes == *" sanitize "* ]] && ahead_step sanitize-configure configure_sanitize; then
-      ahead_step sanitize-build cmake --build "$sanitize" --parallel "$jobs" || true
-    fi
-    if [[ $passes == *" mpich "* ]] && ahead_step mpich-boost foreman_choose_mpi mpich &&
+    # A step runs only after its previous one passed.
+    if ahead_step mpich-boost foreman_choose_mpi mpich &&
       ahead_step mpich-configure configure_mpich; then
       ahead_step mpich-build cmake --build "$mpich" --parallel "$jobs" || true
     fi
@@ -262,16 +274,23 @@ if [[ ${FOREMAN_BUILD_AHEAD:-1} != 0 && ($passes == *" sanitize "* || $passes ==
   set +m
 fi
 
-# ---- pass 1: Release, warnings as errors, every test -------------------------------------------
+# ---- pass 1: Release, warnings as errors, the test programs instrumented, every test -------------
 build=$root/build
-# The test programs at -O0 but those of the facade and the value paths (tests/CMakeLists.txt,
-# foreman_optimized_tests(), says which and why).
-if [[ $passes == *" release "* ]] && step "configure build/ (Release -O2, most tests -O0, $warnings)" \
+# The test programs at -O0 with the sanitizers, master_worker_test too (FOREMAN_OPTIMIZED_TESTS=OFF:
+# the MPICH pass compiles it at -O2).
+if [[ -n $sanitizer_options ]]; then instrumented="tests with ${sanitizer_options%%;*}"; else instrumented="no sanitizer"; fi
+if [[ $passes == *" release "* ]] && step "configure build/ (Release -O2, most tests -O0, $instrumented, $warnings)" \
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
-    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DFOREMAN_TESTS_COMPILE_OPTIONS=-O0 -DFOREMAN_BROWSER_TESTS=$browser_tests \
+    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DFOREMAN_TESTS_COMPILE_OPTIONS=-O0 -DFOREMAN_OPTIMIZED_TESTS=OFF \
+    "-DFOREMAN_TESTS_SANITIZER_OPTIONS=$sanitizer_options" -DFOREMAN_BROWSER_TESTS=$browser_tests \
     -DFOREMAN_GROUPED_TESTS=OFF -DFOREMAN_MULTIHOST_TESTS="$multihost" &&
-  step "build build/" cmake --build "$build" --parallel "$jobs"; then
-  step "test build/ (ctest -j$ctest_jobs, without label multihost)" run_ctest "$build" --label-exclude multihost || true
+  step "build build/" cmake --build "$build" --parallel "$jobs" &&
+  { [[ -z $sanitizer_options ]] || step "build build/keep-modules.so (scripts/sanitizers/keep_modules.cpp)" \
+    "${CXX:-c++}" -shared -fPIC -O2 -o "$keep_modules" "$root/scripts/sanitizers/keep_modules.cpp"; }; then
+  ctest_env=("${sanitizer_env[@]}")
+  step "test build/ (ctest -j$ctest_jobs, $instrumented, without label multihost)" \
+    run_ctest "$build" --label-exclude multihost || true
+  ctest_env=()
   # Apart, so that their time shows (about a minute) and nothing else competes with their timing.
   multihost_tests=$(ctest --test-dir "$build" -N -L multihost | sed -n 's/^Total Tests: //p')
   if ((${multihost_tests:-0} > 0)); then
@@ -292,56 +311,23 @@ if [[ $passes == *" release "* ]] && command -v doxygen >/dev/null 2>&1; then
   step "docs (Doxygen, warnings are errors)" cmake --build "$build" --target docs || true
 fi
 
-# skip_between <tree> [2]: `between_runs` gets the regexes of the 3-rank runs of <tree>'s suites that
-# also run at 2 and 4 ranks (one worker and three cover what two do), and with `2`, of the 2-rank
-# runs of those that also run at 1 rank; not_3 and not_2 count them. Not the examples'.
+# skip_between <tree>: `between_runs` gets the regexes of the 3-rank runs of <tree>'s suites that
+# also run at 2 and 4 ranks (one worker and three cover what two do); not_3 counts them. Not the
+# examples'.
 skip_between() {
-  local tree=$1 also_2=${2:-} names name suite
+  local tree=$1 names name suite
   names=$(ctest --test-dir "$tree" -N | sed -nE 's/^ *Test +#[0-9]+: ([^ ]+)$/\1/p')
-  between_runs=() not_3=0 not_2=0
+  between_runs=() not_3=0
   for name in $names; do
     [[ $name == *.3ranks && $name != examples.* ]] || continue # an example's output at each size is its own
     suite=${name%.3ranks}
     if grep -qx "$suite.2ranks" <<<"$names" && grep -qx "$suite.4ranks" <<<"$names"; then
       between_runs+=("${suite//./\\.}\\.3ranks") && not_3=$((not_3 + 1))
-      if [[ -n $also_2 ]] && grep -qx "$suite.1ranks" <<<"$names"; then
-        between_runs+=("${suite//./\\.}\\.2ranks") && not_2=$((not_2 + 1))
-      fi
     fi
   done
 }
 
-# ---- pass 2: AddressSanitizer + UndefinedBehaviorSanitizer --------------------------------------
-if [[ $passes == *" sanitize "* ]]; then
-  # Leaks inside Open MPI (state MPI_Init never frees) are suppressed, nothing else. The slow
-  # unwinder gives every allocation its whole stack: Open MPI and its libraries are built without
-  # frame pointers, and the fast unwinder would stop inside them before reaching a frame that the
-  # suppressions can recognise (tried again in session 19: the fast one leaves leaks in dlclose'd
-  # components as "<unknown module>", and the suites fail).
-  export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:strict_init_order=1:detect_stack_use_after_return=0
-  export LSAN_OPTIONS="suppressions=$root/scripts/sanitizers/lsan-openmpi.supp:print_suppressions=0:fast_unwind_on_malloc=0"
-  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-  if run_or_join sanitize-configure "configure build-sanitize/ (Debug, $sanitizer_flags)" configure_sanitize &&
-    run_or_join sanitize-build "build build-sanitize/" cmake --build "$sanitize" --parallel "$jobs"; then
-    # A suite that runs at 2 and 4 ranks (one worker, three) is not run at 3 under the sanitizers:
-    # the release pass runs it. 20 suites, 57 s of their test time (session 14's CI).
-    # One that runs at 1, 2 and 4 ranks (no worker, one, three) is not run at 2 either: one
-    # worker's paths are three's; 19 suites, 85 s of their test time (session 22's CI).
-    skip_between "$sanitize" 2
-    between=("${between_runs[@]}")
-    # The send thread's suite only where its thread runs (SERIALIZED, MULTIPLE) and at 2 and 3
-    # ranks: at the level MPI_Init gives it runs the paths every other suite runs.
-    between+=('send_progress\.[0-9]+ranks' 'send_progress_serialized\.4ranks')
-    # The grouped hangs (about 18 s of 7 ranks, which run alone): their paths are the flat
-    # loop's, which the sanitizers see in every suite; the release pass runs them.
-    between+=('group_fault_(worker|sub_master)_hangs\.7ranks')
-    skip=(-E "^($(IFS='|' && echo "${between[*]}"))\$")
-    step "test build-sanitize/ (ASan+UBSan, without labels packaging, compile, large, examples, bench; $not_3 suites not at 3 ranks, $not_2 of them not at 2)" \
-      run_ctest "$sanitize" --label-exclude 'packaging|compile|large|examples|bench' "${skip[@]}" || true
-  fi
-fi
-
-# ---- pass 3: the checkpoint journal reader under libFuzzer (clang) ---------------------------------
+# ---- pass 2: the checkpoint journal reader under libFuzzer (clang) ---------------------------------
 # It fails on any crash, leak, sanitizer report, or a damaged journal whose reader accepted a
 # record that was not written (tests/fuzz/journal_fuzz.cpp). The corpus starts empty each time.
 # With the MPICH pass to come, the fuzzer runs alongside its tests, niced (they leave a core idle
@@ -369,20 +355,22 @@ if ((fuzz_ready)) && [[ $passes != *" mpich "* ]]; then
   step "fuzz the journal reader (${fuzz_seconds} s)" fuzz_run || true
 fi
 
-# ---- pass 4: MPICH, with Boost.MPI built for it from Debian's source package ----------------------
-# The whole suite built (Release -O0) and run under MPICH's mpiexec (Hydra); tests whose rank dies
+# ---- pass 3: MPICH, with Boost.MPI built for it from Debian's source package ----------------------
+# The whole suite built (most of it at -O0) and run under MPICH's mpiexec (Hydra); tests whose rank dies
 # on purpose are reported as skipped with the reason (cmake/foremanTesting.cmake, RANK_DIES); what
 # it leaves out: see configure_mpich above.
 if [[ $passes == *" mpich "* ]]; then
   if run_or_join mpich-boost "Boost.MPI for MPICH (scripts/boost-mpi-for-mpich.sh, cached)" foreman_choose_mpi mpich &&
-    run_or_join mpich-configure "configure build-mpich/ (Release -O0, MPICH)" configure_mpich &&
+    run_or_join mpich-configure "configure build-mpich/ (Release, most tests -O0, MPICH)" configure_mpich &&
     run_or_join mpich-build "build build-mpich/" cmake --build "$mpich" --parallel "$jobs"; then
     if ((fuzz_ready)); then
       fuzz_run nice -n 10 >"$fuzz/fuzz.log" 2>&1 &
       fuzz_pid=$!
     fi
-    skip_between "$mpich" # (see skip_between(): the release pass runs them)
-    between_runs+=('group_fault_(worker|sub_master)_hangs\.7ranks') # as in the sanitizer pass
+    skip_between "$mpich" # (see skip_between(): the first pass runs them)
+    # The grouped hangs (about 18 s of 7 ranks, which run alone): their paths are the flat loop's,
+    # which every suite runs here; the first pass runs them.
+    between_runs+=('group_fault_(worker|sub_master)_hangs\.7ranks')
     step "test build-mpich/ (MPICH, without labels packaging, compile, large; $not_3 suites not at 3 ranks)" \
       run_ctest "$mpich" --label-exclude 'packaging|compile|large' -E "^($(IFS='|' && echo "${between_runs[*]}"))\$" || true
   fi

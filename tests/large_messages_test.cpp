@@ -3,8 +3,8 @@
 // 2.5 GiB archived result (a struct with serialize(): its reply message goes in pieces), each with
 // its contents checked, next to small values in the same run; then a run of small values on the
 // same pool. Run at 2 ranks, labelled `large` (tests/CMakeLists.txt): a few GiB of memory and
-// seconds per case, left out of the sanitizer pass. pieces_test.cpp covers the same paths with
-// small values at every rank count.
+// seconds per case, compiled as users compile it, without the sanitizers. pieces_test.cpp covers
+// the same paths with small values at every rank count, under them.
 
 #include "catch.hpp"
 #include "test_support.hpp"
