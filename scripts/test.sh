@@ -22,7 +22,7 @@
 #    with hierarchical_dispatch here and run again in grouped pools (label grouped): at -O0 their
 #    grouped code costs least to compile (each suite 10-40 s of CPU more, where a program of its
 #    own compiled the suite's flat code again). A suite that runs at 2 and 4 ranks is not run at
-#    3 here: the first pass runs it.
+#    3 here, nor at 2 if it also runs at 1: the first pass runs those.
 # Until session 25 the sanitizers had a build and a test pass of their own (build-sanitize/, Debug):
 # a third build of the whole suite (826 s of CPU) and a third test pass. The test programs of the
 # first pass were at -O0 already, so instrumenting them there costs a little compile time and
@@ -312,17 +312,21 @@ if [[ $passes == *" release "* ]] && command -v doxygen >/dev/null 2>&1; then
 fi
 
 # skip_between <tree>: `between_runs` gets the regexes of the 3-rank runs of <tree>'s suites that
-# also run at 2 and 4 ranks (one worker and three cover what two do); not_3 counts them. Not the
-# examples'.
+# also run at 2 and 4 ranks (one worker and three cover what two do), and of the 2-rank runs of
+# those that also run at 1 rank (no worker and three cover what one does); not_3 and not_2 count
+# them. Not the examples'.
 skip_between() {
   local tree=$1 names name suite
   names=$(ctest --test-dir "$tree" -N | sed -nE 's/^ *Test +#[0-9]+: ([^ ]+)$/\1/p')
-  between_runs=() not_3=0
+  between_runs=() not_3=0 not_2=0
   for name in $names; do
     [[ $name == *.3ranks && $name != examples.* ]] || continue # an example's output at each size is its own
     suite=${name%.3ranks}
     if grep -qx "$suite.2ranks" <<<"$names" && grep -qx "$suite.4ranks" <<<"$names"; then
       between_runs+=("${suite//./\\.}\\.3ranks") && not_3=$((not_3 + 1))
+      if grep -qx "$suite.1ranks" <<<"$names"; then
+        between_runs+=("${suite//./\\.}\\.2ranks") && not_2=$((not_2 + 1))
+      fi
     fi
   done
 }
@@ -371,7 +375,7 @@ if [[ $passes == *" mpich "* ]]; then
     # The grouped hangs (about 18 s of 7 ranks, which run alone): their paths are the flat loop's,
     # which every suite runs here; the first pass runs them.
     between_runs+=('group_fault_(worker|sub_master)_hangs\.7ranks')
-    step "test build-mpich/ (MPICH, without labels packaging, compile, large; $not_3 suites not at 3 ranks)" \
+    step "test build-mpich/ (MPICH, without labels packaging, compile, large; $not_3 suites not at 3 ranks, $not_2 of them not at 2)" \
       run_ctest "$mpich" --label-exclude 'packaging|compile|large' -E "^($(IFS='|' && echo "${between_runs[*]}"))\$" || true
   fi
 fi
