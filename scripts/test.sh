@@ -26,7 +26,7 @@
 # Until session 25 the sanitizers had a build and a test pass of their own (build-sanitize/, Debug):
 # a third build of the whole suite (826 s of CPU) and a third test pass. The test programs of the
 # first pass were at -O0 already, so instrumenting them there costs a little compile time and
-# test time (LeakSanitizer's fast unwinder: see scripts/sanitizers/keep_modules.cpp), and every
+# test time (LeakSanitizer's fast unwinder: see sanitizer_env below), and every
 # test runs under the sanitizers, its 2- and 3-rank runs too, where the pass of their own left
 # those out for time. The official CI of session 24's code took 2,906 s against a budget of 2,100.
 # Optimization levels: compiling is most of CI's time, and the optimizer most of compiling (one
@@ -108,14 +108,15 @@ step() {
 }
 
 # run_ctest <build dir> [ctest args...]: runs the tests (in the environment of `ctest_env`, an
-# `env` command, if set), keeps the log in <build dir>/ctest.log, leaves the pass counts in
-# $counts for step() to record.
+# `env` command, if set), their output through `ctest_filter`, keeps the log in
+# <build dir>/ctest.log, leaves the pass counts in $counts for step() to record.
 ctest_env=()
+ctest_filter=(cat)
 run_ctest() {
   local dir=$1 log=$1/ctest.log
   shift
   "${ctest_env[@]}" ctest --test-dir "$dir" --output-on-failure --no-tests=error --timeout 300 -j "$ctest_jobs" "$@" 2>&1 |
-    tee "$log"
+    "${ctest_filter[@]}" | tee "$log"
   local status=${PIPESTATUS[0]}
   counts=$(grep -E '^[0-9]+% tests passed' "$log" | tail -1 || true)
   # ctest's own list of failures: "	  3 - options.3ranks (Timeout)"
@@ -220,22 +221,31 @@ sanitizer_options=""
 if [[ ${FOREMAN_SANITIZERS:-1} != 0 ]]; then
   sanitizer_options="-fsanitize=address,undefined;-fno-sanitize=null,alignment;-fno-omit-frame-pointer;-g1"
 fi
-# sanitizer_env: the environment pass 1's tests run in (through `env`), or nothing.
+# sanitizer_env: the environment pass 1's tests run in (through `env`), or nothing; ctest_filter:
+# what their output passes through.
 # Leaks inside Open MPI (state MPI_Init never frees) are suppressed, nothing else
-# (scripts/sanitizers/lsan-openmpi.supp). Open MPI unloads its components before the leak check,
-# and their frames would be "<unknown module>", which no suppression names: keep_modules.cpp, loaded
-# first, keeps them loaded. That lets LeakSanitizer keep its fast unwinder: with the slow one
-# (fast_unwind_on_malloc=0, which found an Open MPI frame deeper down each stack instead) the
-# sanitizer pass of session 24's code took 684 s and 1,009 s of CPU time on an idle machine, with
-# this 390 s and 425 s (the same build, the same 117 tests; session 25).
-keep_modules=$root/build/keep-modules.so
+# (scripts/sanitizers/lsan-openmpi.supp), by the name of the library that allocated them. Loaded
+# first (LD_PRELOAD), sanitizer-preload.so makes that name the first one on each such leak's stack:
+# keep_modules.cpp keeps Open MPI's components loaded until the leak check (else their frames
+# would be "<unknown module>"), asprintf_frames.cpp gives the strings Open MPI formats through the
+# C library a frame that leads to their caller. That lets LeakSanitizer keep its fast unwinder:
+# with the slow one (fast_unwind_on_malloc=0, which found an Open MPI frame deeper down each stack
+# instead) the sanitizer pass of session 24's code took 684 s and 1,009 s of CPU time on an idle
+# machine, with this 390 s and 425 s (the same build, the same 117 tests; session 25). And it needs
+# no frame named: symbolize=0, for the first name asked for loads the debugging data of every
+# library in the process, at every process's leak check (33 of the suites' runs, -j2 on an idle
+# machine: 88.4 s of CPU time, 71.5 s with symbolize=0, 62.4 s without the leak check; session
+# 26). The frames of a report are named afterwards, in the output (scripts/sanitizers/symbolize.sh).
+sanitizer_preload=$root/build/sanitizer-preload.so
 sanitizer_env=()
+sanitizer_filter=(cat)
 if [[ -n $sanitizer_options ]]; then
   sanitizer_env=(env
-    ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:strict_init_order=1:detect_stack_use_after_return=0:verify_asan_link_order=0
+    ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:strict_init_order=1:detect_stack_use_after_return=0:verify_asan_link_order=0:symbolize=0
     LSAN_OPTIONS="suppressions=$root/scripts/sanitizers/lsan-openmpi.supp:print_suppressions=0"
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-    LD_PRELOAD="$keep_modules")
+    LD_PRELOAD="$sanitizer_preload")
+  sanitizer_filter=(bash "$root/scripts/sanitizers/symbolize.sh")
 fi
 
 # Pass 3: Debian's Boost.MPI is built for Open MPI only; scripts/boost-mpi-for-mpich.sh builds it for
@@ -285,12 +295,15 @@ if [[ $passes == *" release "* ]] && step "configure build/ (Release -O2, most t
     "-DFOREMAN_TESTS_SANITIZER_OPTIONS=$sanitizer_options" -DFOREMAN_BROWSER_TESTS=$browser_tests \
     -DFOREMAN_GROUPED_TESTS=OFF -DFOREMAN_MULTIHOST_TESTS="$multihost" &&
   step "build build/" cmake --build "$build" --parallel "$jobs" &&
-  { [[ -z $sanitizer_options ]] || step "build build/keep-modules.so (scripts/sanitizers/keep_modules.cpp)" \
-    "${CXX:-c++}" -shared -fPIC -O2 -o "$keep_modules" "$root/scripts/sanitizers/keep_modules.cpp"; }; then
+  { [[ -z $sanitizer_options ]] || step "build build/sanitizer-preload.so (scripts/sanitizers/*.cpp)" \
+    "${CXX:-c++}" -shared -fPIC -O2 -fno-omit-frame-pointer -o "$sanitizer_preload" \
+    "$root/scripts/sanitizers/keep_modules.cpp" "$root/scripts/sanitizers/asprintf_frames.cpp"; }; then
   ctest_env=("${sanitizer_env[@]}")
+  ctest_filter=("${sanitizer_filter[@]}")
   step "test build/ (ctest -j$ctest_jobs, $instrumented, without label multihost)" \
     run_ctest "$build" --label-exclude multihost || true
   ctest_env=()
+  ctest_filter=(cat)
   # Apart, so that their time shows (about a minute) and nothing else competes with their timing.
   multihost_tests=$(ctest --test-dir "$build" -N -L multihost | sed -n 's/^Total Tests: //p')
   if ((${multihost_tests:-0} > 0)); then

@@ -1,4 +1,5 @@
-// A dlclose() that unloads nothing, for the sanitized test runs of scripts/test.sh (LD_PRELOAD).
+// A dlclose() that unloads nothing, for the sanitized test runs of scripts/test.sh (LD_PRELOAD,
+// in sanitizer-preload.so with asprintf_frames.cpp).
 //
 // MPI_Finalize unloads Open MPI's components (dlopen'ed plugins: openmpi/lib/openmpi3/mca_*.so,
 // pmix_mca_*.so) before LeakSanitizer checks for leaks at exit; the state they allocated in
@@ -10,5 +11,5 @@
 // (scripts/test.sh gives the figures).
 //
 // Not instrumented, and loaded before the sanitizer's runtime: ASAN_OPTIONS must then hold
-// verify_asan_link_order=0. It defines nothing else.
+// verify_asan_link_order=0.
 extern "C" int dlclose(void*) { return 0; }
