@@ -216,14 +216,12 @@ trap stop_ahead EXIT
 # nothing: session 21). What they find is found anyway: a null dereference is a SEGV that ASan
 # reports with its stack, and foreman reads wire data through memcpy, never a cast pointer
 # (UBSan's other checks stay: overflow, shifts, bounds, enum and bool loads, vptr, unreachable,
-# returns). With GCC, AddressSanitizer's checks are calls into its runtime instead of code inlined
-# at every access (asan-instrumentation-with-call-threshold=0: the same checks, less code to
-# compile): the pass's build took 1,009 s of CPU time against about 1,230, its tests 870 against
-# 793 (an idle machine, session 26).
+# returns). AddressSanitizer's checks stay inlined: as calls into its runtime
+# (--param=asan-instrumentation-with-call-threshold=0, GCC) they made CI slower, 2,081 s against
+# 2,004 (the build as long, 570 s, the tests 779 s against 725; fresh clones, session 26).
 sanitizer_options=""
 if [[ ${FOREMAN_SANITIZERS:-1} != 0 ]]; then
   sanitizer_options="-fsanitize=address,undefined;-fno-sanitize=null,alignment;-fno-omit-frame-pointer;-g1"
-  sanitizer_options+=';$<$<CXX_COMPILER_ID:GNU>:--param=asan-instrumentation-with-call-threshold=0>'
 fi
 # sanitizer_env: the environment pass 1's tests run in (through `env`), or nothing; ctest_filter:
 # what their output passes through.
