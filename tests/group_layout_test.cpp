@@ -118,14 +118,3 @@ TEST_CASE("a grouped run's batches: about eight per group, at least a task per w
   CHECK(batch_size(10, uneven) == 3);
 }
 
-TEST_CASE("a batch's deadline covers every round of its tasks at every attempt", "[group_layout]") {
-  using foreman::detail::batch_timeout;
-  foreman::options opt;
-  CHECK(batch_timeout(opt, 100, 4) == 0.0); // no task timeout, no batch deadline
-  opt.task_timeout = std::chrono::duration<double>(2.0);
-  opt.max_attempts = 3;
-  CHECK(batch_timeout(opt, 100, 4) == 2.0 * 3 * (25 + 1));
-  CHECK(batch_timeout(opt, 101, 4) == 2.0 * 3 * (26 + 1));
-  opt.max_attempts = 0;
-  CHECK(batch_timeout(opt, 1, 1) == 2.0 * 1 * 2);
-}

@@ -35,7 +35,8 @@ class master_worker;
 /// Grouping applies to run(), run_outcomes() and run_into(); jobs and streams (start(),
 /// run_stream(), reduce()) are served flat by the master on every rank, sub-masters included.
 /// A sub-master runs no task itself: a grouped pool of P ranks has P - 1 - (number of groups)
-/// ranks that compute. A sub-master that is lost (dead, or past its batch's deadline) has its
+/// ranks that compute. A sub-master that is lost (dead, or silent for task_timeout + 0.1 s while
+/// it holds a batch, as a worker: it sends progress notes while its group runs the batch) has its
 /// batch run again on another group, and its workers count as lost.
 ///
 /// The master's choice holds on every rank (it is broadcast as the pool is built). The

@@ -6,6 +6,7 @@
 
 #include <foreman/detail/invoke.hpp>
 #include <foreman/detail/job_journal.hpp>
+#include <foreman/detail/keep_alive.hpp>
 #include <foreman/detail/master_loop.hpp>
 #include <foreman/detail/observer.hpp>
 #include <foreman/detail/task_store.hpp>
@@ -306,13 +307,16 @@ public:
   }
 
 private:
-  // next() found no completion ready: moves the pool on until one is.
+  // next() found no completion ready: moves the pool on until one is. A sub-master's job of its
+  // group tells the master it is alive meanwhile (keep_alive.hpp; elsewhere keep_alive() does
+  // nothing).
   FOREMAN_DETAIL_COLD void wait_for_completion() {
     if (store_.kept() == 0)
       throw error("next() on a job with no task pending: every submitted task was taken or cancelled");
     while (completed_.empty()) {
       refuse_if_broken();
       advance(true);
+      keep_alive();
     }
   }
 

@@ -8,13 +8,12 @@
 //
 // In a grouped pool (built with hierarchical_dispatch as the default, FOREMAN_GROUP_SIZE set: CTest's
 // chaos_grouped_seed<S>.7ranks, sub-masters 1 and 4) a victim may also be a sub-master, which runs no
-// task: a thread of its own kills it (SIGKILL, _Exit(3) or abort()) a random 2-40 ms into the run, if the
+// task: a thread of its own kills, stops, _Exit(3)s or aborts it a random 2-40 ms into the run, if the
 // run still goes on then (else it lives: "spared"). Its group is cut off with it, so its workers may be
 // reported lost too, and are never picked afterwards; a victim is picked only while a worker outside
-// every group hit stays untouched. A sub-master is never stopped: the master tells a hung sub-master
-// only by its batch's deadline (task_timeout x attempts x the rounds of a batch: minutes for these
-// runs' batches of 188 tasks; group_fault_test's sub_master_hangs runs small batches for it). The
-// master's first line names the pool's layout ("chaos layout: sub-masters 1 4", or "flat").
+// every group hit stays untouched. A stopped sub-master is lost as a stopped worker is, once silent for
+// task_timeout + 0.1 s (it sends progress notes while its group runs a batch). The master's first line
+// names the pool's layout ("chaos layout: sub-masters 1 4", or "flat").
 
 #include <foreman/foreman.hpp>
 
@@ -70,8 +69,10 @@ public:
             break;
           case way::exit:
             std::_Exit(3); // not exit(): the main thread is inside MPI, static destructors must not run
-          case way::abort:
           case way::stop:
+            std::raise(SIGSTOP); // the whole process
+            break;
+          case way::abort:
             std::abort();
           }
         }) {}
@@ -150,8 +151,7 @@ int main(int argc, char** argv) {
     r = mix(r);
     const std::size_t moment = 1 + r % (task_count / static_cast<std::size_t>(workers) / 2);
     r = mix(r);
-    way how = static_cast<way>(r % 4);
-    if (victim != 0 && is_sub(victim) && how == way::stop) how = way::kill; // see the top of the file
+    const way how = static_cast<way>(r % 4);
     const auto delay = std::chrono::milliseconds(2 + static_cast<int>(mix(r) % 39));
     const std::vector<int> cut = victim != 0 ? hit_by(victim) : std::vector<int>{};
     for (int h : cut) hit[static_cast<std::size_t>(h)] = 1;

@@ -17,12 +17,13 @@
 //   worker_hangs     worker 5 hangs at its third task, with options::task_timeout 2 s: its
 //                    sub-master (4) declares it lost when it has been silent that long, runs its
 //                    tasks on worker 6, and the master's report names 5 lost (silent), not 4
-//                    (a batch's deadline at the master is far longer: batch_timeout()); it is
+//                    (which sends the master progress notes meanwhile: keep_alive.hpp); it is
 //                    killed at MPI_Finalize
 //   sub_master_hangs sub-master 4 stops (SIGSTOP) 0.3 s into a run of 60 tasks of 50 ms, with
 //                    options::task_timeout 1 s and max_attempts 2: the master declares it lost
-//                    once its batch's deadline passes (silent), its batches run on the group of 1,
-//                    and 4, 5 and 6 are reported lost; the next run goes to the group left
+//                    once it has been silent for task_timeout + 0.1 s, as a worker (checked: under
+//                    2 s of silence), its batches run on the group of 1, and 4, 5 and 6 are
+//                    reported lost; the next run goes to the group left
 //   poison           task 299 SIGKILLs the worker that runs it, with options::max_attempts 1: it
 //                    alone fails, as foreman::worker_lost, its message and record naming that
 //                    worker by its rank in the whole pool (not its rank inside its group), and the
@@ -70,7 +71,7 @@ int main(int argc, char** argv) {
     if (pool.is_master()) std::printf("group fault %s needs 7 ranks (sub-masters 1 and 4)\n", fault.c_str());
     return 1;
   }
-  // sub_master_hangs: few tasks, in small batches (a batch's deadline grows with its size).
+  // sub_master_hangs: few tasks, in small batches.
   const int n = fault == "sub_master_hangs" ? 60 : 300;
   const auto task_time = std::chrono::milliseconds(fault == "sub_master_hangs" ? 50 : 10);
   std::vector<int> tasks(static_cast<std::size_t>(n));
@@ -228,11 +229,21 @@ int main(int argc, char** argv) {
     } else {
       check(lost(info, 4) && lost(info, 5) && lost(info, 6), "sub-master 4 and its workers 5, 6 reported lost");
       check(!lost(info, 1) && !lost(info, 2) && !lost(info, 3), "ranks 1-3 not lost");
-      // Dead, its process is seen to end; stopped, it is silent past its batch's deadline.
+      // Dead, its process is seen to end; stopped, it is silent past the task timeout.
       const auto reason =
           fault == "sub_master_hangs" ? foreman::loss_reason::silent : foreman::loss_reason::process_exited;
       bool sub_loss = false;
-      for (const auto& l : info.losses) sub_loss = sub_loss || (l.worker == 4 && l.reason == reason);
+      for (const auto& l : info.losses) {
+        if (l.worker != 4 || l.reason != reason) continue;
+        sub_loss = true;
+        // Stopped, it is lost once silent for task_timeout + 0.1 s, as a worker is: it sent progress
+        // notes while its group ran its batch (keep_alive.hpp). (When only its batch's deadline told,
+        // task_timeout x max_attempts x (batch / workers + 1), it was silent for 6 s here.)
+        if (fault == "sub_master_hangs")
+          check(l.silent_for >= 1.1 && l.silent_for < 1.1 + 0.9,
+                "sub-master 4 lost after " + std::to_string(l.silent_for) +
+                    " s of silence: task_timeout 1 s + 0.1 s expected (0.9 s allowed for a busy machine)");
+      }
       check(sub_loss, "sub-master 4's loss: " + std::string(fault == "sub_master_hangs" ? "silent" : "its process exited"));
       check(info.retries > 0, "its batches sent again");
     }

@@ -5,6 +5,7 @@
 /// result, a failure or "not run" per task, and the losses its group noticed). grouped_run.hpp
 /// sends them, relay.hpp answers them, batch_book.hpp keeps the master's account of them.
 
+#include <foreman/detail/keep_alive.hpp>
 #include <foreman/options.hpp>
 
 #include <cstdint>
@@ -135,6 +136,9 @@ struct is_batch<batch<Task>> : std::true_type {};
 /// Whether Task is already a batch: a pool of batches is the top layer and is never grouped again.
 template <class T>
 inline constexpr bool is_batch_v = is_batch<T>::value;
+/// A sub-master's relay of a batch sends progress notes while it runs (keep_alive.hpp).
+template <class Task>
+inline constexpr bool notes_during_task<batch<Task>> = true;
 
 } // namespace detail
 } // namespace foreman

@@ -90,16 +90,6 @@ inline std::size_t batch_size(std::size_t tasks, const group_layout& layout) {
   return std::min<std::size_t>(std::max(even, widest), 16384);
 }
 
-/// The deadline of a batch at the master, from the task timeout: a group of `workers` runs
-/// `size` tasks in at most ceil(size / workers) rounds, each of which may take every attempt's
-/// timeout; one round more for the transfers. 0 (none) without a task timeout.
-inline double batch_timeout(const options& opt, std::size_t size, int workers) {
-  if (opt.task_timeout.count() <= 0) return 0.0;
-  const std::size_t w = static_cast<std::size_t>(std::max(workers, 1));
-  const double rounds = static_cast<double>((size + w - 1) / w + 1);
-  return opt.task_timeout.count() * std::max(1u, opt.max_attempts) * rounds;
-}
-
 /// `h`, or, when it is hierarchy::automatic() (the default) and FOREMAN_GROUP_SIZE holds a
 /// whole number from 0 to 1,000,000, groups of that many workers (0: flat). A choice made in the
 /// code is kept: the variable changes only pools that left the choice to foreman.

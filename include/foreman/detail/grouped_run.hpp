@@ -119,12 +119,13 @@ grouped_run_end run_grouped(TopPool& top, const group_layout& layout, const std:
                             std::vector<task_failure>& failures, OnDone& on_done,
                             const std::vector<std::size_t>* names) {
   const std::size_t size = batch_size(tasks.size(), layout);
-  int fewest = layout.workers(0);
-  for (int g = 1; g < layout.groups(); ++g) fewest = std::min(fewest, layout.workers(g));
   options top_opt;
   top_opt.chunk_size = 1; // a batch is a message
   top_opt.tasks_in_flight = 2;
-  top_opt.task_timeout = std::chrono::duration<double>(batch_timeout(opt, size, fewest));
+  // A sub-master is judged as a worker is: lost when silent for task_timeout + progress_interval
+  // while it holds a batch, however long the batch takes, for it sends progress notes while its
+  // group runs it (keep_alive.hpp).
+  top_opt.task_timeout = opt.task_timeout;
   top_opt.max_attempts = opt.max_attempts;
   top_opt.announce_faults = opt.announce_faults;
   top_opt.wait = opt.wait;

@@ -14,6 +14,7 @@
 #include <foreman/detail/batch.hpp>
 #include <foreman/detail/failure_types.hpp>
 #include <foreman/detail/invoke.hpp>
+#include <foreman/detail/keep_alive.hpp>
 #include <foreman/detail/pool_state.hpp>
 #include <foreman/detail/wire.hpp>
 #include <foreman/errors.hpp>
@@ -78,7 +79,10 @@ public:
     const std::uint64_t base = next_ticket_;
     std::vector<std::size_t> item_of; // per ticket from `base`: its item
     decoder in(b.tasks.data(), b.tasks.size());
+    // keep_alive() between items: the master hears from this sub-master at least every
+    // progress_interval while it holds the batch (keep_alive.hpp), and in next()'s waits.
     for (std::size_t i = 0; i < count; ++i) {
+      keep_alive();
       std::size_t body_bytes = 0; // (none: a batch's tasks are inline items)
       try {
         get_item(in, task_, body_bytes);
@@ -94,6 +98,7 @@ public:
     next_ticket_ += item_of.size();
     std::vector<Result> held(count); // the results, by item
     for (std::size_t done = 0; done < item_of.size(); ++done) {
+      keep_alive();
       completion<Result> c = j.next();
       const std::size_t i = item_of[static_cast<std::size_t>(c.ticket - base)];
       relay_item<Result>& item = reply.items[i];
@@ -129,6 +134,7 @@ public:
     // The results, each an item of its own: one whose save throws fails its task alone.
     encoder out(reply.values);
     for (std::size_t i = 0; i < count; ++i) {
+      keep_alive();
       relay_item<Result>& item = reply.items[i];
       if (!item.ok()) continue;
       const std::size_t at = out.size();

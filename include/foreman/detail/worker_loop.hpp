@@ -7,6 +7,7 @@
 
 #include <foreman/detail/idle.hpp>
 #include <foreman/detail/invoke.hpp>
+#include <foreman/detail/keep_alive.hpp>
 #include <foreman/detail/peer_inbox.hpp>
 #include <foreman/detail/send_progress.hpp>
 #include <foreman/detail/shared_value.hpp>
@@ -23,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -325,7 +327,13 @@ private:
       const previous_reply previous = settle_previous_reply();
       if (previous == previous_reply::waited) clock = clock_.now(); // the task starts once the wait is over
       send_progress::scope driven(previous == previous_reply::driven ? &store_.sender : nullptr);
+      std::optional<keep_alive_scope> alive; // a batch's relay sends notes while it runs (keep_alive.hpp)
+      if constexpr (notes_during_task<Task>) {
+        if (previous != previous_reply::driven) alive.emplace(&worker_loop::note_if_due, this);
+        note_done_ = k;
+      }
       clock = fn_.call(std::as_const(store_.task), result, call_, clock_, clock);
+      alive.reset();
       driven.end(); // the send thread parked: this thread may call MPI again
       if (call_.refused) return clock; // serve() refuses the run (run_refused)
       if (k + 1 < count && clock_.seconds(store_.last_sent, clock) >= progress_interval) send_note(k + 1, clock);
@@ -514,6 +522,14 @@ private:
     if (stamp.pool == pool_ && stamp.run == run_) skip_through_ = std::max(skip_through_, through);
   }
 
+  // keep_alive()'s hook while a batch runs (keep_alive.hpp): a note if the last message to the
+  // master is progress_interval old, as between two tasks.
+  static void note_if_due(void* self) {
+    worker_loop& loop = *static_cast<worker_loop*>(self);
+    const task_clock::stamp now = loop.clock_.now();
+    if (loop.clock_.seconds(loop.store_.last_sent, now) >= progress_interval) loop.send_note(loop.note_done_, now);
+  }
+
   // Tells the master, between two tasks of a long chunk, that this worker is alive (wire.hpp):
   // its deadline then counts from now, not from the chunk's start. 20 bytes, sent eagerly.
   void send_note(std::uint32_t done, task_clock::stamp now) {
@@ -551,6 +567,7 @@ private:
   std::uint64_t messages_ = 0;       // tasks messages of this run received so far
   std::uint64_t skip_through_ = 0;   // tasks of messages 1 .. skip_through_ are cancelled
   task_clock::stamp last_probe_ = 0; // when cancelled() last looked for a cancellation
+  std::uint32_t note_done_ = 0;      // a batch's notes (note_if_due()): tasks of its chunk done before it
 #ifdef FOREMAN_DETAIL_TEST_HOOKS
   std::vector<char> damaged_; // a tasks message as injected_tasks_damage() left it
 #endif
