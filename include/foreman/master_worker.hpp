@@ -596,8 +596,11 @@ private:
   void serve(Fn& fn, const options& opt) {
     const detail::idle_backoff idle(detail::effective_wait_policy(opt.wait), pool_.oversubscribed);
     try {
-      const bool background_sends = detail::sends_in_background(detail::effective_send_thread_policy(opt.send_thread),
-                                                                 detail::mpi_thread_level());
+      // A sub-master's worker of the top layer never has one (FOREMAN_SEND_THREAD included): its
+      // relay calls MPI while it runs, and sends progress notes (keep_alive.hpp).
+      const bool background_sends =
+          !detail::notes_during_task<Task> &&
+          detail::sends_in_background(detail::effective_send_thread_policy(opt.send_thread), detail::mpi_thread_level());
       detail::task_runner_of<Task, Result, Fn> runner(fn, &worker_store_.shared);
       if (detail::worker_loop<Task, Result>(comm_, pool_.id, run_, runner, worker_store_, idle, background_sends)
               .run() ==
@@ -852,7 +855,7 @@ private:
         using relay_type = detail::relay<Task, Result, group_pool, Fn>;
         relay_type relay(*group_, group_->pool_, fn, rank(), opt);
         options top_opt = opt;
-        top_opt.send_thread = send_thread_policy::off; // the relay calls MPI while it runs
+        top_opt.send_thread = send_thread_policy::off; // the relay calls MPI while it runs (serve() insists)
         auto run_batch = [&relay](const detail::batch<Task>& b) { return relay(b); };
         using shared_type = typename relay_type::shared_type;
         if constexpr (std::is_void_v<shared_type>) {

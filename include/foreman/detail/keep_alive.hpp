@@ -18,14 +18,15 @@ namespace foreman {
 namespace detail {
 
 /// Whether the worker loop lets a task of this type send progress notes while it runs (a
-/// sub-master's batch; batch.hpp sets it). Its sender then never runs a send thread
-/// (master_worker.hpp: the relay calls MPI while it runs).
+/// sub-master's batch; batch.hpp sets it). Its worker then never runs a send thread, whatever
+/// options::send_thread or FOREMAN_SEND_THREAD say (master_worker.hpp, serve(): the relay calls
+/// MPI while it runs).
 template <class Task>
 inline constexpr bool notes_during_task = false;
 
 /// The note-sending hook of the worker loop running the current task on this thread.
 struct keep_alive_hook {
-  void (*send_if_due)(void* loop) = nullptr;
+  void (*send_if_due)(void* loop) noexcept = nullptr;
   void* loop = nullptr;
 };
 
@@ -36,8 +37,8 @@ inline keep_alive_hook& current_keep_alive() {
 
 /// Sends the master of the task running on this thread a progress note, if one is due (its
 /// last message is progress_interval old); nothing outside a keep_alive_scope. Not collective.
-/// @throws mpi_error when the note cannot be sent
-inline void keep_alive() {
+/// Never throws: a note that cannot be sent is thrown by the worker loop after the task.
+inline void keep_alive() noexcept {
   const keep_alive_hook& hook = current_keep_alive();
   if (hook.send_if_due != nullptr) hook.send_if_due(hook.loop);
 }
@@ -46,7 +47,7 @@ inline void keep_alive() {
 /// the end (a task that runs a pool's job that runs tasks: the innermost loop's).
 class keep_alive_scope {
 public:
-  keep_alive_scope(void (*send_if_due)(void*), void* loop) : before_(current_keep_alive()) {
+  keep_alive_scope(void (*send_if_due)(void*) noexcept, void* loop) : before_(current_keep_alive()) {
     current_keep_alive() = keep_alive_hook{send_if_due, loop};
   }
   keep_alive_scope(const keep_alive_scope&) = delete;

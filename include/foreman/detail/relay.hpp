@@ -71,6 +71,7 @@ public:
   /// @throws run_refused when the group has no live worker
   batch_reply<Result> operator()(const batch<Task>& b) {
     if (workers_.live_workers() == 0) refuse();
+    keep_alive(); // (the batch's decoding is behind; opening the group's job encodes its shared value)
     if (!job_) open(b.opt.applied_to(own_));
     job<Task, Result>& j = *job_;
     const auto count = static_cast<std::size_t>(b.count);

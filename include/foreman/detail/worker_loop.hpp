@@ -23,6 +23,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <optional>
 #include <string>
@@ -334,6 +335,8 @@ private:
       }
       clock = fn_.call(std::as_const(store_.task), result, call_, clock_, clock);
       alive.reset();
+      if constexpr (notes_during_task<Task>)
+        if (note_failure_) std::rethrow_exception(std::exchange(note_failure_, nullptr)); // as between tasks
       driven.end(); // the send thread parked: this thread may call MPI again
       if (call_.refused) return clock; // serve() refuses the run (run_refused)
       if (k + 1 < count && clock_.seconds(store_.last_sent, clock) >= progress_interval) send_note(k + 1, clock);
@@ -523,11 +526,18 @@ private:
   }
 
   // keep_alive()'s hook while a batch runs (keep_alive.hpp): a note if the last message to the
-  // master is progress_interval old, as between two tasks.
-  static void note_if_due(void* self) {
+  // master is progress_interval old, as between two tasks. A note that cannot be sent is not
+  // thrown through the relay (whose group job would be left with tasks of a batch it never
+  // answers): no more notes are sent, and the loop throws it once the batch's call returned.
+  static void note_if_due(void* self) noexcept {
     worker_loop& loop = *static_cast<worker_loop*>(self);
-    const task_clock::stamp now = loop.clock_.now();
-    if (loop.clock_.seconds(loop.store_.last_sent, now) >= progress_interval) loop.send_note(loop.note_done_, now);
+    if (loop.note_failure_) return;
+    try {
+      const task_clock::stamp now = loop.clock_.now();
+      if (loop.clock_.seconds(loop.store_.last_sent, now) >= progress_interval) loop.send_note(loop.note_done_, now);
+    } catch (...) {
+      loop.note_failure_ = std::current_exception();
+    }
   }
 
   // Tells the master, between two tasks of a long chunk, that this worker is alive (wire.hpp):
@@ -568,6 +578,7 @@ private:
   std::uint64_t skip_through_ = 0;   // tasks of messages 1 .. skip_through_ are cancelled
   task_clock::stamp last_probe_ = 0; // when cancelled() last looked for a cancellation
   std::uint32_t note_done_ = 0;      // a batch's notes (note_if_due()): tasks of its chunk done before it
+  std::exception_ptr note_failure_;  // a batch's note that could not be sent, thrown after the batch
 #ifdef FOREMAN_DETAIL_TEST_HOOKS
   std::vector<char> damaged_; // a tasks message as injected_tasks_damage() left it
 #endif
