@@ -23,7 +23,10 @@
 # fit R ranks), --ranks R (for run), --mpiexec PATH (or --mpirun: the launcher, default mpirun;
 # its kind found as scripts/launcher.sh finds it: Open MPI's or Hydra's, others are refused),
 # --check PROGRAM (see `run`; the program gets the hosts' names in FOREMAN_NETNS_HOST_NAMES and
-# what lies outside them in FOREMAN_NETNS_OUTSIDE: tests/multihost/hosts_check.cpp).
+# what lies outside them in FOREMAN_NETNS_OUTSIDE: tests/multihost/hosts_check.cpp), --rate RATE
+# (what flows into each of hosts 2..N is limited to RATE, a tc rate such as 24mbit: a token
+# bucket filter (tc-tbf) on the host's bridge port; a slow link for the tests whose transfers
+# must take longer than a task timeout).
 #
 # What a run makes, all of it named fmhost-<pid of this script>-*:
 #   fmhost-<pid>-bridge   a network namespace that holds only the bridge br0, so that the
@@ -163,6 +166,10 @@ make_hosts() {
     ip -n "$ns" link set lo up
     echo "$ns" >>"$dir/hosts"
     ((k == 1)) || start_init "$k" "$ns"
+    # What host k receives leaves the bridge through h<k>: shaped there.
+    if [[ -n $rate ]] && ((k > 1)); then
+      ip netns exec "$bridge" tc qdisc add dev "h$k" root tbf rate "$rate" burst 64kb latency 5s
+    fi
   done
 }
 
@@ -287,6 +294,7 @@ slots=4
 mpirun=mpirun
 check=
 ranks=
+rate=
 while (($#)); do
   case $1 in
   --hosts) hosts=${2:?}; shift 2 ;;
@@ -294,6 +302,7 @@ while (($#)); do
   --mpiexec | --mpirun) mpirun=${2:?}; shift 2 ;;
   --check) check=${2:?}; shift 2 ;;
   --ranks) ranks=${2:?}; shift 2 ;;
+  --rate) rate=${2:?}; shift 2 ;;
   -h | --help) usage ;;
   -*) say "unknown option $1"; usage ;;
   *) break ;;

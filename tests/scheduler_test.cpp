@@ -19,6 +19,7 @@ using foreman::detail::chunk_ring;
 using foreman::detail::scheduler;
 using foreman::detail::ticket;
 using foreman::detail::ticket_queue;
+using foreman::detail::chunk;
 using foreman::detail::worker_table;
 using namespace std::chrono_literals;
 
@@ -282,7 +283,7 @@ TEST_CASE("worker_table: a worker is silent only while it holds tasks and nothin
   auto silent_at = [&](clock::time_point now) {
     std::vector<int> out;
     table.for_each_silent(
-        now, 2s, [](int) { return false; }, [&](int w) { out.push_back(w); });
+        now, 2s, 0.0, [](int) {}, [](int) { return false; }, [&](int w) { out.push_back(w); });
     return out;
   };
   CHECK(silent_at(t0 + 10s).empty()); // nobody holds tasks
@@ -302,8 +303,86 @@ TEST_CASE("worker_table: a worker is silent only while it holds tasks and nothin
   // Skipped workers are never reported.
   std::vector<int> reported;
   table.for_each_silent(
-      t0 + 60s, 2s, [](int w) { return w == 1; }, [&](int w) { reported.push_back(w); });
+      t0 + 60s, 2s, 0.0, [](int) {}, [](int w) { return w == 1; }, [&](int w) { reported.push_back(w); });
   CHECK(reported == std::vector<int>{2});
+}
+
+// A worker takes a large chunk (or the run's shared value) whole before it can run anything or
+// send a note: while that send is in transit its silence is allowed the send's size at the
+// master's floor rate, and once the send is seen complete its silence counts from then. Before,
+// silence counted from the sending: with a task timeout of 1 s, a worker whose 8 MiB chunk took
+// 3 s to cross a slow link was declared lost while it received it.
+TEST_CASE("worker_table: silence counts from a chunk's delivery, with its size allowed while in transit",
+          "[scheduler]") {
+  using clock = worker_table::clock;
+  const clock::time_point t0{};
+  constexpr double mib_per_s = 1 << 20;
+  worker_table table(3, 2, t0);
+  std::vector<int> testing; // the workers whose sends the table asked to test
+  bool complete = false;    // what a test finds
+  auto silent_at = [&](clock::time_point now) {
+    std::vector<int> out;
+    testing.clear();
+    table.for_each_silent(
+        now, 1100ms, mib_per_s,
+        [&](int w) {
+          testing.push_back(w);
+          if (complete) table.delivered(w, table.outstanding(w).front().slot, now);
+        },
+        [](int) { return false; }, [&](int w) { out.push_back(w); });
+    return out;
+  };
+  chunk& big = table.sent(1, t0);
+  big.tickets = {0};
+  big.in_transit = std::size_t{8} << 20; // 8 MiB: 8 s more at 1 MiB/s
+  big.slot = 1;
+  table.sent(2, t0).tickets = {1}; // a small chunk, delivered at once (in_transit 0)
+  CHECK(table.in_transit(1) == std::size_t{8} << 20);
+  CHECK(table.allowance(1, 1100ms, mib_per_s) == clock::duration(9100ms));
+  CHECK(table.allowance(2, 1100ms, mib_per_s) == clock::duration(1100ms));
+  // Worker 2 is judged by the task timeout alone; worker 1 not while its chunk is in transit.
+  CHECK(silent_at(t0 + 2s) == std::vector<int>{2});
+  CHECK(testing == std::vector<int>{1}); // only sends in transit are tested
+  CHECK(silent_at(t0 + 9s).size() == 1);
+  CHECK(silent_at(t0 + 9200ms) == std::vector<int>{1, 2}); // a send stuck past its allowance
+  // Delivered at 5 s: silence counts from then, by the task timeout alone.
+  table.delivered(1, 0, t0 + 5s); // another slot: not this chunk's
+  CHECK(table.in_transit(1) > 0);
+  table.delivered(1, 1, t0 + 5s);
+  CHECK(table.in_transit(1) == 0);
+  CHECK(table.last_sign_of_life(1) == t0 + 5s);
+  CHECK(silent_at(t0 + 6s) == std::vector<int>{2});
+  CHECK(testing.empty());
+  CHECK(silent_at(t0 + 6200ms) == std::vector<int>{1, 2});
+  // Seen complete by the table's own test: delivered at the time of the check.
+  chunk& next = table.sent(1, t0 + 7s);
+  next.tickets = {2};
+  next.in_transit = std::size_t{1} << 20;
+  table.answered(1); // the first chunk answered at 7 s; the next one is in transit
+  table.heard_from(1, t0 + 7s);
+  complete = true;
+  CHECK(silent_at(t0 + 7500ms) == std::vector<int>{2});
+  CHECK(testing == std::vector<int>{1});
+  CHECK(table.in_transit(1) == 0);
+  CHECK(table.last_sign_of_life(1) == t0 + 7500ms);
+  CHECK(silent_at(t0 + 8700ms) == std::vector<int>{1, 2});
+}
+
+TEST_CASE("worker_table: what is sent ahead of the chunks counts as in transit until delivered", "[scheduler]") {
+  using clock = worker_table::clock;
+  const clock::time_point t0{};
+  worker_table table(2, 2, t0);
+  table.sent_ahead(1, std::size_t{4} << 20, t0); // a shared value of 4 MiB
+  table.sent(1, t0).tickets = {0};
+  CHECK(table.ahead_in_transit(1));
+  CHECK(!table.front_in_transit(1));
+  CHECK(table.allowance(1, 1s, double(1 << 20)) == clock::duration(5s));
+  table.ahead_delivered(1, t0 + 3s);
+  CHECK(!table.ahead_in_transit(1));
+  CHECK(table.allowance(1, 1s, double(1 << 20)) == clock::duration(1s));
+  CHECK(table.last_sign_of_life(1) == t0 + 3s);
+  table.ahead_delivered(1, t0 + 4s); // once only
+  CHECK(table.last_sign_of_life(1) == t0 + 3s);
 }
 
 TEST_CASE("worker_table::take_back marks the oldest chunk, the one a worker may have started", "[scheduler]") {

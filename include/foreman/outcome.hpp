@@ -128,7 +128,7 @@ struct run_info {
   std::vector<worker_totals> totals;
   double wall_seconds = 0.0;                  ///< duration of run() on the master
   std::size_t failures = 0;                   ///< number of tasks that failed
-  std::size_t retries = 0;                    ///< task re-dispatches after a lost worker
+  std::size_t retries = 0;                    ///< task re-dispatches after a lost worker (grouped: + batches)
   std::size_t messages = 0;                   ///< messages of tasks the master sent (fewer than tasks when chunked)
   std::vector<int> lost_workers;              ///< ranks declared lost during this run, in the order noticed
   std::vector<worker_loss> losses;            ///< the same, with when, why and how long after its last sign of life

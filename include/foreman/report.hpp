@@ -51,7 +51,7 @@ struct run_report {
   std::size_t replayed = 0;      ///< of those, results read back from the checkpoint journal
   double throughput = 0.0;       ///< tasks computed (not replayed) per second of wall time (0 for an instant run)
   std::size_t failures = 0;      ///< tasks that failed
-  std::size_t retries = 0;       ///< tasks sent again after a lost worker
+  std::size_t retries = 0;       ///< tasks sent again after a lost worker (grouped: + batches sent again)
   std::vector<int> lost_workers; ///< ranks declared lost, in the order noticed
   double utilization = 0.0;      ///< total busy time / (rows × wall time), between 0 and 1
   /// One row per worker rank of the pool, in rank order, idle workers included; rank 0 appears

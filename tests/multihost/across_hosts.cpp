@@ -2,6 +2,11 @@
 //
 //   across_hosts tiny <tasks>             <tasks> tasks of one integer, each result a 64-bit word
 //   across_hosts payload <tasks> <bytes>  each result <bytes> long (a pattern of its task's seed)
+//   across_hosts slow_link <tasks> <bytes> <task timeout s>
+//                                         each task <bytes> long, and a shared value of <bytes>,
+//                                         sent over links slower than the timeout allows for
+//                                         them (netns-hosts.sh --rate): no worker may be lost,
+//                                         for its silence counts from its tasks' delivery
 //
 // The master checks every result, in task order, and that the tasks were computed by workers of
 // every host the job runs on (their MPI_Get_processor_name), then prints
@@ -23,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -54,12 +60,15 @@ std::string processor_name() {
 int main(int argc, char* argv[]) {
   boost::mpi::environment env(argc, argv);
   const std::string mode = argc > 2 ? argv[1] : "";
-  if ((mode != "tiny" && mode != "payload") || (mode == "payload" && argc < 4)) {
-    std::fprintf(stderr, "usage: across_hosts tiny <tasks> | payload <tasks> <bytes>\n");
+  if ((mode != "tiny" && mode != "payload" && mode != "slow_link") || (mode == "payload" && argc < 4) ||
+      (mode == "slow_link" && argc < 5)) {
+    std::fprintf(stderr, "usage: across_hosts tiny <tasks> | payload <tasks> <bytes> | slow_link <tasks> <bytes> "
+                         "<task timeout s>\n");
     return 2;
   }
   const std::size_t count = std::strtoull(argv[2], nullptr, 10);
-  const std::size_t bytes = mode == "payload" ? std::strtoull(argv[3], nullptr, 10) : 8;
+  const std::size_t bytes = mode != "tiny" ? std::strtoull(argv[3], nullptr, 10) : 8;
+  const double timeout = mode == "slow_link" ? std::strtod(argv[4], nullptr) : 0.0;
 
   // Where each rank runs, for the master's count of hosts that computed tasks.
   boost::mpi::communicator world;
@@ -68,6 +77,7 @@ int main(int argc, char* argv[]) {
 
   std::size_t wrong = 0;
   std::vector<int> workers; // the rank that computed each task
+  std::string problems;
   const auto start = std::chrono::steady_clock::now();
   if (mode == "tiny") {
     foreman::master_worker<std::uint64_t, std::uint64_t> pool;
@@ -77,6 +87,34 @@ int main(int argc, char* argv[]) {
     if (!pool.is_master()) return 0;
     for (std::size_t i = 0; i < count; ++i) wrong += results.size() != count || results[i] != mix(i) ? 1 : 0;
     for (const auto& t : pool.last_run().tasks) workers.push_back(t.worker);
+  } else if (mode == "slow_link") {
+    // Each result: the xor of the task's words and the shared value's. The workers on hosts 2
+    // and 3 receive the shared value and each task (<bytes> each) slower than the task timeout
+    // allows for the silence of a worker that waits for nothing.
+    auto fold = [](const std::vector<char>& task, const std::vector<char>& shared) {
+      std::uint64_t x = 0;
+      for (std::size_t k = 0; k + 8 <= task.size() && k + 8 <= shared.size(); k += 8) {
+        std::uint64_t a = 0, b = 0;
+        std::memcpy(&a, task.data() + k, 8);
+        std::memcpy(&b, shared.data() + k, 8);
+        x = mix(x ^ a ^ b);
+      }
+      return x;
+    };
+    foreman::master_worker<std::vector<char>, std::uint64_t> pool;
+    const std::vector<char> shared = pool.is_master() ? pattern(7, bytes) : std::vector<char>{};
+    std::vector<std::vector<char>> tasks;
+    for (std::size_t i = 0; i < count && pool.is_master(); ++i) tasks.push_back(pattern(mix(2000 + i), bytes));
+    foreman::options opt;
+    opt.task_timeout = std::chrono::duration<double>(timeout);
+    const auto results = pool.run(tasks, foreman::with_shared(std::cref(shared), fold), opt);
+    if (!pool.is_master()) return 0;
+    for (std::size_t i = 0; i < count; ++i)
+      wrong += results.size() != count || results[i] != fold(tasks[i], shared) ? 1 : 0;
+    for (const auto& t : pool.last_run().tasks) workers.push_back(t.worker);
+    if (!pool.last_run().lost_workers.empty())
+      problems += "; " + std::to_string(pool.last_run().lost_workers.size()) + " workers lost";
+    if (pool.last_run().retries != 0) problems += "; " + std::to_string(pool.last_run().retries) + " tasks sent again";
   } else {
     foreman::master_worker<std::uint64_t, std::vector<char>> pool;
     std::vector<std::uint64_t> tasks(count);
@@ -93,14 +131,15 @@ int main(int argc, char* argv[]) {
   std::set<std::string> computing; // hosts whose workers computed tasks
   for (int w : workers)
     if (w >= 0 && static_cast<std::size_t>(w) < hosts.size()) computing.insert(hosts[static_cast<std::size_t>(w)]);
-  std::string problems;
+  if (timeout > 0 && seconds < 2 * timeout)
+    problems += "; the run took less than twice the task timeout: the links were not slow enough to test it";
   if (workers.size() != count) problems += "; " + std::to_string(workers.size()) + " task records";
   if (wrong != 0) problems += "; " + std::to_string(wrong) + " results wrong";
   if (world.size() > 1 && computing.size() != all_hosts.size())
     problems += "; tasks computed on " + std::to_string(computing.size()) + " of the job's " +
                 std::to_string(all_hosts.size()) + " hosts";
-  std::printf("across hosts %s: %zu tasks of %zu-byte results, %zu wrong, computed on %zu hosts in %.2f s: %s%s\n",
-              mode.c_str(), count, bytes, wrong, computing.size(), seconds, problems.empty() ? "PASSED" : "FAILED",
+  std::printf("across hosts %s: %zu tasks of %zu-byte %s, %zu wrong, computed on %zu hosts in %.2f s: %s%s\n",
+              mode.c_str(), count, bytes, mode == "slow_link" ? "tasks and shared value" : "results", wrong, computing.size(), seconds, problems.empty() ? "PASSED" : "FAILED",
               problems.c_str());
   return problems.empty() ? 0 : 1;
 }

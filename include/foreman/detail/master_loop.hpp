@@ -15,6 +15,7 @@
 
 #include <foreman/detail/announce.hpp>
 #include <foreman/detail/idle.hpp>
+#include <foreman/detail/keep_alive.hpp>
 #include <foreman/detail/liveness.hpp>
 #include <foreman/detail/pool_state.hpp>
 #include <foreman/detail/reply_reader.hpp>
@@ -127,6 +128,8 @@ public:
     table_.start(start_);
     if (shared_) post_shared();
     for (int w = 1; w < size_; ++w) {
+      // A worker takes the shared value before its first tasks: its size counts as in transit.
+      if (shared_ && !is_lost(w)) table_.sent_ahead(w, shared_->bytes(), start_);
       try {
         refill(w, start_);
       } catch (const mpi_error& e) {
@@ -341,10 +344,32 @@ private:
       if (!slot.idle() && !slot.test()) pool_.abandoned.push_back(std::move(slot));
   }
 
-  send_slot* free_slot(int w) {
-    for (auto& slot : slots_[static_cast<std::size_t>(w)])
-      if (slot.idle() || slot.test()) return &slot;
+  // A send slot of w's whose sends have completed (the chunk it carried, if still unanswered,
+  // counts as delivered at `now`), or null.
+  send_slot* free_slot(int w, clock::time_point now) {
+    auto& slots = slots_[static_cast<std::size_t>(w)];
+    for (std::size_t k = 0; k < slots.size(); ++k) {
+      if (!slots[k].idle() && !slots[k].test()) continue;
+      table_.delivered(w, k, now);
+      return &slots[k];
+    }
     return nullptr;
+  }
+
+  // check_timeouts(): tests the sends to w that the worker table counts as in transit, and tells
+  // it those that have completed (at `now`). A send MPI failed names its worker in unreachable_,
+  // lost after the table's pass.
+  void test_deliveries(int w, clock::time_point now) {
+    if (table_.ahead_in_transit(w) && shared_->delivered(w)) table_.ahead_delivered(w, now);
+    if (!table_.front_in_transit(w)) return;
+    const std::size_t k = table_.outstanding(w).front().slot;
+    send_slot& slot = slots_[static_cast<std::size_t>(w)][k];
+    try {
+      if (slot.idle() || slot.test()) table_.delivered(w, k, now);
+    } catch (const mpi_error& e) {
+      table_.delivered(w, k, now); // over, if not delivered
+      unreachable_.emplace_back(w, e.what());
+    }
   }
 
   // How often the workers' processes are checked (where they are watched, liveness.hpp).
@@ -479,7 +504,7 @@ private:
     const std::size_t limit = scheduler_.message_limit(w, pool_.live_workers());
     chunk_ring& outstanding = table_.outstanding(w);
     while (outstanding.size() < limit && scheduler_.has_work(w)) {
-      send_slot* slot = free_slot(w);
+      send_slot* slot = free_slot(w, now);
       if (slot == nullptr) {
         // Its previous message is still being sent (a large one, or its bodies, completes only
         // after the worker took it): try again from the loop, since no reply may come to do it.
@@ -487,12 +512,14 @@ private:
         return;
       }
       chunk& sent = table_.sent(w, now); // size() < limit <= in_flight_limit
+      sent.slot = static_cast<std::size_t>(slot - slots_[static_cast<std::size_t>(w)].data());
       const std::size_t size = scheduler_.chunk_size(w, pool_.live_workers());
       resending_.clear();       // not a chunk's whose sending failed
       if (prepared_is_next()) { // implies size == fixed_chunk: only fixed-size chunks are prepared
         // Encoded ahead (prepare()): sent first, its tickets taken after.
         slot->bytes.swap(prepared_.bytes);
         post_message(*slot, w, tag::tasks, comm_);
+        sent.in_transit = slot->bytes.size();
         for (std::size_t k = 0; k < prepared_.count; ++k) {
           sent.tickets.push_back(scheduler_.take(w));
           count_attempt(sent.tickets.back(), store_.item_of(sent.tickets.back()));
@@ -509,7 +536,11 @@ private:
             },
             [&](ticket t, typename Store::item it) { count_attempt(t, it); });
         post_message(*slot, w, tag::tasks, comm_);
-        for (const body_span& body : bodies_) post_body(body, w, tag::task_body, comm_, *slot); // from the task itself
+        sent.in_transit = slot->bytes.size();
+        for (const body_span& body : bodies_) {
+          post_body(body, w, tag::task_body, comm_, *slot); // from the task itself
+          sent.in_transit += body.bytes;
+        }
       }
       announce_resent(w);
       ++info_.messages;
@@ -568,9 +599,10 @@ private:
         table_.heard_from(worker, arrival);
         read_items(worker, arrival, in, count);
         // Completes the sends just posted where that is already possible, so that the next
-        // refill finds a free slot without testing it.
-        for (send_slot& slot : slots_[static_cast<std::size_t>(worker)])
-          if (!slot.idle()) slot.test();
+        // refill finds a free slot without testing it (their chunks delivered).
+        auto& slots = slots_[static_cast<std::size_t>(worker)];
+        for (std::size_t k = 0; k < slots.size(); ++k)
+          if (!slots[k].idle() && slots[k].test()) table_.delivered(worker, k, arrival);
       } else {
         take_message(worker, clock::now());
       }
@@ -920,11 +952,15 @@ private:
   }
 
   // Runs `pass` (true: it moved something) until `done()`, waiting as the loop waits between
-  // passes that moved nothing; a worker an MPI failure names is lost (lose_peer()).
+  // passes that moved nothing; a worker an MPI failure names is lost (lose_peer()). On a
+  // sub-master, whose group job waits here (its transfers' ends; after an exception, up to
+  // max(task timeout, 2 s) for its workers' last answers), each pass sends the master a progress
+  // note when one is due (keep_alive.hpp): that wait is not the sub-master's silence.
   template <class Done, class Pass>
   void drive(Done&& done, Pass&& pass) {
     idle_backoff idle = waiting_;
     while (!done()) {
+      keep_alive();
       bool moved = true;
       try {
         moved = pass();
@@ -941,15 +977,25 @@ private:
   // A worker holding tasks is lost when nothing was heard from it for the task timeout: it sends
   // a progress note between the tasks of a chunk (and between the pieces of a long transfer) when
   // its last message is progress_interval old, so however large its chunk, a task that takes at
-  // most task_timeout never makes it lost. A worker whose reply is being transferred is judged by
-  // the transfer's deadline instead (check_transfers()).
+  // most task_timeout never makes it lost. Its silence counts from the delivery of the chunk it
+  // runs (if it was idle): while what it must receive first is in transit (that chunk's message
+  // and bodies, the run's shared value), it is allowed their size at transfer_rate_floor on top,
+  // as a reply's transfer is. A worker whose reply is being transferred is judged by the
+  // transfer's deadline instead (check_transfers()).
   void check_timeouts(clock::time_point now) {
-    const auto allowed =
-        timeout_ + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(progress_interval));
     silent_.clear();
+    unreachable_.clear();
     table_.for_each_silent(
-        now, allowed, [&](int w) { return is_lost(w) || reader_.active(w); }, [&](int w) { silent_.push_back(w); });
+        now, silence_allowed(), transfer_rate_floor, [&](int w) { test_deliveries(w, now); },
+        [&](int w) { return is_lost(w) || reader_.active(w); }, [&](int w) { silent_.push_back(w); });
+    for (auto& [w, why] : unreachable_) {
+      peer_error_ = std::move(why);
+      lose(w, loss_reason::mpi_error, now);
+    }
     for (int w : silent_) lose(w, loss_reason::silent, now);
+  }
+  clock::duration silence_allowed() const {
+    return timeout_ + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(progress_interval));
   }
 
   // The worker an MPI failure names as its peer is lost; false when it names none (or the master).
@@ -993,6 +1039,9 @@ private:
       for (ticket t : outstanding[k].tickets)
         if (!store_.done(t)) held.push_back(t);
     const double silent = std::chrono::duration<double>(now - table_.last_sign_of_life(w)).count();
+    const std::size_t in_transit = table_.in_transit(w);
+    const double transit_allowed =
+        std::chrono::duration<double>(table_.allowance(w, silence_allowed(), transfer_rate_floor)).count();
     const bool set_up = reason == loss_reason::initializer_failed; // out of this run only, having run nothing
     pool_.mark_lost(w);
     last_loss_ = reason;
@@ -1013,6 +1062,11 @@ private:
         std::snprintf(why, sizeof why, "MPI reported a failure on its connection (%.100s)", peer_error_.c_str());
       else if (silence != nullptr)
         std::snprintf(why, sizeof why, "%s", silence);
+      else if (in_transit > 0)
+        std::snprintf(why, sizeof why,
+                      "nothing heard from it for %.2f s while %zu bytes sent to it were still in transit (%.2f s "
+                      "allowed: task timeout %g s + 0.1 s + their size at 1 MiB/s)",
+                      silent, in_transit, transit_allowed, opt_.task_timeout.count());
       else
         std::snprintf(why, sizeof why, "nothing heard from it for %.2f s (task timeout %g s)", silent,
                       opt_.task_timeout.count());
@@ -1121,6 +1175,7 @@ private:
   std::vector<char> idle_flag_;    // per worker: in idle_
   std::vector<ticket> resending_;  // count_attempt(): the tickets of a chunk being sent again
   std::vector<int> silent_;        // check_timeouts(): workers found silent
+  std::vector<std::pair<int, std::string>> unreachable_; // and workers a send to which MPI failed
   clock::time_point start_{};      // when the run began: losses are reported relative to it
   clock::time_point last_check_{}; // check_liveness(): when timeouts were last checked
   clock::time_point last_watch_{}; // and the watched processes

@@ -329,6 +329,15 @@ public:
     if (p.body) post_body(p.body, w, tag::task_body, comm, slot);
   }
 
+  /// Bytes sent to each worker: the message (or its envelope and the message) and the body.
+  std::size_t bytes() const {
+    const shared_payload& p = *payload_;
+    return p.envelope.size() + p.message.size() + (p.body ? p.body.bytes : 0);
+  }
+
+  /// Whether the sends to worker w have completed (tests them; a failed send is over too).
+  bool delivered(int w) noexcept { return completed(slots_[static_cast<std::size_t>(w)]); }
+
   /// At the end of the run: the sends not complete are kept in the pool with the payload.
   void release(pool_state& pool) noexcept {
     try {
