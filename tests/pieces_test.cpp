@@ -185,6 +185,48 @@ TEST_CASE("pieces: a receive that stops between pieces goes on where it stopped"
   }
 }
 
+TEST_CASE("pieces: sends still running when their pool is destroyed keep their buffers until they complete",
+          "[pieces]") {
+  // Rank 0 sends rank 1 a body of 1 MiB (in pieces, each past the eager limit: none completes
+  // before rank 1 receives it) from a send slot it leaves in a pool's abandoned sends, as the
+  // master leaves a send to a lost worker; the pool is destroyed, its memory written over, and only
+  // then does rank 1 receive. The slot's buffer must have outlived the pool (outliving_sends.hpp):
+  // freed with it, rank 1 would read unmapped or overwritten memory.
+  boost::mpi::communicator world;
+  if (world.size() < 2) return;
+  using namespace foreman::detail;
+  const std::size_t bytes = std::size_t{1} << 20;
+  std::vector<char> expected(bytes);
+  for (std::size_t k = 0; k < bytes; ++k) expected[k] = static_cast<char>(mix(k ^ 0x5eed));
+  if (world.rank() == 0) {
+    const std::size_t kept = outliving_sends::instance().size();
+    {
+      pool_state pool;
+      send_slot slot;
+      slot.bytes = expected;
+      post_body(body_span{slot.bytes.data(), bytes}, 1, tag::task_body, world, slot);
+      CHECK_FALSE(slot.test());
+      pool.abandoned.push_back(std::move(slot));
+    }
+    CHECK(outliving_sends::instance().size() == kept + 1);
+    std::vector<char> junk(4 * bytes, static_cast<char>(0x5a)); // over what the pool freed
+    CHECK(junk[bytes] == 0x5a);
+    world.barrier(); // rank 1 receives now
+    world.barrier(); // and has received
+    CHECK(outliving_sends::instance().size() == kept); // complete: forgotten
+  } else if (world.rank() == 1) {
+    world.barrier();
+    std::vector<char> into(bytes, 0);
+    piece_receiver in(into.data(), bytes, 0, tag::task_body, world);
+    CHECK(in.wait_for(std::chrono::seconds(30), idle_backoff()));
+    CHECK(into == expected);
+    world.barrier();
+  } else {
+    world.barrier();
+    world.barrier();
+  }
+}
+
 TEST_CASE("pieces: bodies longer than a piece, tasks and results, arrive whole", "[pieces]") {
   foreman::master_worker<bytes, bytes> pool;
   std::vector<bytes> tasks;

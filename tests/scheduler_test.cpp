@@ -283,7 +283,7 @@ TEST_CASE("worker_table: a worker is silent only while it holds tasks and nothin
   auto silent_at = [&](clock::time_point now) {
     std::vector<int> out;
     table.for_each_silent(
-        now, 2s, 0.0, [](int) {}, [](int) { return false; }, [&](int w) { out.push_back(w); });
+        now, 2s, [](int) {}, [](int) { return false; }, [&](int w) { out.push_back(w); });
     return out;
   };
   CHECK(silent_at(t0 + 10s).empty()); // nobody holds tasks
@@ -303,28 +303,27 @@ TEST_CASE("worker_table: a worker is silent only while it holds tasks and nothin
   // Skipped workers are never reported.
   std::vector<int> reported;
   table.for_each_silent(
-      t0 + 60s, 2s, 0.0, [](int) {}, [](int w) { return w == 1; }, [&](int w) { reported.push_back(w); });
+      t0 + 60s, 2s, [](int) {}, [](int w) { return w == 1; }, [&](int w) { reported.push_back(w); });
   CHECK(reported == std::vector<int>{2});
 }
 
 // A worker takes a large chunk (or the run's shared value) whole before it can run anything or
-// send a note: while that send is in transit its silence is allowed the send's size at the
-// master's floor rate, and once the send is seen complete its silence counts from then. Before,
-// silence counted from the sending: with a task timeout of 1 s, a worker whose 8 MiB chunk took
-// 3 s to cross a slow link was declared lost while it received it.
-TEST_CASE("worker_table: silence counts from a chunk's delivery, with its size allowed while in transit",
-          "[scheduler]") {
+// send a note; its silence counts from when that could have arrived over a link at the floor rate
+// (1 MiB/s), or from when the master saw the send complete if later. Before session 28 it counted
+// from the sending: with a task timeout of 1 s, a worker whose 3 MiB chunk took 2 s to cross a
+// slow link was declared lost while it received it (multihost.slow_link).
+TEST_CASE("worker_table: silence counts from the arrival of what a worker must receive first", "[scheduler]") {
   using clock = worker_table::clock;
   const clock::time_point t0{};
   constexpr double mib_per_s = 1 << 20;
-  worker_table table(3, 2, t0);
+  worker_table table(3, 2, t0, mib_per_s);
   std::vector<int> testing; // the workers whose sends the table asked to test
-  bool complete = false;    // what a test finds
+  bool complete = false;    // what such a test finds
   auto silent_at = [&](clock::time_point now) {
     std::vector<int> out;
     testing.clear();
     table.for_each_silent(
-        now, 1100ms, mib_per_s,
+        now, 1100ms,
         [&](int w) {
           testing.push_back(w);
           if (complete) table.delivered(w, table.outstanding(w).front().slot, now);
@@ -334,55 +333,82 @@ TEST_CASE("worker_table: silence counts from a chunk's delivery, with its size a
   };
   chunk& big = table.sent(1, t0);
   big.tickets = {0};
-  big.in_transit = std::size_t{8} << 20; // 8 MiB: 8 s more at 1 MiB/s
+  big.bytes = std::size_t{8} << 20; // 8 MiB: arrives by 8 s at the floor rate
+  big.in_transit = true;
   big.slot = 1;
-  table.sent(2, t0).tickets = {1}; // a small chunk, delivered at once (in_transit 0)
+  chunk& small = table.sent(2, t0);
+  small.tickets = {1};
+  small.bytes = 1024;
   CHECK(table.in_transit(1) == std::size_t{8} << 20);
-  CHECK(table.allowance(1, 1100ms, mib_per_s) == clock::duration(9100ms));
-  CHECK(table.allowance(2, 1100ms, mib_per_s) == clock::duration(1100ms));
-  // Worker 2 is judged by the task timeout alone; worker 1 not while its chunk is in transit.
+  CHECK(table.in_transit(2) == 0); // its send was never marked in transit
+  CHECK(table.arrival(1) == t0 + 8s);
+  CHECK(table.awaited_bytes(1) == std::size_t{8} << 20);
+  // Worker 2 is judged by the task timeout alone (1 KiB: ~1 ms); worker 1 from its chunk's arrival.
   CHECK(silent_at(t0 + 2s) == std::vector<int>{2});
-  CHECK(testing == std::vector<int>{1}); // only sends in transit are tested
-  CHECK(silent_at(t0 + 9s).size() == 1);
-  CHECK(silent_at(t0 + 9200ms) == std::vector<int>{1, 2}); // a send stuck past its allowance
-  // Delivered at 5 s: silence counts from then, by the task timeout alone.
+  CHECK(testing == std::vector<int>{1}); // only sends not seen complete are tested
+  CHECK(silent_at(t0 + 9s) == std::vector<int>{2});
+  CHECK(silent_at(t0 + 9200ms) == std::vector<int>{1, 2}); // arrived by 8 s at the latest: 1.2 s of silence
+  // Seen delivered at 5 s (a fast link): its silence still counts from the floor's arrival, since
+  // a send completes once the sender's kernel holds it.
   table.delivered(1, 0, t0 + 5s); // another slot: not this chunk's
   CHECK(table.in_transit(1) > 0);
   table.delivered(1, 1, t0 + 5s);
   CHECK(table.in_transit(1) == 0);
-  CHECK(table.last_sign_of_life(1) == t0 + 5s);
-  CHECK(silent_at(t0 + 6s) == std::vector<int>{2});
-  CHECK(testing.empty());
-  CHECK(silent_at(t0 + 6200ms) == std::vector<int>{1, 2});
-  // Seen complete by the table's own test: delivered at the time of the check.
-  chunk& next = table.sent(1, t0 + 7s);
+  CHECK(table.last_sign_of_life(1) == t0 + 5s); // a sign of life (the report says so)
+  CHECK(table.silent_since(1) == t0 + 8s);
+  // Seen delivered after the floor's arrival (a link slower than the floor that delivers): from then.
+  chunk& next = table.sent(1, t0 + 10s);
   next.tickets = {2};
-  next.in_transit = std::size_t{1} << 20;
-  table.answered(1); // the first chunk answered at 7 s; the next one is in transit
-  table.heard_from(1, t0 + 7s);
+  next.bytes = std::size_t{1} << 20; // arrives by 11 s
+  next.in_transit = true;
+  next.slot = 0;
+  table.answered(1); // the first chunk answered at 10 s
+  table.heard_from(1, t0 + 10s);
+  CHECK(table.silent_since(1) == t0 + 11s);
+  CHECK(silent_at(t0 + 12s) == std::vector<int>{2});
   complete = true;
-  CHECK(silent_at(t0 + 7500ms) == std::vector<int>{2});
+  CHECK(silent_at(t0 + 12s) == std::vector<int>{2}); // seen complete now, at 12 s
   CHECK(testing == std::vector<int>{1});
   CHECK(table.in_transit(1) == 0);
-  CHECK(table.last_sign_of_life(1) == t0 + 7500ms);
-  CHECK(silent_at(t0 + 8700ms) == std::vector<int>{1, 2});
+  CHECK(table.last_sign_of_life(1) == t0 + 12s);
+  CHECK(table.silent_since(1) == t0 + 12s);
+  CHECK(silent_at(t0 + 13s) == std::vector<int>{2});
+  CHECK(silent_at(t0 + 13200ms) == std::vector<int>{1, 2});
 }
 
-TEST_CASE("worker_table: what is sent ahead of the chunks counts as in transit until delivered", "[scheduler]") {
+TEST_CASE("worker_table: a first chunk arrives after what was sent ahead of it", "[scheduler]") {
   using clock = worker_table::clock;
   const clock::time_point t0{};
-  worker_table table(2, 2, t0);
+  constexpr double mib_per_s = 1 << 20;
+  worker_table table(2, 2, t0, mib_per_s);
   table.sent_ahead(1, std::size_t{4} << 20, t0); // a shared value of 4 MiB
-  table.sent(1, t0).tickets = {0};
+  chunk& first = table.sent(1, t0);
+  first.tickets = {0};
+  first.bytes = std::size_t{1} << 20;
   CHECK(table.ahead_in_transit(1));
   CHECK(!table.front_in_transit(1));
-  CHECK(table.allowance(1, 1s, double(1 << 20)) == clock::duration(5s));
-  table.ahead_delivered(1, t0 + 3s);
+  CHECK(table.in_transit(1) == std::size_t{4} << 20);
+  CHECK(table.arrival(1) == t0 + 5s); // 4 MiB, then 1 MiB
+  CHECK(table.awaited_bytes(1) == std::size_t{5} << 20);
+  CHECK(table.last_sign_of_life(1) == t0);
+  CHECK(table.silent_since(1) == t0 + 5s);
+  table.ahead_delivered(1, t0 + 7s); // a slower link, still delivering
   CHECK(!table.ahead_in_transit(1));
-  CHECK(table.allowance(1, 1s, double(1 << 20)) == clock::duration(1s));
-  CHECK(table.last_sign_of_life(1) == t0 + 3s);
-  table.ahead_delivered(1, t0 + 4s); // once only
-  CHECK(table.last_sign_of_life(1) == t0 + 3s);
+  CHECK(table.silent_since(1) == t0 + 7s);
+  table.ahead_delivered(1, t0 + 9s); // once only
+  CHECK(table.silent_since(1) == t0 + 7s);
+  // A chunk sent long after: the value's bytes no longer count for it.
+  table.answered(1);
+  table.heard_from(1, t0 + 20s);
+  chunk& later = table.sent(1, t0 + 20s);
+  later.tickets = {1};
+  later.bytes = std::size_t{1} << 20;
+  CHECK(table.arrival(1) == t0 + 21s);
+  CHECK(table.awaited_bytes(1) == std::size_t{1} << 20);
+  // Without a floor rate (the table's default) sends take no time.
+  worker_table plain(2, 2, t0);
+  plain.sent(1, t0 + 1s).bytes = std::size_t{8} << 20;
+  CHECK(plain.arrival(1) == t0 + 1s);
 }
 
 TEST_CASE("worker_table::take_back marks the oldest chunk, the one a worker may have started", "[scheduler]") {

@@ -88,10 +88,9 @@ struct options {
   /// How long one task may take: a worker holding tasks from which nothing was heard for this
   /// long (+ 0.1 s) is declared lost: it is sent nothing more, and its unanswered tasks run again
   /// on other workers. Counted from the worker's last sign of life (its last reply, the progress
-  /// note it sends between the tasks of a long chunk, or the delivery of its chunk if it was idle),
-  /// so the size of a chunk does not stretch it; while the sends it must receive before it can run
-  /// its chunk are in transit (the chunk's tasks, the shared value), their size at 1 MiB/s is
-  /// allowed on top. Zero (the default): no timeout; a worker whose
+  /// note it sends between the tasks of a long chunk, or, if it was idle, the arrival of its chunk:
+  /// when the chunk, and the shared value before the first, could have arrived at 1 MiB/s, or
+  /// when their sends were seen complete, if later), so the size of a chunk does not stretch it. Zero (the default): no timeout; a worker whose
   /// process dies on the master's host is noticed all the same (its process is watched), a hung
   /// worker or one that dies on another host is not. Choose it well above the slowest task's
   /// duration. See docs/reliability.md.

@@ -102,8 +102,11 @@ struct shared_type_of<Fn, true> {
 /// run or job only.
 ///
 /// The value is moved or copied into the returned object (held by a std::shared_ptr, kept
-/// alive by the pool while a send still reads it); pass `std::cref(value)` to share it without a
-/// copy: it must then stay unchanged until the run or job has ended on the master.
+/// alive by the pool while a send still reads it, after the pool too); pass `std::cref(value)` to
+/// share it without a copy: it must then stay unchanged until the run or job has ended on the
+/// master, and, if a worker was lost while it received the value (the master says so), until the
+/// program ends, since MPI may still read it for that worker (docs/reliability.md, "Lost while
+/// receiving").
 ///
 /// @tparam S     the value's type: serializable (is_serializable_v) and default constructible
 /// @param value the value sent to the workers, or `std::cref` of it; ignored on a worker

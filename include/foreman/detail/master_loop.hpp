@@ -78,7 +78,8 @@ public:
         waiting_(effective_wait_policy(opt.wait), pool.oversubscribed), inbox_(replies_of(pool, comm)),
         size_(static_cast<int>(pool.lost.size())), replies_per_pass_(std::max(16, size_ - 1)),
         scheduler_({opt.schedule, opt.chunk_size, opt.tasks_in_flight, std::max(1, size_ - 1)}),
-        table_(size_, scheduler_.in_flight_limit()), reader_(comm, size_), slots_(static_cast<std::size_t>(size_)),
+        table_(size_, scheduler_.in_flight_limit(), clock::time_point{}, transfer_rate_floor), reader_(comm, size_),
+        slots_(static_cast<std::size_t>(size_)),
         controls_(static_cast<std::size_t>(size_)), large_(static_cast<std::size_t>(size_)),
         parked_(static_cast<std::size_t>(size_), 0), counts_(static_cast<std::size_t>(size_), 0),
         idle_flag_(static_cast<std::size_t>(size_), 0) {
@@ -356,6 +357,19 @@ private:
     return nullptr;
   }
 
+  // Whether a send of tasks' bodies (read from the tasks themselves) to w has not completed.
+  bool bodies_in_transit(int w) {
+    for (send_slot& slot : slots_[static_cast<std::size_t>(w)]) {
+      if (slot.bodies.empty()) continue;
+      try {
+        if (!slot.test()) return true;
+      } catch (const mpi_error&) {
+        // failed: over
+      }
+    }
+    return false;
+  }
+
   // check_timeouts(): tests the sends to w that the worker table counts as in transit, and tells
   // it those that have completed (at `now`). A send MPI failed names its worker in unreachable_,
   // lost after the table's pass.
@@ -519,7 +533,8 @@ private:
         // Encoded ahead (prepare()): sent first, its tickets taken after.
         slot->bytes.swap(prepared_.bytes);
         post_message(*slot, w, tag::tasks, comm_);
-        sent.in_transit = slot->bytes.size();
+        sent.bytes = slot->bytes.size();
+        sent.in_transit = true;
         for (std::size_t k = 0; k < prepared_.count; ++k) {
           sent.tickets.push_back(scheduler_.take(w));
           count_attempt(sent.tickets.back(), store_.item_of(sent.tickets.back()));
@@ -536,10 +551,11 @@ private:
             },
             [&](ticket t, typename Store::item it) { count_attempt(t, it); });
         post_message(*slot, w, tag::tasks, comm_);
-        sent.in_transit = slot->bytes.size();
+        sent.bytes = slot->bytes.size();
+        sent.in_transit = true;
         for (const body_span& body : bodies_) {
           post_body(body, w, tag::task_body, comm_, *slot); // from the task itself
-          sent.in_transit += body.bytes;
+          sent.bytes += body.bytes;
         }
       }
       announce_resent(w);
@@ -977,16 +993,17 @@ private:
   // A worker holding tasks is lost when nothing was heard from it for the task timeout: it sends
   // a progress note between the tasks of a chunk (and between the pieces of a long transfer) when
   // its last message is progress_interval old, so however large its chunk, a task that takes at
-  // most task_timeout never makes it lost. Its silence counts from the delivery of the chunk it
-  // runs (if it was idle): while what it must receive first is in transit (that chunk's message
-  // and bodies, the run's shared value), it is allowed their size at transfer_rate_floor on top,
-  // as a reply's transfer is. A worker whose reply is being transferred is judged by the
-  // transfer's deadline instead (check_transfers()).
+  // most task_timeout never makes it lost. If it was idle, its silence counts from the arrival of
+  // what it must receive first (the chunk's message and bodies, the run's shared value before its
+  // first chunk) over a link at transfer_rate_floor, as a reply's transfer is allowed (or from
+  // when those sends were seen complete, if later): it receives a message whole before it can run
+  // a task or send a note. A worker whose reply is being transferred is judged by the transfer's
+  // deadline instead (check_transfers()).
   void check_timeouts(clock::time_point now) {
     silent_.clear();
     unreachable_.clear();
     table_.for_each_silent(
-        now, silence_allowed(), transfer_rate_floor, [&](int w) { test_deliveries(w, now); },
+        now, silence_allowed(), [&](int w) { test_deliveries(w, now); },
         [&](int w) { return is_lost(w) || reader_.active(w); }, [&](int w) { silent_.push_back(w); });
     for (auto& [w, why] : unreachable_) {
       peer_error_ = std::move(why);
@@ -1039,9 +1056,10 @@ private:
       for (ticket t : outstanding[k].tickets)
         if (!store_.done(t)) held.push_back(t);
     const double silent = std::chrono::duration<double>(now - table_.last_sign_of_life(w)).count();
-    const std::size_t in_transit = table_.in_transit(w);
-    const double transit_allowed =
-        std::chrono::duration<double>(table_.allowance(w, silence_allowed(), transfer_rate_floor)).count();
+    // Silent from the arrival at transfer_rate_floor of what it was sent (not from a sign of
+    // life): said so, that a slow link is recognized as such.
+    const bool awaited = table_.holds_tasks(w) && table_.arrival(w) > table_.last_sign_of_life(w);
+    const double awaited_for = std::chrono::duration<double>(now - table_.arrival(w)).count();
     const bool set_up = reason == loss_reason::initializer_failed; // out of this run only, having run nothing
     pool_.mark_lost(w);
     last_loss_ = reason;
@@ -1062,17 +1080,28 @@ private:
         std::snprintf(why, sizeof why, "MPI reported a failure on its connection (%.100s)", peer_error_.c_str());
       else if (silence != nullptr)
         std::snprintf(why, sizeof why, "%s", silence);
-      else if (in_transit > 0)
+      else if (awaited)
         std::snprintf(why, sizeof why,
-                      "nothing heard from it for %.2f s while %zu bytes sent to it were still in transit (%.2f s "
-                      "allowed: task timeout %g s + 0.1 s + their size at 1 MiB/s)",
-                      silent, in_transit, transit_allowed, opt_.task_timeout.count());
+                      "nothing heard from it for %.2f s after what it was sent (%zu bytes, %s) could have arrived at "
+                      "1 MiB/s (task timeout %g s)",
+                      awaited_for, table_.awaited_bytes(w),
+                      table_.in_transit(w) > 0 ? "not all of it delivered" : "delivered", opt_.task_timeout.count());
       else
         std::snprintf(why, sizeof why, "nothing heard from it for %.2f s (task timeout %g s)", silent,
                       opt_.task_timeout.count());
       announce(pool_.peer(w) + " lost: " + why + "; it held " + std::to_string(held.size()) + " " +
                pool_.tasks_noun() + (held.empty() ? "" : ": " + index_ranges(names_of(held))) + "; it gets no more " +
                pool_.tasks_plural());
+    }
+    if (opt_.announce_faults && !pool_.exited(w)) {
+      const bool tasks = bodies_in_transit(w);
+      const bool value = shared_ && shared_->reads_callers_memory() && !shared_->delivered(w);
+      if (tasks || value)
+        announce(std::string("the sending of ") + (tasks ? "tasks' bodies" : "") + (tasks && value ? " and " : "") +
+                 (value ? "the shared value given by std::cref" : "") + " to " + pool_.peer(w) +
+                 " had not completed: if it still runs, MPI may read them from their own memory until that send "
+                 "completes, after the run too: keep them alive and unchanged until the program ends "
+                 "(docs/reliability.md, \"Lost while receiving\")");
     }
     // A worker runs its chunks in order, so only the oldest unanswered one can have started:
     // the tasks queued behind it are not charged an attempt (nor any, if it could not set up).

@@ -5,6 +5,7 @@
 
 #include <foreman/detail/idle.hpp>
 #include <foreman/detail/liveness.hpp>
+#include <foreman/detail/outliving_sends.hpp>
 #include <foreman/detail/reply_inbox.hpp>
 #include <foreman/detail/transport.hpp>
 #include <foreman/detail/wire.hpp>
@@ -24,6 +25,20 @@ namespace detail {
 
 /// What a pool remembers between runs about its workers.
 struct pool_state {
+  pool_state() = default;
+  pool_state(const pool_state&) = delete;
+  pool_state& operator=(const pool_state&) = delete;
+  /// The sends still running (to lost workers) outlive the pool with their buffers
+  /// (outliving_sends.hpp): MPI may read those until the sends complete or MPI_Finalize.
+  ~pool_state() {
+    if (abandoned.empty() && unfinished_shares.empty()) return;
+    int finalized = 1;
+    if (MPI_Finalized(&finalized) != MPI_SUCCESS || finalized)
+      outliving_sends::leak(std::move(abandoned), std::move(unfinished_shares));
+    else
+      outliving_sends::instance().keep(std::move(abandoned), std::move(unfinished_shares));
+  }
+
   std::uint64_t id = 0;               ///< the pool's id, first field of every message header
   std::vector<char> lost;             ///< per rank: declared lost, never sent anything again
   std::vector<send_slot> abandoned;   ///< sends to lost workers that may never complete

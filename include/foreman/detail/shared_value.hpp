@@ -335,6 +335,12 @@ public:
     return p.envelope.size() + p.message.size() + (p.body ? p.body.bytes : 0);
   }
 
+  /// Whether the value's body is sent from memory the pool does not own: a value given by
+  /// std::cref (held by a shared_ptr that owns nothing, use_count() 0), sent from its own bytes.
+  bool reads_callers_memory() const noexcept {
+    return payload_->body && payload_->value && payload_->value.use_count() == 0;
+  }
+
   /// Whether the sends to worker w have completed (tests them; a failed send is over too).
   bool delivered(int w) noexcept { return completed(slots_[static_cast<std::size_t>(w)]); }
 

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace foreman {
@@ -20,12 +21,15 @@ namespace detail {
 /// One message of tasks sent to a worker and not yet answered.
 struct chunk {
   std::vector<ticket> tickets;
-  /// When it was sent, or when its send was seen complete if that was later (delivered()).
+  /// When it was sent.
   std::chrono::steady_clock::time_point sent{};
-  /// Bytes of it (its message and its tasks' bodies) whose send the master has not yet seen
-  /// complete; 0 once it has.
-  std::size_t in_transit = 0;
-  /// Which of the worker's send slots carries it (the caller's numbering).
+  /// When its send was seen complete (delivered()), if it was seen.
+  std::chrono::steady_clock::time_point seen{};
+  /// Its bytes: its message and its tasks' bodies (set by the sender).
+  std::size_t bytes = 0;
+  /// Its send has not been seen complete (set by the sender; delivered() clears it).
+  bool in_transit = false;
+  /// Which of the worker's send slots carries it (the sender's numbering).
   std::size_t slot = 0;
 };
 
@@ -69,9 +73,11 @@ public:
   /// @param ranks           the communicator's size (rank 0, the master, has an unused row)
   /// @param in_flight_limit chunks a worker may hold at once (options::tasks_in_flight)
   /// @param start           when the run began: a worker never heard from counts from then
-  worker_table(int ranks, std::size_t in_flight_limit, clock::time_point start = {})
-      : rows_(static_cast<std::size_t>(std::max(1, ranks)), row{chunk_ring(in_flight_limit), {}, 0, 0, {}}),
-        start_(start) {}
+  /// @param floor_rate      bytes per second: a worker is given what it is sent at this rate
+  ///                        before its silence counts (arrival()); 0: sends take no time
+  worker_table(int ranks, std::size_t in_flight_limit, clock::time_point start = {}, double floor_rate = 0)
+      : rows_(static_cast<std::size_t>(std::max(1, ranks)), row{chunk_ring(in_flight_limit)}), start_(start),
+        floor_rate_(floor_rate) {}
 
   int ranks() const { return static_cast<int>(rows_.size()); }
   void start(clock::time_point when) { start_ = when; }
@@ -81,52 +87,70 @@ public:
   const chunk_ring& outstanding(int w) const { return rows_[static_cast<std::size_t>(w)].outstanding; }
   bool holds_tasks(int w) const { return !outstanding(w).empty(); }
 
-  /// Records a chunk sent to w at `when`; fill its tickets (and, while its send is in transit,
-  /// in_transit and slot). Requires fewer than capacity outstanding.
+  /// Records a chunk sent to w at `when`; fill its tickets, and its bytes, in_transit and slot
+  /// where its send may not complete at once. Requires fewer than capacity outstanding.
   chunk& sent(int w, clock::time_point when) {
     ++rows_[static_cast<std::size_t>(w)].messages;
     chunk& c = outstanding(w).push_back();
     c.sent = when;
-    c.in_transit = 0;
+    c.seen = {};
+    c.bytes = 0;
+    c.in_transit = false;
     c.slot = 0;
     return c;
   }
 
-  /// w's chunk carried by send slot `slot` (if one still waits for it) was seen delivered at `when`:
-  /// the worker can run it from then on (its silence counts from then, if it was idle).
+  /// w's chunk carried by send slot `slot` (if one still waits for it) was seen delivered at `when`
+  /// (its send complete): the worker can run it from then on (its silence counts from then at the
+  /// earliest, if it was idle).
   void delivered(int w, std::size_t slot, clock::time_point when) {
     chunk_ring& ring = outstanding(w);
     for (std::size_t k = 0; k < ring.size(); ++k) {
       chunk& c = ring[k];
-      if (c.in_transit == 0 || c.slot != slot) continue;
-      c.in_transit = 0;
-      c.sent = std::max(c.sent, when);
+      if (!c.in_transit || c.slot != slot) continue;
+      c.in_transit = false;
+      c.seen = when;
     }
   }
 
   /// `bytes` sent to w at `when` that it takes before any chunk of this run (the run's shared
-  /// value): until ahead_delivered(), they count as in transit for its first chunk.
+  /// value): its first chunk arrives after them.
   void sent_ahead(int w, std::size_t bytes, clock::time_point when) {
     row& r = rows_[static_cast<std::size_t>(w)];
-    r.ahead = bytes;
-    r.ahead_done = when;
+    r.ahead_bytes = bytes;
+    r.ahead_sent = r.ahead_seen = when;
+    r.ahead_in_transit = bytes > 0;
   }
   /// What sent_ahead() sent was seen delivered at `when`.
   void ahead_delivered(int w, clock::time_point when) {
     row& r = rows_[static_cast<std::size_t>(w)];
-    if (r.ahead == 0) return;
-    r.ahead = 0;
-    r.ahead_done = std::max(r.ahead_done, when);
+    if (!r.ahead_in_transit) return;
+    r.ahead_in_transit = false;
+    r.ahead_seen = when;
   }
-  /// Bytes the worker must still receive before it can run its oldest chunk, as far as the master
-  /// knows: the sends ahead of its chunks, and that chunk's own.
+  /// Whether the sends ahead of w's chunks have not been seen complete; whether its oldest
+  /// chunk's send has not.
+  bool ahead_in_transit(int w) const { return rows_[static_cast<std::size_t>(w)].ahead_in_transit; }
+  bool front_in_transit(int w) const { return holds_tasks(w) && outstanding(w).front().in_transit; }
+  /// Bytes w must receive before it can run its oldest chunk whose sends have not been seen
+  /// complete: those sent ahead of its chunks, and that chunk's.
   std::size_t in_transit(int w) const {
     const row& r = rows_[static_cast<std::size_t>(w)];
-    return r.ahead + (r.outstanding.empty() ? 0 : r.outstanding.front().in_transit);
+    return (r.ahead_in_transit ? r.ahead_bytes : 0) + (front_in_transit(w) ? r.outstanding.front().bytes : 0);
   }
-  /// Whether the sends ahead of w's chunks are in transit; whether its oldest chunk's send is.
-  bool ahead_in_transit(int w) const { return rows_[static_cast<std::size_t>(w)].ahead > 0; }
-  bool front_in_transit(int w) const { return holds_tasks(w) && outstanding(w).front().in_transit > 0; }
+
+  /// When what w must receive before it can run its oldest chunk (that chunk, and the sends ahead
+  /// of it) has arrived at the latest, over a link at floor_rate: a worker receives a message
+  /// whole before it can run a task or send a note, and a send may be seen complete long before
+  /// that (Open MPI's TCP transport completes it once the kernel's socket buffer holds it: up to
+  /// 4 MiB by default on Linux). The start of the run if it holds nothing.
+  clock::time_point arrival(int w) const {
+    const row& r = rows_[static_cast<std::size_t>(w)];
+    const auto ahead = r.ahead_sent + transfer_time(r.ahead_bytes);
+    if (r.outstanding.empty()) return std::max(start_, ahead);
+    const chunk& c = r.outstanding.front();
+    return std::max(c.sent, ahead) + transfer_time(c.bytes);
+  }
   /// Tasks messages sent to w in this run (what a cancellation names, wire.hpp).
   std::uint64_t messages_sent(int w) const { return rows_[static_cast<std::size_t>(w)].messages; }
 
@@ -139,39 +163,41 @@ public:
   /// A reply or a progress note from w arrived at `when`.
   void heard_from(int w, clock::time_point when) { rows_[static_cast<std::size_t>(w)].last_answer = when; }
 
+  /// The bytes arrival(w) waits for: w's oldest chunk's, and those sent ahead of it if it was
+  /// sent before they could have arrived.
+  std::size_t awaited_bytes(int w) const {
+    const row& r = rows_[static_cast<std::size_t>(w)];
+    if (r.outstanding.empty()) return 0;
+    const chunk& c = r.outstanding.front();
+    return c.bytes + (c.sent <= r.ahead_sent + transfer_time(r.ahead_bytes) ? r.ahead_bytes : 0);
+  }
+
   /// When the master last had a sign of life from w: its last reply or progress note, or the
-  /// sending (the delivery, once seen) of the chunk it is working on if that came later (it was
-  /// idle), or of what was sent ahead of it, or the run's start.
+  /// sending of the chunk it is working on if that came later (it was idle), or the moment that
+  /// chunk's send (or the sends ahead of it) was seen complete; or the run's start.
   clock::time_point last_sign_of_life(int w) const {
     const row& r = rows_[static_cast<std::size_t>(w)];
-    auto last = std::max({r.last_answer, start_, r.ahead_done});
-    if (!r.outstanding.empty()) last = std::max(last, r.outstanding.front().sent);
+    auto last = std::max({r.last_answer, start_, r.ahead_seen});
+    if (!r.outstanding.empty()) last = std::max({last, r.outstanding.front().sent, r.outstanding.front().seen});
     return last;
   }
 
-  /// How long w may stay silent at most: `allowed`, plus, while sends it must take before it can
-  /// run its oldest chunk are in transit (in_transit()), their size at `bytes_per_second`: a
-  /// worker receiving sends nothing, and a large send may take long (a slow link, a master that
-  /// moves it on only between its own steps).
-  clock::duration allowance(int w, clock::duration allowed, double bytes_per_second) const {
-    const std::size_t bytes = in_transit(w);
-    if (bytes == 0 || bytes_per_second <= 0) return allowed;
-    return allowed + std::chrono::duration_cast<clock::duration>(
-                         std::chrono::duration<double>(static_cast<double>(bytes) / bytes_per_second));
-  }
+  /// From when w's silence counts: its last_sign_of_life(), or, if later, the arrival() of what
+  /// it must receive first (it was idle, and is receiving).
+  clock::time_point silent_since(int w) const { return std::max(last_sign_of_life(w), arrival(w)); }
 
-  /// Calls f(w) for each worker that holds tasks and gave no sign of life for longer than its
-  /// allowance(w, allowed, bytes_per_second) at `now`, skipping those for which skip(w) is true
-  /// (lost ones, the one whose transfer is being received). First, for each worker whose sends
-  /// are in transit, still_sending(w) is asked to test them (and call delivered() or
-  /// ahead_delivered() for those that completed): one pass over the workers for both.
+  /// Calls f(w) for each worker that holds tasks and gave no sign of life for longer than `allowed`
+  /// at `now` (silent_since()), skipping those for which skip(w) is true (lost ones, the one
+  /// whose transfer is being received). First, for each worker whose sends have not been seen
+  /// complete, still_sending(w) is asked to test them (and call delivered() or ahead_delivered()
+  /// for those that completed): one pass over the workers for both.
   template <class StillSending, class Skip, class F>
-  void for_each_silent(clock::time_point now, clock::duration allowed, double bytes_per_second,
-                       StillSending&& still_sending, Skip&& skip, F&& f) {
+  void for_each_silent(clock::time_point now, clock::duration allowed, StillSending&& still_sending, Skip&& skip,
+                       F&& f) {
     for (int w = 1; w < ranks(); ++w) {
       if (!holds_tasks(w) || skip(w)) continue;
-      if (in_transit(w) > 0) still_sending(w);
-      if (now - last_sign_of_life(w) > allowance(w, allowed, bytes_per_second)) f(w);
+      if (ahead_in_transit(w) || front_in_transit(w)) still_sending(w);
+      if (now - silent_since(w) > allowed) f(w);
     }
   }
 
@@ -195,14 +221,24 @@ public:
 
 private:
   struct row {
+    explicit row(chunk_ring ring) : outstanding(std::move(ring)) {}
     chunk_ring outstanding;
     clock::time_point last_answer{}; // its last sign of life: a reply or a progress note
     std::uint64_t messages = 0;      // tasks messages sent to it
-    std::size_t ahead = 0;           // bytes sent ahead of its chunks still in transit (sent_ahead())
-    clock::time_point ahead_done{};  // when they were sent, or seen delivered
+    std::size_t ahead_bytes = 0;     // sent ahead of its chunks (sent_ahead())
+    clock::time_point ahead_sent{};  // when
+    clock::time_point ahead_seen{};  // when seen complete (ahead_sent until then)
+    bool ahead_in_transit = false;   // not yet seen complete
   };
+  clock::duration transfer_time(std::size_t bytes) const {
+    if (bytes == 0 || floor_rate_ <= 0) return clock::duration::zero();
+    return std::chrono::duration_cast<clock::duration>(
+        std::chrono::duration<double>(static_cast<double>(bytes) / floor_rate_));
+  }
+
   std::vector<row> rows_;
   clock::time_point start_{};
+  double floor_rate_ = 0;
 };
 
 } // namespace detail
