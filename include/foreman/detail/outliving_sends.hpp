@@ -47,9 +47,9 @@ public:
     try {
       prune();
       for (send_slot& slot : slots)
-        if (!completed(slot)) entries_.push_back(entry{std::move(slot), nullptr});
+        if (!slot.over()) entries_.push_back(entry{std::move(slot), nullptr});
       for (auto& [slot, owner] : shares)
-        if (!completed(slot)) entries_.push_back(entry{std::move(slot), std::move(owner)});
+        if (!slot.over()) entries_.push_back(entry{std::move(slot), std::move(owner)});
     } catch (...) {
       // Out of memory: leak what is left rather than free a buffer MPI may read.
       leak(std::move(slots), std::move(shares));
@@ -86,17 +86,9 @@ private:
   };
   outliving_sends() = default;
 
-  // A send that failed (MPI cannot reach its worker) is over too.
-  static bool completed(send_slot& slot) noexcept {
-    try {
-      return slot.idle() || slot.test();
-    } catch (const mpi_error&) {
-      return true;
-    }
-  }
   void prune() {
     entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
-                                  [](entry& e) { return completed(e.slot); }),
+                                  [](entry& e) { return e.slot.over(); }),
                    entries_.end());
   }
 

@@ -302,7 +302,7 @@ public:
   shared_sends(std::shared_ptr<const shared_payload> payload, int ranks, pool_state& pool)
       : payload_(std::move(payload)), slots_(static_cast<std::size_t>(ranks)) {
     auto& kept = pool.unfinished_shares;
-    kept.erase(std::remove_if(kept.begin(), kept.end(), [](auto& entry) { return completed(entry.first); }),
+    kept.erase(std::remove_if(kept.begin(), kept.end(), [](auto& entry) { return entry.first.over(); }),
                kept.end());
   }
   shared_sends(const shared_sends&) = delete;
@@ -342,27 +342,19 @@ public:
   }
 
   /// Whether the sends to worker w have completed (tests them; a failed send is over too).
-  bool delivered(int w) noexcept { return completed(slots_[static_cast<std::size_t>(w)]); }
+  bool delivered(int w) noexcept { return slots_[static_cast<std::size_t>(w)].over(); }
 
   /// At the end of the run: the sends not complete are kept in the pool with the payload.
   void release(pool_state& pool) noexcept {
     try {
       for (send_slot& slot : slots_)
-        if (!completed(slot)) pool.unfinished_shares.emplace_back(std::move(slot), payload_);
+        if (!slot.over()) pool.unfinished_shares.emplace_back(std::move(slot), payload_);
     } catch (...) {
       // Out of memory: the sends are forgotten, as by a pool that is destroyed.
     }
   }
 
 private:
-  // A send that failed (MPI cannot reach its worker) is over too.
-  static bool completed(send_slot& slot) noexcept {
-    try {
-      return slot.idle() || slot.test();
-    } catch (const mpi_error&) {
-      return true;
-    }
-  }
 
   std::shared_ptr<const shared_payload> payload_;
   std::vector<send_slot> slots_; // per rank: the sends of the value to it

@@ -48,6 +48,14 @@ struct send_slot {
     }
     return true;
   }
+  /// Whether the sends are over: complete, or failed (MPI cannot reach `peer`). Never throws.
+  bool over() noexcept {
+    try {
+      return idle() || test();
+    } catch (const mpi_error&) {
+      return true;
+    }
+  }
   /// Completes the sends by testing them, pausing between two tests as `idle` says (unlike
   /// wait(), which may hold a core in MPI until they complete). @throws mpi_error naming `peer`
   void complete(idle_backoff idle) {
