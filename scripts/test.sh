@@ -14,8 +14,8 @@
 # 3. fuzzes the checkpoint journal's reader (libFuzzer, clang; niced, alongside 4.'s tests when
 #    4. runs);
 # 4. builds Boost.MPI for MPICH from Debian's source package (once, cached), then builds the suite
-#    in build-mpich/ against MPICH (test programs at -O0 but master_worker_test, at -O2; the
-#    examples at -O1) and runs it under MPICH's
+#    in build-mpich/ against MPICH with Clang (FOREMAN_MPICH_CXX; test programs at -O0 but
+#    master_worker_test, at -O2; the examples at -O1) and runs it under MPICH's
 #    mpiexec (without the packaging, compile and large tests, which are not built, nor the
 #    benchmark, whose smoke runs the first pass makes, nor the tests whose outcome does not
 #    depend on the MPI); the suites of tests/CMakeLists.txt's foreman_grouped_runs() are built
@@ -34,9 +34,10 @@
 # first pass uses -O2, what Debian builds its packages with, for what users compile (the
 # examples, the benchmark, the multi-host program, the 2.5 GiB values), -O0 with the sanitizers for
 # the test programs (tests/CMakeLists.txt); the MPICH pass, which checks how foreman behaves under
-# another MPI, -O0 for the test programs but master_worker_test, the facade with the most value
-# types, at -O2 (what the optimizer makes of it and the warnings only its inlining raises: with
-# the sanitizers, that one program took 158 s of CPU time to compile in the first pass), and -O1
+# another MPI (with another compiler, Clang), -O0 for the test programs but master_worker_test,
+# the facade with the most value types, at -O2 (what an optimizer makes of it and the warnings
+# only its inlining raises: with the sanitizers, that one program took 158 s of CPU time to
+# compile in the first pass; with Clang here, 158 s of the tree's 608), and -O1
 # for the examples, whose runs are the heavy ones (at -O0 the pass's tests took 343 s against
 # 240, branch_and_bound at 3 ranks 43 s; session 21). In every tree the test programs share
 # one precompiled header of their third-party headers (tests/precompiled.hpp; 8 programs' build: 149 s
@@ -48,7 +49,8 @@
 #
 # Environment: FOREMAN_JOBS (build jobs, default: nproc), FOREMAN_CTEST_JOBS (ranks of the tests
 # run at once, default 4), FOREMAN_PASSES (default "release fuzz mpich"), FOREMAN_CACHE
-# (where the MPICH build of Boost.MPI is kept, default ~/.cache/foreman), FOREMAN_SKIP_DEPS=1 (skip step 1),
+# (where the MPICH build of Boost.MPI is kept, default ~/.cache/foreman), FOREMAN_MPICH_CXX (the
+# MPICH pass's compiler, default clang++, else CMake's choice), FOREMAN_SKIP_DEPS=1 (skip step 1),
 # FOREMAN_FUZZ_SECONDS (how long the journal fuzzer runs, default 60),
 # FOREMAN_BROWSER_TESTS=0 (no Chromium: its test is left out; otherwise it must not skip),
 # FOREMAN_MULTIHOST_TESTS=ON|AUTO|OFF (default ON as root, else AUTO: tests/multihost/CMakeLists.txt),
@@ -261,11 +263,26 @@ fi
 # of every type through the encoder and decoder; observe.browser.large, a page of a made-up run),
 # and value_fingerprint, whose pools only carry the task values it fingerprints (the journals are
 # the checkpoint suites', run here).
+# Compiled with Clang (the first pass uses the system's c++, GCC on Debian): a second compiler's
+# errors and warnings on the whole suite, and half the CPU time. The MPICH tree took 1,040 s of
+# CPU time with GCC 12, the longest step of CI's, waited for 188-264 s after the first pass; with
+# Clang 14 at -O0 a test program compiles in 0.35-0.45 of GCC's time (job_test 16.9 s against
+# 47.1, pieces_test 15.5 against 35.0; session 29).
 mpich=$root/build-mpich
+mpich_cxx=${FOREMAN_MPICH_CXX-clang++}
+if [[ -n $mpich_cxx ]] && ! command -v "$mpich_cxx" >/dev/null 2>&1; then mpich_cxx=""; fi
 # shellcheck source=launcher.sh
 source "$root/scripts/launcher.sh"
 configure_mpich() {
-  cmake -S "$root" -B "$mpich" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
+  local compiler=()
+  if [[ -n $mpich_cxx ]]; then
+    compiler=(-DCMAKE_CXX_COMPILER="$(command -v "$mpich_cxx")")
+    # A tree configured with another compiler is configured anew (CMake keeps the first one).
+    if [[ -f $mpich/CMakeCache.txt ]] && ! grep -qx "CMAKE_CXX_COMPILER:[A-Z]*=${compiler[0]#*=}" "$mpich/CMakeCache.txt"; then
+      rm -rf "$mpich"
+    fi
+  fi
+  cmake -S "$root" -B "$mpich" "${compiler[@]}" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$warnings" \
     "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DFOREMAN_TESTS_COMPILE_OPTIONS=-O0 -DFOREMAN_EXAMPLES_COMPILE_OPTIONS=-O1 \
     -DFOREMAN_BROWSER_TESTS=$browser_tests -DFOREMAN_LARGE_TESTS=OFF -DFOREMAN_BUILD_BENCHMARKS=OFF \
     -DFOREMAN_GROUPED_TESTS=ON \
@@ -382,7 +399,7 @@ fi
 # it leaves out: see configure_mpich above.
 if [[ $passes == *" mpich "* ]]; then
   if run_or_join mpich-boost "Boost.MPI for MPICH (scripts/boost-mpi-for-mpich.sh, cached)" foreman_choose_mpi mpich &&
-    run_or_join mpich-configure "configure build-mpich/ (Release, most tests -O0, MPICH)" configure_mpich &&
+    run_or_join mpich-configure "configure build-mpich/ (Release, most tests -O0, MPICH, ${mpich_cxx:-c++})" configure_mpich &&
     run_or_join mpich-build "build build-mpich/" cmake --build "$mpich" --parallel "$jobs"; then
     if ((fuzz_ready)); then
       fuzz_run nice -n 10 >"$fuzz/fuzz.log" 2>&1 &

@@ -155,7 +155,7 @@ TEST_CASE("a transfer slower than the task timeout but progressing keeps its wor
           "[reply_reader]") {
   foreman::master_worker<int, bytes> pool;
   if (pool.worker_count() < 1) return;
-  const std::size_t mib = std::size_t{1} << 20;
+  static constexpr std::size_t mib = std::size_t{1} << 20;
   foreman::options opt;
   opt.task_timeout = std::chrono::milliseconds(500);
   {
@@ -166,7 +166,7 @@ TEST_CASE("a transfer slower than the task timeout but progressing keeps its wor
     std::vector<int> tasks(std::size_t(6 * pool.worker_count()));
     for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i] = int(i);
     const auto outcomes = pool.run_outcomes(
-        tasks, [mib](int x) { return result_of(x, mib); }, opt);
+        tasks, [](int x) { return result_of(x, mib); }, opt);
     if (pool.is_master()) {
       for (std::size_t i = 0; i < tasks.size(); ++i) {
         INFO("task " << i);
@@ -185,9 +185,9 @@ TEST_CASE("a transfer slower than the task timeout but progressing keeps its wor
     opt.schedule = foreman::schedule::round_robin; // task 0 to worker 1
     std::vector<int> tasks(std::size_t(pool.worker_count()));
     for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i] = int(i);
-    const std::size_t size = std::size_t{64} << 10;
+    static constexpr std::size_t size = std::size_t{64} << 10;
     const auto outcomes = pool.run_outcomes(
-        tasks, [size](int x) { return result_of(x, size); }, opt);
+        tasks, [](int x) { return result_of(x, size); }, opt);
     if (pool.is_master()) {
       const foreman::run_info& info = pool.last_run();
       REQUIRE(info.losses.size() == 1);

@@ -176,10 +176,10 @@ using counted_doubles = std::vector<double, counting_allocator<double>>;
 
 TEST_CASE("run_into receives results into the storage the caller's elements hold", "[serialization][flat]") {
   foreman::master_worker<std::uint64_t, counted_doubles> pool;
-  const std::size_t big = foreman::detail::body_threshold / sizeof(double) * 2; // a body
+  static constexpr std::size_t big = foreman::detail::body_threshold / sizeof(double) * 2; // a body
   std::vector<std::uint64_t> tasks(24);
   for (std::size_t i = 0; i < tasks.size(); ++i) tasks[i] = i;
-  auto fn = [big](std::uint64_t t) {
+  auto fn = [](std::uint64_t t) {
     if (t % 100 == 5) throw std::runtime_error("five");
     counted_doubles v(t % 3 == 0 ? 7 : big); // small ones travel inline
     for (std::size_t k = 0; k < v.size(); ++k) v[k] = static_cast<double>(t * 1000 + k);

@@ -236,9 +236,9 @@ int late_big() {
     std::printf("fault late_big needs at least 2 workers\n");
     return 1;
   }
-  const std::size_t length = foreman::detail::posted_capacity * 2; // an envelope, not a body
+  static constexpr std::size_t length = foreman::detail::posted_capacity * 2; // an envelope, not a body
   const int target = 1 + 4 % pool.worker_count();                  // round robin: task 4 goes there
-  auto text = [length](int x, char fill) { return std::to_string(x) + std::string(length, fill); };
+  auto text = [](int x, char fill) { return std::to_string(x) + std::string(length, fill); };
   std::vector<int> tasks(40);
   for (int i = 0; i < 40; ++i) tasks[static_cast<std::size_t>(i)] = i;
   auto fn = [&](int x) {
