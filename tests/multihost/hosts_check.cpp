@@ -1,5 +1,6 @@
-// hosts_check: run by scripts/netns-hosts.sh (--check) before each multi-host test's job, with the
-// same ranks on the same hosts; fails the test unless the ranks really run on different hosts.
+// hosts_check: run on hosts that scripts/netns-hosts.sh makes, as the multi-host tests' fixture at
+// each of their rank counts (multihost.hosts.<n>ranks: its failure skips them) and by lost_host.sh;
+// fails unless the ranks really run on different hosts.
 //
 // Every rank sends rank 0 its host name (MPI_Get_processor_name) and the namespaces it runs in
 // (/proc/self/ns/{net,uts,pid}). Rank 0 knows the hosts from the script (FOREMAN_NETNS_HOST_NAMES,
