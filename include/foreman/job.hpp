@@ -617,6 +617,8 @@ public:
   /// those running are discarded when they arrive, and each worker skips the rest of the tasks it
   /// holds (a task already running finishes first: foreman does not interrupt user code).
   /// Completions that had arrived stay ready. The job stays open: tasks submitted afterwards run.
+  /// A dropped task whose body is still being sent (a vector or string of 32 KiB or more is sent
+  /// from the task itself) is kept with that send until the send is over.
   /// Returns how many tasks were dropped.
   std::size_t cancel() { return master().cancel(); }
 

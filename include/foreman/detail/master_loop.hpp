@@ -209,6 +209,7 @@ public:
     prepared_.valid = false;
     for (int w = 1; w < size_; ++w) {
       if (is_lost(w) || !table_.holds_tasks(w)) continue;
+      keep_bodies(w, false); // a body still being sent outlives its dropped task
       const chunk_ring& outstanding = table_.outstanding(w);
       for (std::size_t k = 0; k < outstanding.size(); ++k)
         for (ticket t : outstanding[k].tickets)
@@ -273,9 +274,11 @@ public:
               return moved;
             });
       reader_.withdraw_all();
-      for (int w = 1; w < size_; ++w)
+      for (int w = 1; w < size_; ++w) {
+        if (!is_lost(w)) keep_bodies(w, true); // (a lost worker's were kept when it was lost)
         for (auto& slot : slots_[static_cast<std::size_t>(w)])
           if (!slot.idle() && !slot.test()) pool_.abandoned.push_back(std::move(slot));
+      }
       keep_incomplete_controls();
     } catch (...) {
       // Best effort: the exception that ended the run is the one to report.
@@ -357,17 +360,38 @@ private:
     return nullptr;
   }
 
-  // Whether a send of tasks' bodies (read from the tasks themselves) to w has not completed.
-  bool bodies_in_transit(int w) {
-    for (send_slot& slot : slots_[static_cast<std::size_t>(w)]) {
-      if (slot.bodies.empty()) continue;
-      try {
-        if (!slot.test()) return true;
-      } catch (const mpi_error&) {
-        // failed: over
+  // For the sends to w that are not over and read tasks' bodies from the tasks themselves, before
+  // the master stops waiting for them (w lost, its tasks cancelled, the run ended by an
+  // exception): a task that the store owns and may free meanwhile (a job's: when its result is
+  // handed out, when cancelled, with the job) moves into the send's slot, kept with it until the
+  // sends are over (send_slot::kept, also after the pool: outliving_sends.hpp), and `copy_back`
+  // leaves a copy in the store, to be sent again from. Tasks answered already are left alone: the
+  // worker has received their bodies. Returns whether such a send reads bodies from tasks the
+  // store does not own (run()'s, the caller's vector: docs/reliability.md, "Lost while
+  // receiving"). Only a chunk still outstanding is looked at: one answered was received whole.
+  bool keep_bodies(int w, bool copy_back) {
+    bool callers = false;
+    if constexpr (body_traits<Task>::capable) {
+      auto& slots = slots_[static_cast<std::size_t>(w)];
+      const chunk_ring& outstanding = table_.outstanding(w);
+      for (std::size_t k = 0; k < outstanding.size(); ++k) {
+        send_slot& slot = slots[outstanding[k].slot];
+        if (slot.bodies.empty() || slot.over()) continue;
+        for (ticket t : outstanding[k].tickets) {
+          if (store_.done(t)) continue;
+          if constexpr (Store::owns_tasks) {
+            Task* task = store_.owned_task(t);
+            if (task == nullptr || !travels_as_body(*task)) continue;
+            auto kept = std::make_shared<Task>(std::move(*task)); // the buffer moves, where MPI reads it
+            if (copy_back) *task = *kept;
+            slot.kept.push_back(std::move(kept));
+          } else {
+            callers = callers || travels_as_body(store_.task(t));
+          }
+        }
       }
     }
-    return false;
+    return callers;
   }
 
   // check_timeouts(): tests the sends to w that the worker table counts as in transit, and tells
@@ -1093,8 +1117,9 @@ private:
                pool_.tasks_noun() + (held.empty() ? "" : ": " + index_ranges(names_of(held))) + "; it gets no more " +
                pool_.tasks_plural());
     }
+    const bool callers_tasks = keep_bodies(w, true); // before take_back() forgets its chunks
     if (opt_.announce_faults && !pool_.exited(w)) {
-      const bool tasks = bodies_in_transit(w);
+      const bool tasks = callers_tasks;
       const bool value = shared_ && shared_->reads_callers_memory() && !shared_->delivered(w);
       if (tasks || value)
         announce(std::string("the sending of ") + (tasks ? "tasks' bodies" : "") + (tasks && value ? " and " : "") +

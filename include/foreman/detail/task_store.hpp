@@ -26,6 +26,10 @@
 ///   static bool results_stay_put            result(t) stays where it is until the run ends, so
 ///                                           that a body can be received straight into it while
 ///                                           the loop goes on (reply_reader.hpp)
+///   static bool owns_tasks                  the store keeps its own tasks and frees each when
+///                                           erased, maybe while a send still reads its body
+///                                           (a job's; see master_loop's keep_bodies()); then
+///   Task* owned_task(ticket)                the task, null when not kept
 
 #include <foreman/detail/hot_path.hpp>
 #include <foreman/detail/scheduler.hpp>
@@ -70,6 +74,7 @@ public:
   using item = ticket; // a ticket is its own handle: the vectors are indexed by it
 
   const Task& task(ticket t) const { return tasks_[t]; }
+  static constexpr bool owns_tasks = false; // the caller's, never freed during the run
   std::uint64_t name(ticket t) const { return names_ ? (*names_)[t] : t; }
   FOREMAN_DETAIL_INLINE bool lookup(std::uint64_t name, int worker, ticket& t, item& it) const {
     if (names_ == nullptr && name < tasks_.size()) { // the common case: a ticket is its name
@@ -286,6 +291,12 @@ public:
 
   const Task& task(ticket t) const { return checked(t).task; }
   static const Task& task(item it) { return (*it)->task; }
+  static constexpr bool owns_tasks = true;
+  /// Ticket t's task, which erase() frees; null when t is not kept.
+  Task* owned_task(ticket t) {
+    const item it = find(t);
+    return it ? &(*it)->task : nullptr;
+  }
   std::uint64_t name(ticket t) const { return t; }
   FOREMAN_DETAIL_INLINE bool lookup(std::uint64_t name, int worker, ticket& t, item& it) {
     if (name >= next_) unknown(name, worker);

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +34,11 @@ struct send_slot {
   MPI_Request request = MPI_REQUEST_NULL;
   std::vector<MPI_Request> bodies; // and the envelope's message, if any
   int peer = -1;                   // where the sends go: named by a failure (mpi_error::peer())
+  /// Values the bodies' sends read from, handed over by their owner, which lets them go before
+  /// these sends are over (a job's tasks sent to a worker that was lost, or cancelled: the
+  /// master's keep_bodies()); a value's heap buffer keeps its address when moved here. Freed when
+  /// the sends complete, or with the slot (outliving_sends.hpp keeps an abandoned one).
+  std::vector<std::shared_ptr<const void>> kept;
 
   bool idle() const { return request == MPI_REQUEST_NULL && bodies.empty(); }
   /// Tests the sends; true when all have completed. @throws mpi_error naming `peer`
@@ -46,6 +52,7 @@ struct send_slot {
       if (!done) return false;
       bodies.clear();
     }
+    kept.clear();
     return true;
   }
   /// Whether the sends are over: complete, or failed (MPI cannot reach `peer`). Never throws.
@@ -66,6 +73,7 @@ struct send_slot {
     if (request != MPI_REQUEST_NULL) check_mpi(MPI_Wait(&request, MPI_STATUS_IGNORE), "MPI_Wait (a send)", peer);
     for (MPI_Request& r : bodies) check_mpi(MPI_Wait(&r, MPI_STATUS_IGNORE), "MPI_Wait (a body's send)", peer);
     bodies.clear();
+    kept.clear();
   }
 };
 
