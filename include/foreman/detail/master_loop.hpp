@@ -1,8 +1,9 @@
 #pragma once
 /// @file master_loop.hpp
 /// The master's loop: wires the scheduler (which ticket goes to which worker, scheduler.hpp), the
-/// worker table (unanswered chunks, signs of life, worker_table.hpp) and a task store (tasks,
-/// results, records, task_store.hpp) to MPI. It keeps every live worker supplied with up to
+/// worker table (unanswered chunks, signs of life, worker_table.hpp), the chunk encoder (tasks
+/// messages, chunk_encoder.hpp), the loss ledger (what a lost worker records and announces,
+/// loss_ledger.hpp) and a task store (tasks, results, records, task_store.hpp) to MPI. It keeps every live worker supplied with up to
 /// `tasks_in_flight` chunks, files each reply into its task's place, declares a worker lost when
 /// its process ends (watched where it can be, liveness.hpp) or when it stays silent past the task
 /// timeout, and hands its tasks to the scheduler again. It never blocks on any single worker: all
@@ -14,9 +15,11 @@
 /// adding tickets between passes (work_added()) and cancelling (cancel()).
 
 #include <foreman/detail/announce.hpp>
+#include <foreman/detail/chunk_encoder.hpp>
 #include <foreman/detail/idle.hpp>
 #include <foreman/detail/keep_alive.hpp>
 #include <foreman/detail/liveness.hpp>
+#include <foreman/detail/loss_ledger.hpp>
 #include <foreman/detail/pool_state.hpp>
 #include <foreman/detail/reply_reader.hpp>
 #include <foreman/detail/scheduler.hpp>
@@ -33,7 +36,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -73,16 +75,16 @@ public:
   master_loop(MPI_Comm comm, std::uint32_t run, const options& opt, pool_state& pool, Store& store, run_info& info,
               OnDone& on_done)
       : comm_(comm), run_(run), opt_(opt), pool_(pool), store_(store), info_(info), on_done_(on_done),
-        max_attempts_(std::max(1u, opt.max_attempts)),
+        losses_(info, opt.task_timeout.count(), opt.max_attempts, pool.tasks_noun(), pool.tasks_plural()),
         timeout_(std::chrono::duration_cast<clock::duration>(opt.task_timeout)),
         waiting_(effective_wait_policy(opt.wait), pool.oversubscribed), inbox_(replies_of(pool, comm)),
         size_(static_cast<int>(pool.lost.size())), replies_per_pass_(std::max(16, size_ - 1)),
         scheduler_({opt.schedule, opt.chunk_size, opt.tasks_in_flight, std::max(1, size_ - 1)}),
+        chunks_(store, pool, run),
         table_(size_, scheduler_.in_flight_limit(), clock::time_point{}, transfer_rate_floor), reader_(comm, size_),
-        slots_(static_cast<std::size_t>(size_)),
-        controls_(static_cast<std::size_t>(size_)), large_(static_cast<std::size_t>(size_)),
-        parked_(static_cast<std::size_t>(size_), 0), counts_(static_cast<std::size_t>(size_), 0),
-        idle_flag_(static_cast<std::size_t>(size_), 0) {
+        slots_(static_cast<std::size_t>(size_)), controls_(static_cast<std::size_t>(size_)),
+        large_(static_cast<std::size_t>(size_)), parked_(static_cast<std::size_t>(size_), 0),
+        counts_(static_cast<std::size_t>(size_), 0), idle_flag_(static_cast<std::size_t>(size_), 0) {
     for (auto& s : slots_) s.resize(scheduler_.in_flight_limit());
     // Tasks a lost worker would have had under round robin go to whoever is free.
     for (int w = 1; w < size_; ++w)
@@ -168,7 +170,7 @@ public:
     if (no_worker_left()) fail_unsent();
     if (progressed || refilled) return pass::progressed;
     // A starved worker has answered: its sends complete any moment.
-    return !starved_.empty() || prepare() ? pass::busy : pass::idle;
+    return !starved_.empty() || chunks_.prepare(scheduler_) ? pass::busy : pass::idle;
   }
 
   /// Whether a live worker holds nothing and waits for work (work_added() would send it some).
@@ -206,7 +208,7 @@ public:
   template <class Dropped>
   void cancel(Dropped&& dropped) {
     scheduler_.drop_unsent(dropped);
-    prepared_.valid = false;
+    chunks_.drop_prepared();
     for (int w = 1; w < size_; ++w) {
       if (is_lost(w) || !table_.holds_tasks(w)) continue;
       keep_bodies(w, false); // a body still being sent outlives its dropped task
@@ -295,7 +297,7 @@ public:
     inbox_.release_large();
     if (shared_) shared_->release(pool_);
     // Out of this run only: the next one sends them tasks again (but a dead one).
-    for (int w : set_up_failed_)
+    for (int w : losses_.set_up_failures())
       if (!pool_.exited(w)) pool_.readmit(w);
   }
 
@@ -319,13 +321,8 @@ private:
 
   bool is_lost(int w) const { return pool_.lost[static_cast<std::size_t>(w)] != 0; }
 
-  // Tickets as messages name them (pool_state::shown_task).
-  std::vector<std::size_t> names_of(const std::vector<ticket>& ts) const {
-    std::vector<std::size_t> out;
-    out.reserve(ts.size());
-    for (ticket t : ts) out.push_back(static_cast<std::size_t>(pool_.shown_task(store_.name(t))));
-    return out;
-  }
+  // Ticket t as messages name it (pool_state::shown_task).
+  std::size_t shown_name(ticket t) const { return static_cast<std::size_t>(pool_.shown_task(store_.name(t))); }
 
   // Sends worker w a control message of this run (header, u64 value) without waiting; the send
   // is completed by the next one, or kept alive in the pool at the end (keep_incomplete_controls()).
@@ -427,54 +424,6 @@ private:
   // never come, and the wait for it delays nothing but end() (as before: a second a piece).
   static constexpr std::chrono::seconds drop_quiet{1};
 
-  // An automatic chunk's tasks stop once they fill this many bytes (bodies included).
-  static constexpr std::size_t max_auto_chunk_bytes = std::size_t{1} << 20;
-
-  // Writes into `bytes` a tasks message of at most `size` tasks, each ticket asked from
-  // next(t) (false: no task left) and, once its item is found, handed to put(t, item) (the store
-  // finds it once for both); an automatic chunk stops at max_auto_chunk_bytes, as larger ones
-  // save no time and the worker would hold all of their results at once. bodies_ gets the
-  // bodies to send after the message. Returns the number of tasks written.
-  template <class Next, class Put = void (*)(ticket, typename Store::item)>
-  std::size_t encode_chunk(std::vector<char>& bytes, std::size_t size, Next&& next,
-                           Put&& put = [](ticket, typename Store::item) {}) {
-    encoder out(bytes, 0);
-    out.put(header{pool_.id, run_});
-    const std::size_t count_at = out.size();
-    out.put(std::uint32_t{0}); // count and bodies: patched below
-    out.put(std::uint32_t{0});
-    bodies_.clear();
-    std::size_t count = 0, body_bytes = 0;
-    ticket t = 0;
-    while (count < size && next(t)) {
-      ++count;
-      const std::size_t item_at = out.size();
-      const std::uint64_t name = store_.name(t);
-      const typename Store::item it = store_.item_of(t);
-      put(t, it);
-      try {
-        out.put(name);
-        const body_span body = put_item(out, store_.task(it));
-        if (body) {
-          bodies_.push_back(body);
-          body_bytes += body.bytes;
-        }
-      } catch (...) {
-        // Its serialize() threw: the item is taken back, and the worker is sent the task's
-        // failure instead, which it answers like any other.
-        out.rollback(item_at);
-        put_failed_task(out, name, serialization_error_type,
-                        serialization_failure("task " + std::to_string(pool_.shown_task(name)) +
-                                              " could not be encoded on " + pool_.master_name()));
-      }
-      if (scheduler_.fixed_chunk() == 0 && out.size() + body_bytes >= max_auto_chunk_bytes) break;
-    }
-    out.patch(count_at, static_cast<std::uint32_t>(count));
-    out.patch(count_at + sizeof(std::uint32_t), body_messages(bodies_));
-    out.finish();
-    return count;
-  }
-
   // Task t goes into a chunk for a worker: counts its attempt, and notes it for
   // announce_resent() if a lost worker had held it.
   FOREMAN_DETAIL_INLINE void count_attempt(ticket t, typename Store::item it) {
@@ -489,50 +438,10 @@ private:
     resending_.clear();
   }
   FOREMAN_DETAIL_COLD void announce_resent_line(int w) {
-    std::string line = std::to_string(resending_.size()) + " " + pool_.tasks_noun() + " sent again, to " +
-                       pool_.peer(w) + ": " + index_ranges(names_of(resending_));
-    // Grouped by attempt: a task queued behind the one a lost worker was running is not charged.
-    std::string attempts;
-    for (unsigned a = 2; a <= max_attempts_; ++a) {
-      std::vector<ticket> at;
-      for (ticket t : resending_)
-        if (store_.record(t).attempts == a) at.push_back(t);
-      if (!at.empty())
-        attempts += std::string(attempts.empty() ? "" : "; ") + "attempt " + std::to_string(a) + " of " +
-                    std::to_string(max_attempts_) + ": " + index_ranges(names_of(at));
-    }
-    announce(line + (attempts.empty() ? "" : " (" + attempts + ")"));
-  }
-
-  // Dynamic schedule, fixed chunk size: encodes the next chunk while the master has nothing
-  // else to do, so that the next reply is answered by sending it (refill() uses it when
-  // prepared_is_next()). Only chunks without bodies are prepared; a chunk with bodies is encoded
-  // once and marked, not again on every idle pass. Automatic chunks are not prepared: their size
-  // follows every reply's durations, so most prepared ones would be encoded again. Returns
-  // whether it encoded one.
-  bool prepare() {
-    if (scheduler_.fixed_chunk() == 0 || !scheduler_.fresh_is_next() ||
-        (prepared_.valid && prepared_.first == scheduler_.fresh_front()))
-      return false;
-    prepared_.tickets.clear();
-    scheduler_.peek_fresh(scheduler_.fixed_chunk(), prepared_.tickets);
-    std::size_t k = 0;
-    prepared_.count = encode_chunk(prepared_.bytes, scheduler_.fixed_chunk(), [&](ticket& t) {
-      if (k == prepared_.tickets.size()) return false;
-      t = prepared_.tickets[k++];
-      return true;
-    });
-    if (!bodies_.empty()) prepared_.count = 0;
-    prepared_.first = scheduler_.fresh_front();
-    prepared_.valid = true;
-    return true;
-  }
-
-  // Whether the prepared chunk is the one refill() would build now: it starts at the first
-  // unsent ticket and nothing that goes first (taken from a lost worker, a higher priority) waits.
-  bool prepared_is_next() const {
-    return prepared_.valid && prepared_.count > 0 && scheduler_.fresh_is_next() &&
-           prepared_.first == scheduler_.fresh_front();
+    std::vector<std::pair<std::size_t, unsigned>> resent;
+    resent.reserve(resending_.size());
+    for (ticket t : resending_) resent.emplace_back(shown_name(t), store_.record(t).attempts);
+    announce(losses_.resent(pool_.peer(w), resent));
   }
 
   // Sends worker w chunks until it holds as many as the scheduler allows or no work is left.
@@ -552,22 +461,21 @@ private:
       chunk& sent = table_.sent(w, now); // size() < limit <= in_flight_limit
       sent.slot = static_cast<std::size_t>(slot - slots_[static_cast<std::size_t>(w)].data());
       const std::size_t size = scheduler_.chunk_size(w, pool_.live_workers());
-      resending_.clear();       // not a chunk's whose sending failed
-      if (prepared_is_next()) { // implies size == fixed_chunk: only fixed-size chunks are prepared
-        // Encoded ahead (prepare()): sent first, its tickets taken after.
-        slot->bytes.swap(prepared_.bytes);
+      resending_.clear();                         // not a chunk's whose sending failed
+      if (chunks_.prepared_is_next(scheduler_)) { // implies size == fixed_chunk: only fixed-size chunks are prepared
+        // Encoded ahead (chunk_encoder::prepare()): sent first, its tickets taken after.
+        const std::size_t count = chunks_.take_prepared(slot->bytes);
         post_message(*slot, w, tag::tasks, comm_);
         sent.bytes = slot->bytes.size();
         sent.in_transit = true;
-        for (std::size_t k = 0; k < prepared_.count; ++k) {
+        for (std::size_t k = 0; k < count; ++k) {
           sent.tickets.push_back(scheduler_.take(w));
           count_attempt(sent.tickets.back(), store_.item_of(sent.tickets.back()));
         }
-        prepared_.valid = false;
       } else {
         // Each task's attempt is counted as it goes in (the store finds it once for both).
-        encode_chunk(
-            slot->bytes, size,
+        chunks_.encode(
+            slot->bytes, size, scheduler_.fixed_chunk() == 0,
             [&](ticket& t) {
               if (!scheduler_.take_next(w, t)) return false;
               sent.tickets.push_back(t);
@@ -577,7 +485,7 @@ private:
         post_message(*slot, w, tag::tasks, comm_);
         sent.bytes = slot->bytes.size();
         sent.in_transit = true;
-        for (const body_span& body : bodies_) {
+        for (const body_span& body : chunks_.bodies()) {
           post_body(body, w, tag::task_body, comm_, *slot); // from the task itself
           sent.bytes += body.bytes;
         }
@@ -740,16 +648,9 @@ private:
   void set_up_failed(int worker, clock::time_point arrival, decoder& in) {
     const auto type = in.get<std::string>();
     const auto message = in.get<std::string>();
-    setup_error_ = type + ": " + message;
-    // The first few quoted: every task left fails with this text when no worker can run it.
-    if (set_up_failed_.size() < 3)
-      setup_errors_ += std::string(setup_errors_.empty() ? "" : ", ") + pool_.peer(worker) + " (" +
-                       setup_error_.substr(0, 300) + ")";
-    else if (set_up_failed_.size() == 3)
-      setup_errors_ += " and others";
+    losses_.set_up_failed(worker, pool_.peer(worker), type, message);
     table_.heard_from(worker, arrival); // it answered: its silence is not what it is reported for
     lose(worker, loss_reason::initializer_failed, arrival);
-    set_up_failed_.push_back(worker);
   }
 
   // A reply and everything that followed it have arrived, or were dropped: a live worker's answer
@@ -935,13 +836,8 @@ private:
       }
       const double quiet = std::chrono::duration<double>(now - reader_.last_progress(w)).count();
       const double allowed = std::chrono::duration<double>(reader_.allowance(w)).count();
-      char why[200];
-      std::snprintf(why, sizeof why,
-                    "the transfer of its reply stopped: nothing of it arrived for %.2f s (%.2f s allowed: task timeout "
-                    "%g s + 0.1 s + the piece awaited at 1 MiB/s)",
-                    quiet, allowed, opt_.task_timeout.count());
       table_.heard_from(w, reader_.last_progress(w));
-      lose(w, loss_reason::silent, now, why);
+      lose(w, loss_reason::silent, now, losses_.transfer_stopped(quiet, allowed));
     }
   }
 
@@ -964,7 +860,9 @@ private:
     store_.finish(it);
     on_done_(t, it, when);
   }
-  void finish(ticket t, clock::time_point when) { finish(t, store_.item_of(t), when); }
+  void finish(ticket t, clock::time_point when) {
+    finish(t, store_.item_of(t), when);
+  }
 
   // At most every millisecond the transfers' deadlines and the task timeouts, at most every
   // process_check_interval the watched processes.
@@ -1029,10 +927,7 @@ private:
     table_.for_each_silent(
         now, silence_allowed(), [&](int w) { test_deliveries(w, now); },
         [&](int w) { return is_lost(w) || reader_.active(w); }, [&](int w) { silent_.push_back(w); });
-    for (auto& [w, why] : unreachable_) {
-      peer_error_ = std::move(why);
-      lose(w, loss_reason::mpi_error, now);
-    }
+    for (auto& [w, why] : unreachable_) lose(w, loss_reason::mpi_error, now, std::move(why));
     for (int w : silent_) lose(w, loss_reason::silent, now);
   }
   clock::duration silence_allowed() const {
@@ -1044,8 +939,7 @@ private:
     const int w = e.peer();
     if (w < 1 || w >= size_) return false;
     if (!is_lost(w)) {
-      peer_error_ = e.what();
-      lose(w, loss_reason::mpi_error, clock::now());
+      lose(w, loss_reason::mpi_error, clock::now(), e.what());
     } else if (!reader_.active(w)) {
       after_transfer(w, clock::now()); // its late reply's transfer failed: what waited behind it is taken
     }
@@ -1060,8 +954,8 @@ private:
   }
 
   // Declares worker w lost: it is sent nothing more and its unanswered tasks go elsewhere.
-  // `silence`: why a silent worker is lost, when not the task timeout (a transfer's deadline).
-  void lose(int w, loss_reason reason, clock::time_point now, const char* silence = nullptr) {
+  // `detail`: loss_facts::detail (MPI's failure; a transfer's deadline, when it made w silent).
+  void lose(int w, loss_reason reason, clock::time_point now, std::string detail = std::string()) {
     if (is_lost(w)) return; // e.g. a send to it failed while the master was receiving from it
     // Its transfer in progress ends: the receives into its results' places are withdrawn (those
     // tasks are not done: they go elsewhere below). Where its process may still be sending, what
@@ -1074,81 +968,60 @@ private:
         reader_.drop_rest(w, now, drop_deadline());
     }
     counts_[static_cast<std::size_t>(w)] = 0;
-    std::vector<ticket> held;
-    const chunk_ring& outstanding = table_.outstanding(w);
-    for (std::size_t k = 0; k < outstanding.size(); ++k)
-      for (ticket t : outstanding[k].tickets)
-        if (!store_.done(t)) held.push_back(t);
-    const double silent = std::chrono::duration<double>(now - table_.last_sign_of_life(w)).count();
-    // Silent from the arrival at transfer_rate_floor of what it was sent (not from a sign of
-    // life): said so, that a slow link is recognized as such.
-    const bool awaited = table_.holds_tasks(w) && table_.arrival(w) > table_.last_sign_of_life(w);
-    const double awaited_for = std::chrono::duration<double>(now - table_.arrival(w)).count();
-    const bool set_up = reason == loss_reason::initializer_failed; // out of this run only, having run nothing
     pool_.mark_lost(w);
-    last_loss_ = reason;
-    info_.lost_workers.push_back(w);
-    info_.losses.push_back(worker_loss{w, reason, std::chrono::duration<double>(now - start_).count(), silent,
-                                       held.size(), set_up ? setup_error_ : std::string()});
-    if (opt_.announce_faults && set_up) {
-      announce(pool_.peer(w) + " could not set up for this run (" + setup_error_.substr(0, 300) + "); it held " +
-               std::to_string(held.size()) + " " + pool_.tasks_noun() +
-               (held.empty() ? "" : ": " + index_ranges(names_of(held))) +
-               "; it gets no more " + pool_.tasks_plural() + " in this run, and sets up again in the next");
-    } else if (opt_.announce_faults) {
-      char why[256];
-      if (reason == loss_reason::process_exited)
-        std::snprintf(why, sizeof why, "its process (pid %llu) has ended; last sign of life %.2f s ago",
-                      static_cast<unsigned long long>(pid_of(w)), silent);
-      else if (reason == loss_reason::mpi_error)
-        std::snprintf(why, sizeof why, "MPI reported a failure on its connection (%.100s)", peer_error_.c_str());
-      else if (silence != nullptr)
-        std::snprintf(why, sizeof why, "%s", silence);
-      else if (awaited)
-        std::snprintf(why, sizeof why,
-                      "nothing heard from it for %.2f s after what it was sent (%zu bytes, %s) could have arrived at "
-                      "1 MiB/s (task timeout %g s)",
-                      awaited_for, table_.awaited_bytes(w),
-                      table_.in_transit(w) > 0 ? "not all of it delivered" : "delivered", opt_.task_timeout.count());
-      else
-        std::snprintf(why, sizeof why, "nothing heard from it for %.2f s (task timeout %g s)", silent,
-                      opt_.task_timeout.count());
-      announce(pool_.peer(w) + " lost: " + why + "; it held " + std::to_string(held.size()) + " " +
-               pool_.tasks_noun() + (held.empty() ? "" : ": " + index_ranges(names_of(held))) + "; it gets no more " +
-               pool_.tasks_plural());
-    }
+    const std::string line = losses_.lost(facts_of_loss(w, reason, now, std::move(detail)));
+    if (opt_.announce_faults) announce(line);
     const bool callers_tasks = keep_bodies(w, true); // before take_back() forgets its chunks
     if (opt_.announce_faults && !pool_.exited(w)) {
-      const bool tasks = callers_tasks;
       const bool value = shared_ && shared_->reads_callers_memory() && !shared_->delivered(w);
-      if (tasks || value)
-        announce(std::string("the sending of ") + (tasks ? "tasks' bodies" : "") + (tasks && value ? " and " : "") +
-                 (value ? "the shared value given by std::cref" : "") + " to " + pool_.peer(w) +
-                 " had not completed: if it still runs, MPI may read them from their own memory until that send "
-                 "completes, after the run too: keep them alive and unchanged until the program ends "
-                 "(docs/reliability.md, \"Lost while receiving\")");
+      const std::string warning = loss_ledger::unfinished_sends(pool_.peer(w), callers_tasks, value);
+      if (!warning.empty()) announce(warning);
     }
     // A worker runs its chunks in order, so only the oldest unanswered one can have started:
     // the tasks queued behind it are not charged an attempt (nor any, if it could not set up).
+    const bool set_up = reason == loss_reason::initializer_failed;
     table_.take_back(w, [&](ticket t, bool oldest) {
       if (store_.done(t)) return;
-      if (!oldest || set_up) {
-        --store_.record(t).attempts;
+      auto& record = store_.record(t);
+      switch (losses_.fate(oldest, set_up, record.attempts)) {
+      case held_fate::requeued:
+        --record.attempts;
+        [[fallthrough]];
+      case held_fate::retried:
         scheduler_.requeue(t);
         store_.mark_resent(t);
-      } else if (store_.record(t).attempts >= max_attempts_) {
-        fail(t, w,
-             pool_.peer(w) + " was lost while running this task, the last of " +
-                 std::to_string(max_attempts_) + " attempts");
-      } else {
-        scheduler_.requeue(t);
-        store_.mark_resent(t);
-        ++info_.retries;
+        break;
+      case held_fate::failed:
+        fail(t, w, losses_.last_attempt_lost(pool_.peer(w)));
+        break;
       }
     });
     scheduler_.lose(w);
     if (!reader_.active(w)) after_transfer(w, now); // a reply that waited for it: a late one now
     for (int other = 1; other < size_; ++other) refill(other, now);
+  }
+
+  // What the master knows of worker w as it loses it, at `now` (loss_ledger::lost()).
+  loss_facts facts_of_loss(int w, loss_reason reason, clock::time_point now, std::string detail) const {
+    loss_facts f;
+    f.worker = w;
+    f.peer = pool_.peer(w);
+    f.reason = reason;
+    f.noticed = std::chrono::duration<double>(now - start_).count();
+    f.silent = std::chrono::duration<double>(now - table_.last_sign_of_life(w)).count();
+    const chunk_ring& outstanding = table_.outstanding(w);
+    for (std::size_t k = 0; k < outstanding.size(); ++k)
+      for (ticket t : outstanding[k].tickets)
+        if (!store_.done(t)) f.held.push_back(shown_name(t));
+    f.pid = pid_of(w);
+    f.detail = std::move(detail);
+    // Silent from the arrival at transfer_rate_floor of what it was sent (not from a sign of
+    // life): said so, that a slow link is recognized as such.
+    f.awaited = table_.holds_tasks(w) && table_.arrival(w) > table_.last_sign_of_life(w);
+    f.awaited_for = std::chrono::duration<double>(now - table_.arrival(w)).count();
+    f.awaited_bytes = table_.awaited_bytes(w);
+    f.delivered = table_.in_transit(w) == 0;
+    return f;
   }
 
   std::uint64_t pid_of(int w) const {
@@ -1164,23 +1037,18 @@ private:
   }
 
   // No worker can run a task in this run: none is left, or the shared value cannot be sent.
-  bool no_worker_left() const { return pool_.live_workers() == 0 || (shared_ && !shared_->sendable()); }
+  bool no_worker_left() const {
+    return pool_.live_workers() == 0 || (shared_ && !shared_->sendable());
+  }
 
   // Every ticket still waiting to be sent fails (no_worker_left()): as foreman::worker_lost, or,
   // when the last worker left because it could not set up, as foreman::initializer_error.
   void fail_unsent() {
     if (scheduler_.unsent() == 0) return;
-    std::string why = no_live_worker_message;
-    const char* type = worker_lost_type;
-    if (shared_ && !shared_->sendable()) {
-      why = shared_->why_unsendable();
-      type = serialization_error_type;
-    } else if (last_loss_ == loss_reason::initializer_failed) {
-      why = "not run: no worker is left to run it: the set-up for this run failed on " + setup_errors_;
-      type = initializer_error_type;
-    }
+    failure_text why = losses_.no_worker_left();
+    if (shared_ && !shared_->sendable()) why = failure_text{shared_->why_unsendable(), serialization_error_type};
     scheduler_.drop_unsent([&](ticket t) {
-      if (!store_.done(t)) fail(t, store_.record(t).worker < 0 ? 0 : store_.record(t).worker, why, type);
+      if (!store_.done(t)) fail(t, store_.record(t).worker < 0 ? 0 : store_.record(t).worker, why.message, why.type);
     });
   }
 
@@ -1207,13 +1075,14 @@ private:
   Store& store_;
   run_info& info_;
   OnDone& on_done_;
-  unsigned max_attempts_;
+  loss_ledger losses_; // the lost workers' record in info_, and the lines announcing them
   clock::duration timeout_;
   idle_backoff waiting_; // how this rank waits (options::wait, FOREMAN_WAIT), read once per run
   reply_inbox& inbox_;   // the workers' replies, received into receives posted ahead (pool.replies)
   int size_;             // ranks in the pool
   int replies_per_pass_; // poll_results(): at most this many replies filed per pass
   scheduler scheduler_;
+  chunk_encoder<Store> chunks_; // tasks messages, and the next one encoded ahead
   worker_table table_;
   reader_type reader_;                        // what follows the replies: bodies, envelopes' messages
   std::vector<std::vector<send_slot>> slots_; // per worker: its messages being sent
@@ -1225,36 +1094,23 @@ private:
   bool dropping_ = false;                     // end_early(): replies are dropped, nothing is sent
   bool ending_ = false;                       // end(): the workers' receives are not posted again
 
-  std::deque<int> idle_;           // workers that hold no chunk and wait for work (work_added())
-  std::vector<char> idle_flag_;    // per worker: in idle_
-  std::vector<ticket> resending_;  // count_attempt(): the tickets of a chunk being sent again
-  std::vector<int> silent_;        // check_timeouts(): workers found silent
+  std::deque<int> idle_;                                 // workers that hold no chunk and wait for work (work_added())
+  std::vector<char> idle_flag_;                          // per worker: in idle_
+  std::vector<ticket> resending_;                        // count_attempt(): the tickets of a chunk being sent again
+  std::vector<int> silent_;                              // check_timeouts(): workers found silent
   std::vector<std::pair<int, std::string>> unreachable_; // and workers a send to which MPI failed
-  clock::time_point start_{};      // when the run began: losses are reported relative to it
-  clock::time_point last_check_{}; // check_liveness(): when timeouts were last checked
-  clock::time_point last_watch_{}; // and the watched processes
-  bool watch_ = false;             // timeouts or watched processes to check
+  clock::time_point start_{};                            // when the run began: losses are reported relative to it
+  clock::time_point last_check_{};                       // check_liveness(): when timeouts were last checked
+  clock::time_point last_watch_{};                       // and the watched processes
+  bool watch_ = false;                                   // timeouts or watched processes to check
   unsigned polls_ = 0;
   bool ended_ = false;             // end_run was sent
   bool failed_ = false;            // some task failed (options::fail_fast)
   bool cancelled_ = false;         // run(): the tasks left were cancelled (options::fail_fast)
   std::uint64_t first_failed_ = 0; // the name of the first task that failed
-  std::string peer_error_;         // the MPI failure that made the last worker lost (lose_peer())
   std::vector<int> starved_;       // workers refill() could not supply: every send slot was busy
   std::vector<int> retrying_;
-  std::vector<body_span> bodies_; // the bodies of the message being sent
-  std::unique_ptr<shared_sends> shared_;        // the run's shared value, if it has one (share())
-  std::vector<int> set_up_failed_;              // workers out of this run only (set_up_failed())
-  std::string setup_error_;                     // the last worker's set-up failure, "type: message"
-  std::string setup_errors_;                    // every one: "worker 1 (type: message), ..."
-  loss_reason last_loss_ = loss_reason::silent; // why the last worker lost was lost
-  struct {
-    std::vector<char> bytes;
-    std::vector<ticket> tickets; // the tickets it holds, for encoding
-    ticket first = 0;            // the first unsent ticket when it was encoded
-    std::size_t count = 0;       // its tasks; 0: none (or it has bodies)
-    bool valid = false;
-  } prepared_; // the next chunk of a dynamic run, encoded ahead (prepare())
+  std::unique_ptr<shared_sends> shared_; // the run's shared value, if it has one (share())
 };
 
 } // namespace detail

@@ -258,7 +258,7 @@ public:
   /// a task's duration (one task until the first durations arrive), at most max_auto_chunk (so
   /// that the master's send buffers, tasks_in_flight per worker, stay bounded), and guided: at most half of what is left per live worker, so chunks
   /// shrink towards the end and no worker is left with a long tail. (The master also ends a chunk
-  /// at max_auto_chunk_bytes.)
+  /// at chunk_encoder::max_auto_bytes, 1 MiB, chunk_encoder.hpp.)
   std::size_t chunk_size(int w, int live_workers) const {
     if (fixed_chunk_ > 0) return fixed_chunk_;
     std::size_t by_duration = 1;
