@@ -29,6 +29,23 @@
 //                    worker by its rank in the whole pool (not its rank inside its group), and the
 //                    line its sub-master prints names the worker so and the task as 299 (not as
 //                    its group's job numbers it: below 299, the other group having had batches)
+//   worker_exits, worker_aborts
+//                    as worker_dies, by exit(1) and abort(): noticed within 1 s of its last sign of
+//                    life by its sub-master, which watches its process (fault_test death_*)
+//   worker_late      worker 5 answers its third task 4 s late, with options::task_timeout 2 s: its
+//                    sub-master declares it lost after 2-3 s of silence, runs the task on worker
+//                    6, and drops the late answer; the next run is right and goes elsewhere
+//   worker_hangs_in_chunk
+//                    100,000 tasks of 10 us in automatic chunks, task_timeout 2 s: worker 5 hangs
+//                    at its 3,050th task, inside a chunk of tens of tasks; it must be lost after
+//                    2-3 s of silence (fault_test hang_chunk), not chunk size x 2 s
+//   shared_worker_dies
+//                    the tasks read a shared value of 32 MiB that the sub-masters relay; worker 5
+//                    SIGKILLs itself before the run: its sub-master's sends to it must not stall
+//                    the group, in that run or the next (fault_test crash_shared)
+//   slow_chunk       no fault: 128 tasks of 0.3 s in chunks of 4 (1.2 s a chunk, and a batch of 8
+//                    as long) with task_timeout 1 s: neither a worker nor a sub-master may be lost
+//                    (the workers' notes between tasks, the sub-masters' while their group runs)
 // Judged by the master's summary line ("group fault <fault>: 0 check(s) failed").
 
 #include "fault_checks.hpp"
@@ -36,11 +53,15 @@
 #include <foreman/foreman.hpp>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <thread>
@@ -71,23 +92,58 @@ int main(int argc, char** argv) {
     if (pool.is_master()) std::printf("group fault %s needs 7 ranks (sub-masters 1 and 4)\n", fault.c_str());
     return 1;
   }
-  // sub_master_hangs: few tasks, in small batches.
-  const int n = fault == "sub_master_hangs" ? 60 : 300;
-  const auto task_time = std::chrono::milliseconds(fault == "sub_master_hangs" ? 50 : 10);
+  // sub_master_hangs: few tasks, in small batches; worker_hangs_in_chunk: many short ones, in
+  // automatic chunks; slow_chunk: enough for batches of 8 (a chunk of 4 on each worker).
+  const bool in_chunk = fault == "worker_hangs_in_chunk";
+  const int n = fault == "sub_master_hangs" ? 60 : in_chunk ? 100000 : fault == "slow_chunk" ? 128 : 300;
+  const auto task_time = std::chrono::microseconds(fault == "sub_master_hangs" ? 50000
+                                                   : in_chunk                  ? 10
+                                                   : fault == "slow_chunk"     ? 300000
+                                                                               : 10000);
   std::vector<int> tasks(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) tasks[static_cast<std::size_t>(i)] = i;
+  // worker_dies, worker_exits, worker_aborts: worker 5 ends at its third task, three ways.
+  const bool worker_death = fault == "worker_dies" || fault == "worker_exits" || fault == "worker_aborts";
   int done = 0; // tasks this rank ran
-  auto fn = [&](int x) -> long {
-    std::this_thread::sleep_for(task_time);
+  auto compute = [&](int x) -> long {
+    if (in_chunk) { // 10 us of work, not a sleep (which takes longer than asked)
+      const auto until = std::chrono::steady_clock::now() + task_time;
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    } else {
+      std::this_thread::sleep_for(task_time);
+    }
     const int r = pool.rank();
-    const bool dies = (fault == "worker_dies" && r == 5) || (fault == "group_dies" && (r == 5 || r == 6)) ||
+    const bool dies = (worker_death && r == 5) || (fault == "group_dies" && (r == 5 || r == 6)) ||
                       (fault == "all_workers_die" && r != 1 && r != 4);
-    if (dies && ++done == 3) std::raise(SIGKILL);
+    if (dies && ++done == 3) {
+      if (fault == "worker_exits") std::exit(1);
+      if (fault == "worker_aborts") {
+        const rlimit no_core{0, 0};
+        ::setrlimit(RLIMIT_CORE, &no_core); // abort() without writing a core file
+        std::abort();
+      }
+      std::raise(SIGKILL);
+    }
     if (fault == "worker_hangs" && r == 5 && ++done == 3)
       for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+    // Past its first chunks: automatic chunks hold ~100 tasks by then.
+    if (in_chunk && r == 5 && ++done == 3050)
+      for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (fault == "worker_late" && r == 5 && ++done == 3) std::this_thread::sleep_for(std::chrono::seconds(4));
     if (fault == "poison" && x == 299) std::raise(SIGKILL);
     return long(x) * x;
   };
+  // shared_worker_dies: the tasks read a shared value of 32 MiB (relayed by the sub-masters),
+  // whose first and last elements make x * x; worker 5 SIGKILLs itself before the run, so its
+  // sub-master's sends of the value (and of its tasks) to it never complete.
+  std::vector<long> table;
+  if (fault == "shared_worker_dies" && pool.is_master())
+    for (long i = 0; i < (4l << 20); ++i) table.push_back(i);
+  auto shared_fn = foreman::with_shared(std::cref(table), [](int x, const std::vector<long>& t) {
+    return t.at(static_cast<std::size_t>(x)) * x + (t.back() - ((4l << 20) - 1));
+  });
+  if (fault == "shared_worker_dies" && pool.rank() == 5) std::raise(SIGKILL);
   if (fault == "sub_master_dies" && pool.rank() == 4)
     std::thread([] {
       std::this_thread::sleep_for(std::chrono::milliseconds(400));
@@ -102,7 +158,12 @@ int main(int argc, char** argv) {
 
   foreman::options opt;
   if (fault == "poison") opt.max_attempts = 1;
-  if (fault == "worker_hangs") opt.task_timeout = std::chrono::seconds(2);
+  if (fault == "worker_hangs" || fault == "worker_late" || in_chunk || fault == "shared_worker_dies")
+    opt.task_timeout = std::chrono::seconds(2);
+  if (fault == "slow_chunk") { // a chunk of 1.2 s, a batch as long: neither its worker nor its sub-master lost
+    opt.chunk_size = 4;
+    opt.task_timeout = std::chrono::seconds(1);
+  }
   if (fault == "sub_master_hangs") {
     opt.task_timeout = std::chrono::seconds(1);
     opt.max_attempts = 2;
@@ -119,7 +180,8 @@ int main(int argc, char** argv) {
     ::dup2(fd, 2);
     ::close(fd);
   }
-  const auto outcomes = pool.run_outcomes(tasks, fn, opt);
+  const auto outcomes =
+      fault == "shared_worker_dies" ? pool.run_outcomes(tasks, shared_fn, opt) : pool.run_outcomes(tasks, compute, opt);
   if (saved_stderr >= 0) {
     std::fflush(stderr);
     ::dup2(saved_stderr, 2);
@@ -209,23 +271,40 @@ int main(int argc, char** argv) {
         if (info.tasks[i].worker != 2 && info.tasks[i].worker != 3 && info.tasks[i].worker != 5 &&
             info.tasks[i].worker != 6)
           check(false, "task " + std::to_string(i) + " filed as run by rank " + std::to_string(info.tasks[i].worker));
-    } else if (fault == "worker_hangs") {
+    } else if (fault == "worker_hangs" || fault == "worker_late" || in_chunk) {
       check(lost(info, 5), "worker 5 reported lost");
       check(!lost(info, 4) && !lost(info, 6) && !lost(info, 1) && !lost(info, 2) && !lost(info, 3),
             "no other rank lost");
       check(info.losses.size() == 1 && info.losses[0].worker == 5 &&
                 info.losses[0].reason == foreman::loss_reason::silent,
             "worker 5's loss: silent past the task timeout");
-    } else if (fault == "worker_dies") {
+      // Its sub-master notices it within a second of the task timeout (2 s), as a flat master
+      // does (fault_test hang, late, hang_chunk): in a chunk of ~100 tasks, not 100 x 2 s later.
+      if (fault != "worker_hangs" && info.losses.size() == 1) {
+        const foreman::worker_loss& l = info.losses[0];
+        check(l.silent_for >= 2.0 && l.silent_for <= 3.0,
+              "worker 5 lost after " + std::to_string(l.silent_for) + " s of silence: 2 .. 3 s expected");
+        if (in_chunk)
+          check(l.tasks_held >= 20, "worker 5 held a large chunk (" + std::to_string(l.tasks_held) + " tasks)");
+      }
+    } else if (worker_death || fault == "shared_worker_dies") {
       check(lost(info, 5), "worker 5 reported lost");
       check(!lost(info, 4) && !lost(info, 6) && !lost(info, 1), "no other rank lost");
-      check(!info.losses.empty() && info.losses[0].worker == 5 &&
+      check(info.losses.size() == 1 && info.losses[0].worker == 5 &&
                 info.losses[0].reason == foreman::loss_reason::process_exited,
             "worker 5's loss: its process exited");
+      // Watched by its sub-master: noticed within a second of its last sign of life (the value and
+      // tasks it was sent, for shared_worker_dies: 2 s for their transfer).
+      if (info.losses.size() == 1)
+        check(info.losses[0].silent_for <= (worker_death ? 1.0 : 2.0),
+              "worker 5 lost " + std::to_string(info.losses[0].silent_for) + " s after its last sign of life");
       // It died in its third task: at most the two before were answered by it.
       std::size_t by_five = 0;
       for (const auto& r : info.tasks) by_five += r.worker == 5 ? 1 : 0;
       check(by_five <= 2, std::to_string(by_five) + " tasks filed as run by worker 5, which ran 2");
+    } else if (fault == "slow_chunk") {
+      check(info.losses.empty() && info.lost_workers.empty(),
+            "nobody lost: a chunk and a batch may take longer than the task timeout");
     } else {
       check(lost(info, 4) && lost(info, 5) && lost(info, 6), "sub-master 4 and its workers 5, 6 reported lost");
       check(!lost(info, 1) && !lost(info, 2) && !lost(info, 3), "ranks 1-3 not lost");
@@ -244,8 +323,19 @@ int main(int argc, char** argv) {
                 "sub-master 4 lost after " + std::to_string(l.silent_for) +
                     " s of silence: task_timeout 1 s + 0.1 s expected (0.9 s allowed for a busy machine)");
       }
-      check(sub_loss, "sub-master 4's loss: " + std::string(fault == "sub_master_hangs" ? "silent" : "its process exited"));
+      check(sub_loss,
+            "sub-master 4's loss: " + std::string(fault == "sub_master_hangs" ? "silent" : "its process exited"));
       check(info.retries > 0, "its batches sent again");
+    }
+  }
+  // The shared value's next run: sent to the live workers only (the dead one is sent nothing).
+  if (fault == "shared_worker_dies") {
+    const auto again = pool.run_outcomes(tasks, shared_fn, opt);
+    if (pool.is_master()) {
+      std::size_t right = 0;
+      for (std::size_t i = 0; i < again.size(); ++i) right += again[i].ok() && again[i].value() == long(i * i);
+      check(right == tasks.size(), "the shared value's second run: " + std::to_string(right) + " right");
+      check(pool.last_run().losses.empty(), "nobody lost in the shared value's second run");
     }
   }
   // The next run: whatever is left serves it.
@@ -264,7 +354,10 @@ int main(int argc, char** argv) {
       if ((fault == "sub_master_dies" || fault == "sub_master_hangs" || fault == "group_dies") &&
           (r.worker < 2 || r.worker > 3))
         check(false, "a task of the next run off ranks 2-3");
-      if (fault == "worker_hangs" && r.worker == 5) check(false, "a task of the next run on the hung worker 5");
+      if ((fault == "worker_hangs" || fault == "worker_late" || in_chunk || worker_death ||
+           fault == "shared_worker_dies") &&
+          r.worker == 5)
+        check(false, "a task of the next run on the lost worker 5");
     }
     std::printf("group fault %s: %d check(s) failed\n", fault.c_str(), failures);
   }
