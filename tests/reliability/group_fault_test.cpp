@@ -46,7 +46,11 @@
 //   slow_chunk       no fault: 128 tasks of 0.3 s in chunks of 4 (1.2 s a chunk, and a batch of 8
 //                    as long) with task_timeout 1 s: neither a worker nor a sub-master may be lost
 //                    (the workers' notes between tasks, the sub-masters' while their group runs)
-// Judged by the master's summary line ("group fault <fault>: 0 check(s) failed").
+// After each fault the pool runs again (run_outcomes(): right, and off the ranks lost), then serves
+// a job of 40 tasks, flat on every rank left, sub-masters included: every result right, none from
+// a rank lost in the faulty run (printed: "the job's tasks by rank: 1:16 4:24" when only the
+// sub-masters are left). Judged by the master's summary line ("group fault <fault>: 0 check(s)
+// failed").
 
 #include "fault_checks.hpp"
 
@@ -56,6 +60,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -182,6 +187,7 @@ int main(int argc, char** argv) {
   }
   const auto outcomes =
       fault == "shared_worker_dies" ? pool.run_outcomes(tasks, shared_fn, opt) : pool.run_outcomes(tasks, compute, opt);
+  const std::vector<int> lost_first = pool.is_master() ? pool.last_run().lost_workers : std::vector<int>{};
   if (saved_stderr >= 0) {
     std::fflush(stderr);
     ::dup2(saved_stderr, 2);
@@ -359,6 +365,29 @@ int main(int argc, char** argv) {
           r.worker == 5)
         check(false, "a task of the next run on the lost worker 5");
     }
+  }
+  // A job on the same pool: served flat by every rank left, sub-masters included (api.md,
+  // "Grouped pools"), never by a rank lost in the faulty run.
+  auto job = pool.start([](int x) { return long(x) * 2; });
+  if (job.is_master()) {
+    constexpr int submitted = 40;
+    for (int i = 0; i < submitted; ++i) job.submit(i);
+    std::size_t right = 0;
+    std::vector<int> served(static_cast<std::size_t>(pool.communicator().size()), 0); // tasks per rank
+    for (int i = 0; i < submitted; ++i) {
+      const foreman::completion<long> c = job.next();
+      if (c.worker >= 0 && c.worker < pool.communicator().size()) ++served[static_cast<std::size_t>(c.worker)];
+      right += c.result.ok() && c.result.value() == 2 * static_cast<long>(c.ticket);
+      if (std::find(lost_first.begin(), lost_first.end(), c.worker) != lost_first.end() || c.worker < 1)
+        check(false, "job task " + std::to_string(c.ticket) + " ran on rank " + std::to_string(c.worker) +
+                         ", lost before or the master");
+    }
+    job.close();
+    std::string by;
+    for (std::size_t r = 0; r < served.size(); ++r)
+      if (served[r] > 0) by += " " + std::to_string(r) + ":" + std::to_string(served[r]);
+    std::fprintf(stderr, "the job's tasks by rank:%s\n", by.c_str());
+    check(right == submitted, "the job: " + std::to_string(right) + " of 40 right");
     std::printf("group fault %s: %d check(s) failed\n", fault.c_str(), failures);
   }
   return failures == 0 ? 0 : 1;
