@@ -3,13 +3,14 @@
 /// The master's loop: wires the scheduler (which ticket goes to which worker, scheduler.hpp), the
 /// worker table (unanswered chunks, signs of life, worker_table.hpp), the chunk encoder (tasks
 /// messages, chunk_encoder.hpp), the loss ledger (what a lost worker records and announces,
-/// loss_ledger.hpp) and a task store (tasks, results, records, task_store.hpp) to MPI. It keeps every live worker supplied with up to
-/// `tasks_in_flight` chunks, files each reply into its task's place, declares a worker lost when
-/// its process ends (watched where it can be, liveness.hpp) or when it stays silent past the task
-/// timeout, and hands its tasks to the scheduler again. It never blocks on any single worker: all
-/// sends and receives are non-blocking, what follows a reply (its bodies, an envelope's message)
-/// is received by the reply reader (reply_reader.hpp) a piece at a time from the loop's passes,
-/// and idle time backs off to sleeping.
+/// loss_ledger.hpp), the result filer (each outcome into the store, result_filer.hpp) and a task
+/// store (tasks, results, records, task_store.hpp) to MPI. It keeps every live worker supplied
+/// with up to `tasks_in_flight` chunks, reads each reply and hands its items to the filer,
+/// declares a worker lost when its process ends (watched where it can be, liveness.hpp) or when
+/// it stays silent past the task timeout, and hands its tasks to the scheduler again. It never
+/// blocks on any single worker: all sends and receives are non-blocking, what follows a reply
+/// (its bodies, an envelope's message) is received by the reply reader (reply_reader.hpp) a piece
+/// at a time from the loop's passes, and idle time backs off to sleeping.
 ///
 /// run() drives a whole run to its end; a job drives it pass by pass (start(), step(), end()),
 /// adding tickets between passes (work_added()) and cancelling (cancel()).
@@ -22,6 +23,7 @@
 #include <foreman/detail/loss_ledger.hpp>
 #include <foreman/detail/pool_state.hpp>
 #include <foreman/detail/reply_reader.hpp>
+#include <foreman/detail/result_filer.hpp>
 #include <foreman/detail/scheduler.hpp>
 #include <foreman/detail/shared_value.hpp>
 #include <foreman/detail/transport.hpp>
@@ -80,7 +82,7 @@ public:
         waiting_(effective_wait_policy(opt.wait), pool.oversubscribed), inbox_(replies_of(pool, comm)),
         size_(static_cast<int>(pool.lost.size())), replies_per_pass_(std::max(16, size_ - 1)),
         scheduler_({opt.schedule, opt.chunk_size, opt.tasks_in_flight, std::max(1, size_ - 1)}),
-        chunks_(store, pool, run),
+        chunks_(store, pool, run), filer_(store, scheduler_, pool, on_done),
         table_(size_, scheduler_.in_flight_limit(), clock::time_point{}, transfer_rate_floor), reader_(comm, size_),
         slots_(static_cast<std::size_t>(size_)), controls_(static_cast<std::size_t>(size_)),
         large_(static_cast<std::size_t>(size_)), parked_(static_cast<std::size_t>(size_), 0),
@@ -109,9 +111,9 @@ public:
     // After a cancellation the workers' answers to the chunks they held are still taken: each
     // worker skips their tasks, so they come at once.
     while (store_.finished() < store_.size() || (cancelled_ && answers_pending())) {
-      if (opt_.fail_fast && failed_ && !cancelled_) {
+      if (opt_.fail_fast && filer_.any_failed() && !cancelled_) {
         cancelled_ = true;
-        cancel([&](ticket t) { cancel_task(t); });
+        cancel([&](ticket t) { filer_.cancel(t); });
       }
       const pass p = step();
       if (p == pass::progressed)
@@ -545,7 +547,8 @@ private:
         const auto arrival = clock::now();
         for (std::size_t k = held; k < outstanding.size(); ++k) outstanding[k].sent = arrival;
         table_.heard_from(worker, arrival);
-        read_items(worker, arrival, in, count);
+        bodies_of reply{*this, worker, arrival};
+        filer_.read_items(worker, arrival, in, count, reply);
         // Completes the sends just posted where that is already possible, so that the next
         // refill finds a free slot without testing it (their chunks delivered).
         auto& slots = slots_[static_cast<std::size_t>(worker)];
@@ -636,8 +639,10 @@ private:
         file_damaged(worker, arrival, in);
       else if (count == setup_failed_marker)
         set_up_failed(worker, arrival, in); // it is lost: reply_done() retires nothing
-      else
-        read_items(worker, arrival, in, count);
+      else {
+        bodies_of reply{*this, worker, arrival};
+        filer_.read_items(worker, arrival, in, count, reply);
+      }
     }
     if (!reader_.active(worker)) reply_done(worker, arrival);
   }
@@ -690,85 +695,44 @@ private:
         read_reply(w, decoder(static_cast<const char*>(message.data), message.bytes), now);
         continue; // it completed the reply if nothing else follows
       }
-      if (what == reader_type::arrival::body) file_body(w, reader_.item(w), now);
+      if (what == reader_type::arrival::body && !dropping_) {
+        awaited& a = reader_.item(w);
+        filer_.file_body(a.t, w, a.seconds, a.value, now);
+      }
       if (!reader_.active(w)) reply_done(w, now);
     }
     return any || reader_.pieces_arrived();
   }
 
-  // The worker could not read the message of its oldest chunk: its framing was broken (wire.hpp).
-  // No item of it can be trusted, its task names included, so every task the master sent in it
-  // fails, as foreman::serialization_error (a damaged message cannot come from a user's type:
-  // from a defect, or corruption). The worker goes on with its next chunk.
+  // The worker could not read the message of its oldest chunk: its framing was broken (wire.hpp);
+  // every task the master sent in it fails (result_filer::file_damaged()). The worker goes on with
+  // its next chunk.
   void file_damaged(int worker, clock::time_point arrival, decoder& in) {
     std::string why;
     in.get(why);
     table_.heard_from(worker, arrival);
     const chunk_ring& outstanding = table_.outstanding(worker);
-    if (outstanding.empty()) return;
-    for (ticket t : outstanding[0].tickets) {
-      if (store_.done(t)) continue;
-      file_failure(task_failure{static_cast<std::size_t>(t), worker, serialization_error_type,
-                                serialization_error("task " + std::to_string(pool_.shown_task(store_.name(t))) +
-                                                    " could not be decoded on " + pool_.peer(worker) +
-                                                    ": the tasks message holding it was damaged: " + why)
-                                    .what()});
-      auto& record = store_.record(t);
-      record.worker = worker;
-      record.seconds = 0.0;
-      record.failed = true;
-      finish(t, arrival);
-    }
+    if (!outstanding.empty()) filer_.file_damaged(worker, arrival, outstanding[0].tickets, why);
   }
 
-  // Files the `count` results and failures of a reply from `worker` that arrived at `arrival`,
-  // `in` being at the first. A result whose body follows is filed when the body has arrived
-  // (file_body()): its task is not done before.
-  void read_items(int worker, clock::time_point arrival, decoder& in, std::uint32_t count) {
-    for (std::uint32_t k = 0; k < count; ++k) {
-      ticket t = 0;
-      typename Store::item it{};
-      const bool kept = store_.lookup(in.get<std::uint64_t>(), worker, t, it);
-      const auto status = in.get<item_status>();
-      const auto seconds = in.get<double>();
-      const bool duplicate = !kept || store_.done(it);
-      if (status != item_status::ok) {
-        task_failure failure;
-        failure.index = static_cast<std::size_t>(t);
-        failure.worker = worker;
-        in.get(failure.type);
-        in.get(failure.message);
-        if (duplicate) continue;
-        file_failure(std::move(failure));
-        file(t, it, worker, seconds, true, arrival);
-        continue;
-      }
-      std::optional<Result> ignored;
-      Result& into = duplicate ? ignored.emplace() : store_.result(it);
-      std::size_t body_bytes = 0;
-      std::string why;
-      const body_span body = decode_result(in, into, body_bytes, t, why);
-      if (body) {
-        if (!reader_.active(worker)) reader_.open(worker, arrival, live_deadline());
-        if (duplicate)
-          reader_.expect_drop(worker, pieces_of(body.bytes), body.bytes);
-        else
-          await_body(worker, t, seconds, into, body);
-        continue;
-      }
-      if (body_bytes > 0) { // announced for a value that could not be decoded: dropped when it comes
-        if (!reader_.active(worker)) reader_.open(worker, arrival, live_deadline());
-        reader_.expect_drop(worker, pieces_of(body_bytes), body_bytes);
-      }
-      if (duplicate) continue;
-      const bool failed = !why.empty();
-      if (failed) {
-        into = Result{}; // not what a failed load left behind
-        file_failure(task_failure{static_cast<std::size_t>(t), worker, serialization_error_type, std::move(why)});
-      }
-      file(t, it, worker, seconds, failed, arrival);
+  // Where the result_filer sends the bodies a reply from `worker` announces: into the reply
+  // reader, which receives them (a result's, filed by file_body() when it has come) or drops them.
+  struct bodies_of {
+    master_loop& loop;
+    int worker;
+    clock::time_point arrival;
+    void await(ticket t, double seconds, Result& into, const body_span& body) {
+      open();
+      loop.await_body(worker, t, seconds, into, body);
     }
-  }
+    void drop(std::size_t bytes) {
+      open();
+      loop.reader_.expect_drop(worker, pieces_of(bytes), bytes);
+    }
+    void open() {
+      if (!loop.reader_.active(worker)) loop.reader_.open(worker, arrival, loop.live_deadline());
+    }
+  };
 
   // Queues the receive of task t's result body, which get_item() sized `into` for (`body`). run()'s
   // results stay where they are for the whole run: the body goes straight into the caller's
@@ -782,43 +746,6 @@ private:
       reader_.expect_body(worker, awaited{t, seconds, std::move(into)}, [&](awaited& a) {
         return body_span{static_cast<void*>(&a.value[0]), body.bytes};
       });
-    }
-  }
-
-  // A result's body has arrived: its task is filed, unless it was cancelled meanwhile (or the run
-  // ended early), when the result is dropped.
-  void file_body(int worker, awaited& a, clock::time_point now) {
-    if (dropping_) return;
-    if (store_.done(a.t)) { // cancelled while its body arrived (job::cancel(), options::fail_fast)
-      if constexpr (Store::results_stay_put) store_.result(a.t) = Result{}; // a failure's result
-      return;
-    }
-    const typename Store::item it = store_.item_of(a.t);
-    if constexpr (!Store::results_stay_put) store_.result(it) = std::move(a.value);
-    file(a.t, it, worker, a.seconds, false, now);
-  }
-
-  // Files task t's outcome (its result or failure is in the store already, at `it`) from `worker`.
-  FOREMAN_DETAIL_INLINE void file(ticket t, typename Store::item it, int worker, double seconds, bool failed,
-                                  clock::time_point when) {
-    auto& record = store_.record(it);
-    record.worker = worker;
-    record.seconds = seconds;
-    scheduler_.observe(seconds);
-    record.failed = failed;
-    finish(t, it, when);
-  }
-
-  // Reads a result item into `into`; on a serialization_error, `why` gets the task's failure
-  // message and the returned span is empty (`in` is then at the next item, and body_bytes says
-  // how many bytes of a body announced for it must be dropped).
-  body_span decode_result(decoder& in, Result& into, std::size_t& body_bytes, ticket t, std::string& why) {
-    try {
-      return get_item(in, into, body_bytes);
-    } catch (const serialization_error&) {
-      why = serialization_failure("the result of task " + std::to_string(pool_.shown_task(store_.name(t))) +
-                                  " could not be decoded on " + pool_.master_name());
-      return body_span{nullptr, 0};
     }
   }
 
@@ -839,29 +766,6 @@ private:
       table_.heard_from(w, reader_.last_progress(w));
       lose(w, loss_reason::silent, now, losses_.transfer_stopped(quiet, allowed));
     }
-  }
-
-  void file_failure(task_failure f) {
-    if (!failed_) first_failed_ = store_.name(f.index);
-    failed_ = true;
-    store_.fail(std::move(f));
-  }
-
-  // options::fail_fast: a task not yet filed when another failed ends as cancelled.
-  void cancel_task(ticket t) {
-    store_.fail(task_failure{static_cast<std::size_t>(t), 0, cancelled_type,
-                             "not run: task " + std::to_string(first_failed_) +
-                                 " failed first, and options::fail_fast stops the run at the first failure"});
-    store_.record(t).failed = true;
-    finish(t, clock::now());
-  }
-
-  FOREMAN_DETAIL_INLINE void finish(ticket t, typename Store::item it, clock::time_point when) {
-    store_.finish(it);
-    on_done_(t, it, when);
-  }
-  void finish(ticket t, clock::time_point when) {
-    finish(t, store_.item_of(t), when);
   }
 
   // At most every millisecond the transfers' deadlines and the task timeouts, at most every
@@ -992,7 +896,7 @@ private:
         store_.mark_resent(t);
         break;
       case held_fate::failed:
-        fail(t, w, losses_.last_attempt_lost(pool_.peer(w)));
+        filer_.fail(t, w, losses_.last_attempt_lost(pool_.peer(w)));
         break;
       }
     });
@@ -1028,14 +932,6 @@ private:
     return static_cast<std::size_t>(w) < pool_.pids.size() ? pool_.pids[static_cast<std::size_t>(w)] : 0;
   }
 
-  void fail(ticket t, int worker, std::string message, const char* type = worker_lost_type) {
-    file_failure(task_failure{static_cast<std::size_t>(t), worker, type, std::move(message)});
-    auto& record = store_.record(t);
-    record.worker = worker;
-    record.failed = true;
-    finish(t, clock::now());
-  }
-
   // No worker can run a task in this run: none is left, or the shared value cannot be sent.
   bool no_worker_left() const {
     return pool_.live_workers() == 0 || (shared_ && !shared_->sendable());
@@ -1048,7 +944,8 @@ private:
     failure_text why = losses_.no_worker_left();
     if (shared_ && !shared_->sendable()) why = failure_text{shared_->why_unsendable(), serialization_error_type};
     scheduler_.drop_unsent([&](ticket t) {
-      if (!store_.done(t)) fail(t, store_.record(t).worker < 0 ? 0 : store_.record(t).worker, why.message, why.type);
+      if (!store_.done(t))
+        filer_.fail(t, store_.record(t).worker < 0 ? 0 : store_.record(t).worker, why.message, why.type);
     });
   }
 
@@ -1082,7 +979,8 @@ private:
   int size_;             // ranks in the pool
   int replies_per_pass_; // poll_results(): at most this many replies filed per pass
   scheduler scheduler_;
-  chunk_encoder<Store> chunks_; // tasks messages, and the next one encoded ahead
+  chunk_encoder<Store> chunks_;               // tasks messages, and the next one encoded ahead
+  result_filer<Result, Store, OnDone> filer_; // each task's outcome into the store
   worker_table table_;
   reader_type reader_;                        // what follows the replies: bodies, envelopes' messages
   std::vector<std::vector<send_slot>> slots_; // per worker: its messages being sent
@@ -1104,11 +1002,9 @@ private:
   clock::time_point last_watch_{};                       // and the watched processes
   bool watch_ = false;                                   // timeouts or watched processes to check
   unsigned polls_ = 0;
-  bool ended_ = false;             // end_run was sent
-  bool failed_ = false;            // some task failed (options::fail_fast)
-  bool cancelled_ = false;         // run(): the tasks left were cancelled (options::fail_fast)
-  std::uint64_t first_failed_ = 0; // the name of the first task that failed
-  std::vector<int> starved_;       // workers refill() could not supply: every send slot was busy
+  bool ended_ = false;       // end_run was sent
+  bool cancelled_ = false;   // run(): the tasks left were cancelled (options::fail_fast)
+  std::vector<int> starved_; // workers refill() could not supply: every send slot was busy
   std::vector<int> retrying_;
   std::unique_ptr<shared_sends> shared_; // the run's shared value, if it has one (share())
 };
