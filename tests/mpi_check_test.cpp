@@ -1,7 +1,7 @@
 // MPI errors (detail/mpi_check.hpp): the pool's communicator returns errors whatever handler the
 // communicator it was built on had; a failing call becomes foreman::mpi_error naming the call,
-// the peer and MPI's error class; a failure on one worker's connection makes that worker lost,
-// and the run still ends with every result right.
+// the peer and MPI's error class; a failure on one worker's connection (a receive, or a send MPI
+// refuses) makes that worker lost, and the run still ends with every result right.
 
 #include "catch.hpp"
 #include "test_support.hpp"
@@ -102,6 +102,78 @@ TEST_CASE("an MPI failure on one worker's connection makes that worker lost, and
   const auto again = pool.run(tasks, fn, opt);
   for (int i = 0; i < 60; ++i) CHECK(again[static_cast<std::size_t>(i)] == long(i) * 10);
   for (const auto& record : pool.last_run().tasks) CHECK(record.worker != culprit);
+}
+
+// A tasks message MPI refuses to send (injected_send_failure(), transport.hpp) never reached its
+// worker: none of its tasks started. The worker is lost once the reply that made the master send
+// it more is filed, and the refused chunk's tasks run elsewhere, charged no attempt. Before, with
+// long results (a reply filed as it is read, after the worker's next tasks are sent), that reply
+// was left unfiled when the send threw, and the run never ended (killed by the 90 s guard); with
+// results that travel as bodies (filed before the next send, reply_done()), and with the hang
+// fixed alone, the refused chunk counted as the one the lost worker was running (max_attempts 1
+// and one chunk in flight: it is then its oldest) and its task failed as foreman::worker_lost,
+// "worker 2 was lost while running this task". `result(x)`: task x's result. (Not tested: a
+// refused send of a task's body after its message went out, which unsend() also handles: the
+// worker would then wait for that body for good, where this program's ranks must meet at its end.)
+template <class Result, class Make>
+void refused_send_case(Make result) {
+  if (world_size() < 3) return; // needs a worker to lose and one to finish the run
+  foreman::master_worker<int, Result> pool;
+  const int culprit = 2;
+  auto fn = [&](int x) {
+    foreman_test::sleep_us(2000);
+    return result(x);
+  };
+  // The next tasks message to the culprit fails once task 5's result is in.
+  auto on_result = [&](std::size_t index, int, const Result&) {
+    if (index == 5) foreman::detail::injected_send_failure() = culprit;
+  };
+  std::vector<int> tasks(60);
+  for (int i = 0; i < 60; ++i) tasks[static_cast<std::size_t>(i)] = i;
+  foreman::options opt;
+  opt.chunk_size = 1;
+  opt.tasks_in_flight = 1;
+  opt.max_attempts = 1;
+  opt.announce_faults = false;
+  const auto outcomes = pool.run_outcomes(tasks, fn, on_result, opt);
+  if (!pool.is_master()) {
+    pool.run(tasks, fn, opt); // the second run below
+    return;
+  }
+  for (int i = 0; i < 60; ++i) {
+    const auto& o = outcomes[static_cast<std::size_t>(i)];
+    if (!o.ok()) {
+      FAIL_CHECK("task " << i << " failed: " << o.failure().type << ": " << o.failure().message);
+      continue;
+    }
+    CHECK((o.value() == result(i)));
+  }
+  const foreman::run_info info = pool.last_run();
+  CHECK(info.failures == 0);
+  REQUIRE(info.losses.size() == 1);
+  CHECK(info.losses[0].worker == culprit);
+  CHECK(info.losses[0].reason == foreman::loss_reason::mpi_error);
+  CHECK(info.losses[0].tasks_held == 0); // the refused chunk is not counted as held
+  for (std::size_t i = 0; i < info.tasks.size(); ++i) {
+    CHECK(info.tasks[i].attempts == 1);
+    CHECK(info.tasks[i].worker != 0);
+  }
+  CHECK(foreman::detail::injected_send_failure() == -1); // it did fire
+  const auto again = pool.run(tasks, fn, opt);
+  for (int i = 0; i < 60; ++i) CHECK((again[static_cast<std::size_t>(i)] == result(i)));
+  for (const auto& record : pool.last_run().tasks) CHECK(record.worker != culprit);
+}
+
+// [flat]: injected into the master's sends to rank 2, to which a grouped pool's master sends
+// nothing.
+TEST_CASE("a tasks message MPI refuses to send makes its worker lost; its tasks, never started, run uncharged",
+          "[mpi][flat]") {
+  refused_send_case<long>([](int x) { return long(x) * 10; });
+}
+
+TEST_CASE("the same after a reply whose result travels as a body", "[mpi][flat]") {
+  refused_send_case<std::vector<char>>(
+      [](int x) { return std::vector<char>(std::size_t{40} << 10, static_cast<char>(x)); });
 }
 
 } // namespace

@@ -135,11 +135,7 @@ public:
     for (int w = 1; w < size_; ++w) {
       // A worker takes the shared value before its first tasks: its size counts as in transit.
       if (shared_ && !is_lost(w)) table_.sent_ahead(w, shared_->bytes(), start_);
-      try {
-        refill(w, start_);
-      } catch (const mpi_error& e) {
-        if (!lose_peer(e)) throw;
-      }
+      refill_or_lose(w, start_);
     }
     last_check_ = last_watch_ = start_;
     // A worker that died before this run is lost before it is sent anything.
@@ -168,7 +164,14 @@ public:
     // The clock is read every 16th poll only: a reading costs as much as a poll. Timeouts are
     // checked at most every millisecond, the workers' processes every process_check_interval
     // (one poll() of a pidfd each): never per message. Transfers have deadlines of their own.
-    if ((watch_ || reader_.any()) && ++polls_ % 16 == 0) check_liveness(clock::now());
+    if ((watch_ || reader_.any()) && ++polls_ % 16 == 0) {
+      try {
+        check_liveness(clock::now()); // a loss refills the others: a send may fail there too
+      } catch (const mpi_error& e) {
+        if (!lose_peer(e)) throw;
+        return pass::progressed;
+      }
+    }
     if (no_worker_left()) fail_unsent();
     if (progressed || refilled) return pass::progressed;
     // A starved worker has answered: its sends complete any moment.
@@ -194,11 +197,7 @@ public:
       idle_.pop_front();
       idle_flag_[static_cast<std::size_t>(w)] = 0;
       if (is_lost(w) || table_.holds_tasks(w)) continue;
-      try {
-        refill(w, now);
-      } catch (const mpi_error& e) {
-        if (!lose_peer(e)) throw;
-      }
+      refill_or_lose(w, now);
     }
   }
 
@@ -370,23 +369,27 @@ private:
   // receiving"). Only a chunk still outstanding is looked at: one answered was received whole.
   bool keep_bodies(int w, bool copy_back) {
     bool callers = false;
+    auto& slots = slots_[static_cast<std::size_t>(w)];
+    const chunk_ring& outstanding = table_.outstanding(w);
+    for (std::size_t k = 0; k < outstanding.size(); ++k)
+      callers = keep_chunk_bodies(slots[outstanding[k].slot], outstanding[k].tickets, copy_back) || callers;
+    return callers;
+  }
+  // keep_bodies() for the tickets of one chunk, sent from `slot`.
+  bool keep_chunk_bodies(send_slot& slot, const std::vector<ticket>& tickets, bool copy_back) {
+    bool callers = false;
     if constexpr (body_traits<Task>::capable) {
-      auto& slots = slots_[static_cast<std::size_t>(w)];
-      const chunk_ring& outstanding = table_.outstanding(w);
-      for (std::size_t k = 0; k < outstanding.size(); ++k) {
-        send_slot& slot = slots[outstanding[k].slot];
-        if (slot.bodies.empty() || slot.over()) continue;
-        for (ticket t : outstanding[k].tickets) {
-          if (store_.done(t)) continue;
-          if constexpr (Store::owns_tasks) {
-            Task* task = store_.owned_task(t);
-            if (task == nullptr || !travels_as_body(*task)) continue;
-            auto kept = std::make_shared<Task>(std::move(*task)); // the buffer moves, where MPI reads it
-            if (copy_back) *task = *kept;
-            slot.kept.push_back(std::move(kept));
-          } else {
-            callers = callers || travels_as_body(store_.task(t));
-          }
+      if (slot.bodies.empty() || slot.over()) return false;
+      for (ticket t : tickets) {
+        if (store_.done(t)) continue;
+        if constexpr (Store::owns_tasks) {
+          Task* task = store_.owned_task(t);
+          if (task == nullptr || !travels_as_body(*task)) continue;
+          auto kept = std::make_shared<Task>(std::move(*task)); // the buffer moves, where MPI reads it
+          if (copy_back) *task = *kept;
+          slot.kept.push_back(std::move(kept));
+        } else {
+          callers = callers || travels_as_body(store_.task(t));
         }
       }
     }
@@ -465,7 +468,8 @@ private:
       const std::size_t size = scheduler_.chunk_size(w, pool_.live_workers());
       resending_.clear();                         // not a chunk's whose sending failed
       if (chunks_.prepared_is_next(scheduler_)) { // implies size == fixed_chunk: only fixed-size chunks are prepared
-        // Encoded ahead (chunk_encoder::prepare()): sent first, its tickets taken after.
+        // Encoded ahead (chunk_encoder::prepare()): sent first, its tickets taken after (none
+        // when MPI refuses the send: they stay with the scheduler).
         const std::size_t count = chunks_.take_prepared(slot->bytes);
         post_message(*slot, w, tag::tasks, comm_);
         sent.bytes = slot->bytes.size();
@@ -484,12 +488,17 @@ private:
               return true;
             },
             [&](ticket t, typename Store::item it) { count_attempt(t, it); });
-        post_message(*slot, w, tag::tasks, comm_);
-        sent.bytes = slot->bytes.size();
-        sent.in_transit = true;
-        for (const body_span& body : chunks_.bodies()) {
-          post_body(body, w, tag::task_body, comm_, *slot); // from the task itself
-          sent.bytes += body.bytes;
+        try {
+          post_message(*slot, w, tag::tasks, comm_);
+          sent.bytes = slot->bytes.size();
+          sent.in_transit = true;
+          for (const body_span& body : chunks_.bodies()) {
+            post_body(body, w, tag::task_body, comm_, *slot); // from the task itself
+            sent.bytes += body.bytes;
+          }
+        } catch (const mpi_error&) {
+          unsend(sent, *slot);
+          throw; // w is lost (lose_peer())
         }
       }
       announce_resent(w);
@@ -502,6 +511,34 @@ private:
     }
   }
 
+  // refill(w); when MPI refuses a send to w, w is lost instead (and lose() refills the others).
+  void refill_or_lose(int w, clock::time_point now) {
+    try {
+      refill(w, now);
+    } catch (const mpi_error& e) {
+      if (!lose_peer(e)) throw;
+    }
+  }
+
+  // The chunk whose message or bodies MPI refused to send (refill()): the worker cannot have
+  // started any of its tasks (it takes a chunk's bodies before running it), so they go back to
+  // the scheduler with their attempts uncounted, and those a lost worker had held are still to be
+  // announced when sent again. Otherwise, once its worker is lost, the chunk would count as the
+  // one it was running: an attempt charged for a task never sent, and with max_attempts 1 a
+  // failure (foreman::worker_lost) of a task no worker ran. Where its message went out and a
+  // body failed, the bodies posted before still read from their tasks: kept as keep_bodies()
+  // keeps them (lose() warns of the caller's).
+  FOREMAN_DETAIL_COLD void unsend(chunk& c, send_slot& slot) {
+    unsent_callers_ = keep_chunk_bodies(slot, c.tickets, true) || unsent_callers_;
+    for (ticket t : c.tickets) {
+      --store_.record(t).attempts;
+      scheduler_.requeue(t);
+    }
+    for (ticket t : resending_) store_.mark_resent(t);
+    resending_.clear();
+    c.tickets.clear();
+  }
+
   // Refills the workers whose send slots were all busy when they were last refilled.
   // Returns whether any of them got a message.
   bool retry_starved() {
@@ -509,7 +546,7 @@ private:
     starved_.clear();
     const auto now = clock::now();
     const std::size_t sent = info_.messages;
-    for (int w : retrying_) refill(w, now);
+    for (int w : retrying_) refill_or_lose(w, now);
     return info_.messages != sent;
   }
 
@@ -543,7 +580,12 @@ private:
         table_.answered(worker);
         chunk_ring& outstanding = table_.outstanding(worker);
         const std::size_t held = outstanding.size();
-        refill(worker, clock::time_point{});
+        std::optional<mpi_error> refused; // MPI refused to send it more: lost once its reply is filed
+        try {
+          refill(worker, clock::time_point{});
+        } catch (const mpi_error& e) {
+          refused.emplace(e);
+        }
         const auto arrival = clock::now();
         for (std::size_t k = held; k < outstanding.size(); ++k) outstanding[k].sent = arrival;
         table_.heard_from(worker, arrival);
@@ -554,6 +596,7 @@ private:
         auto& slots = slots_[static_cast<std::size_t>(worker)];
         for (std::size_t k = 0; k < slots.size(); ++k)
           if (!slots[k].idle() && slots[k].test()) table_.delivered(worker, k, arrival);
+        if (refused && !lose_peer(*refused)) throw *refused;
       } else {
         take_message(worker, clock::now());
       }
@@ -665,7 +708,7 @@ private:
     char& counts = counts_[static_cast<std::size_t>(worker)];
     if (counts && !is_lost(worker)) table_.answered(worker);
     counts = 0;
-    refill(worker, now);
+    refill_or_lose(worker, now);
     after_transfer(worker, now);
   }
 
@@ -875,7 +918,7 @@ private:
     pool_.mark_lost(w);
     const std::string line = losses_.lost(facts_of_loss(w, reason, now, std::move(detail)));
     if (opt_.announce_faults) announce(line);
-    const bool callers_tasks = keep_bodies(w, true); // before take_back() forgets its chunks
+    const bool callers_tasks = keep_bodies(w, true) || std::exchange(unsent_callers_, false); // before take_back()
     if (opt_.announce_faults && !pool_.exited(w)) {
       const bool value = shared_ && shared_->reads_callers_memory() && !shared_->delivered(w);
       const std::string warning = loss_ledger::unfinished_sends(pool_.peer(w), callers_tasks, value);
@@ -902,7 +945,7 @@ private:
     });
     scheduler_.lose(w);
     if (!reader_.active(w)) after_transfer(w, now); // a reply that waited for it: a late one now
-    for (int other = 1; other < size_; ++other) refill(other, now);
+    for (int other = 1; other < size_; ++other) refill_or_lose(other, now);
   }
 
   // What the master knows of worker w as it loses it, at `now` (loss_ledger::lost()).
@@ -1006,6 +1049,7 @@ private:
   bool cancelled_ = false;   // run(): the tasks left were cancelled (options::fail_fast)
   std::vector<int> starved_; // workers refill() could not supply: every send slot was busy
   std::vector<int> retrying_;
+  bool unsent_callers_ = false;          // unsend() left sends reading bodies from the caller's tasks (lose() warns)
   std::unique_ptr<shared_sends> shared_; // the run's shared value, if it has one (share())
 };
 

@@ -142,8 +142,24 @@ inline void post_pieces(const void* data, std::size_t bytes, int dest, tag t, MP
 /// Sends slot.bytes, a message on tag `t` whose receiver posts its receive ahead (peer_inbox.hpp,
 /// reply_inbox.hpp): as it is when it fits posted_capacity, else as an envelope on `t` followed by
 /// the message on large_tag(t), in pieces past piece_bytes(). The slot holds the requests.
+#ifdef FOREMAN_DETAIL_TEST_HOOKS
+/// Tests only: the rank to which the next tasks message posted (post_message()) fails as MPI
+/// would fail its MPI_Isend, MPI_ERR_OTHER (then -1 again). No fault found here makes MPI refuse a
+/// send (Open MPI 4.1 reports no error for a dead peer), but an MPI may, on a broken connection.
+inline int& injected_send_failure() {
+  static int rank = -1;
+  return rank;
+}
+#endif
+
 inline void post_message(send_slot& slot, int dest, tag t, MPI_Comm comm) {
   slot.peer = dest;
+#ifdef FOREMAN_DETAIL_TEST_HOOKS
+  if (t == tag::tasks && dest == injected_send_failure()) {
+    injected_send_failure() = -1;
+    check_mpi(MPI_ERR_OTHER, "MPI_Isend", dest);
+  }
+#endif
   if (slot.bytes.size() <= posted_capacity) {
     slot.request = post_send(slot.bytes, dest, t, comm);
     return;
